@@ -1,0 +1,13 @@
+"""rddml: distributed k-means and logistic regression on Apache Spark.
+
+Importing rddml never starts Spark: estimators receive RDDs, DataFrames or
+:class:`~rddml.blocks.BlockDataset` objects built from a session you own.
+"""
+
+from __future__ import annotations
+
+from rddml._version import __version__
+from rddml.blocks import BlockDataset
+from rddml.kmeans import KMeans
+
+__all__ = ["BlockDataset", "KMeans", "__version__"]

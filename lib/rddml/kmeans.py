@@ -1,0 +1,394 @@
+"""Distributed k-means (Lloyd's algorithm) on NumPy blocks, scikit-learn style."""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from rddml.blocks import Block, BlockDataset, BlockError
+from rddml.errors import InvalidParameterError
+from rddml.inputs import as_block_dataset, is_dataframe, is_rdd
+from rddml.kmeans_kernels import centre_shift, closest_centre, update_centres
+from rddml.kmeans_steps import (
+    cost_pass,
+    init_kmeans_parallel,
+    init_kmeans_plus_plus,
+    init_random,
+    lloyd_pass,
+)
+from rddml.params import (
+    check_choice,
+    check_float,
+    check_int,
+    check_is_fitted,
+    check_matrix,
+    check_optional_str,
+    check_seed,
+    check_str_list,
+)
+from rddml.persist import load_model, save_model
+
+logger = logging.getLogger(__name__)
+
+INITS = ("random", "k-means++", "k-means||")
+DISTANCES = ("euclidean", "cosine")
+EMPTY_CLUSTER = ("farthest", "keep", "error")
+AGGREGATIONS = ("reduceByKey", "tree")
+
+
+class KMeans:
+    """k-means clustering with Lloyd iterations distributed over Spark.
+
+    Each iteration broadcasts the centres, lets every partition reduce its NumPy
+    blocks to per-cluster partial sums and weights (plus its cost), aggregates those
+    partials (``reduceByKey`` on the cluster id, or a tree reduce), and updates the
+    centres on the driver.
+
+    Parameters
+    ----------
+    k : int, default=2
+        Number of clusters, ``>= 1`` and at most the number of distinct points.
+    init : {"k-means||", "k-means++", "random"} or array of shape (k, d), default="k-means||"
+        ``"random"`` picks k distinct points uniformly (the write-up's ``takeSample``);
+        ``"k-means++"`` is exact D² seeding (k passes); ``"k-means||"`` is the scalable
+        variant of Bahmani et al. (a few passes), Spark MLlib's default.
+    max_iter : int, default=20
+        Maximum number of Lloyd iterations.
+    tol : float, default=1e-4
+        Stop when every centre moved less than ``tol`` (Euclidean) in an iteration.
+    seed : int or None, default=None
+        Seed of the initialisation; the same seed gives the same result for any
+        partitioning of the data.
+    distance : {"euclidean", "cosine"}, default="euclidean"
+        ``"cosine"`` runs spherical k-means: points and centres are unit-normalised and
+        the cost is the sum of ``1 - cos``.
+    empty_cluster : {"farthest", "keep", "error"}, default="farthest"
+        What to do when no point is closest to a centre: move it onto the point farthest
+        from its centre (scikit-learn), keep it (Spark MLlib), or raise.
+    aggregation : {"reduceByKey", "tree"}, default="reduceByKey"
+        How partition partials are combined; both give the same centres.
+    features_col, feature_cols, weight_col, prediction_col : str, list of str or None
+        DataFrame column names, as in Spark ML. ``feature_cols`` (numeric columns)
+        takes precedence over ``features_col`` (a vector or array column).
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (k, d)
+    n_iter_ : int
+    converged_ : bool
+        True if the fit stopped because every centre moved less than ``tol``.
+    inertia_ : float
+        Weighted sum of squared distances to the closest centre (``1 - cos`` for cosine).
+    history_ : list of dict
+        Per iteration: ``iteration``, ``cost`` (at the centres the iteration started
+        from), ``shift``, ``empty_clusters`` and ``seconds``.
+    init_centers_ : ndarray of shape (k, d)
+        The centres the first iteration started from.
+
+    Examples
+    --------
+    >>> from rddml import KMeans
+    >>> points = spark.sparkContext.parallelize([[0, 0], [0, 1], [9, 9], [9, 8]])  # doctest: +SKIP
+    >>> km = KMeans(k=2, seed=0).fit(points)  # doctest: +SKIP
+    >>> km.cluster_centers_[np.argsort(km.cluster_centers_[:, 0])]  # doctest: +SKIP
+    array([[0. , 0.5],
+           [9. , 8.5]])
+    """
+
+    def __init__(
+        self,
+        k: int = 2,
+        init: str | Any = "k-means||",
+        max_iter: int = 20,
+        tol: float = 1e-4,
+        seed: int | None = None,
+        distance: str = "euclidean",
+        empty_cluster: str = "farthest",
+        aggregation: str = "reduceByKey",
+        features_col: str | None = "features",
+        feature_cols: list[str] | None = None,
+        weight_col: str | None = None,
+        prediction_col: str = "prediction",
+    ) -> None:
+        self.k = k
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.seed = seed
+        self.distance = distance
+        self.empty_cluster = empty_cluster
+        self.aggregation = aggregation
+        self.features_col = features_col
+        self.feature_cols = feature_cols
+        self.weight_col = weight_col
+        self.prediction_col = prediction_col
+
+    # ---------------------------------------------------------------- params
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as scikit-learn's ``get_params``."""
+        names = ("k", "init", "max_iter", "tol", "seed", "distance", "empty_cluster",
+                 "aggregation", "features_col", "feature_cols", "weight_col", "prediction_col")
+        return {name: getattr(self, name) for name in names}
+
+    def _validate_params(self) -> None:
+        check_int("k", self.k, low=1)
+        check_int("max_iter", self.max_iter, low=1)
+        check_float("tol", self.tol, low=0.0)
+        check_seed("seed", self.seed)
+        check_choice("distance", self.distance, DISTANCES)
+        check_choice("empty_cluster", self.empty_cluster, EMPTY_CLUSTER)
+        check_choice("aggregation", self.aggregation, AGGREGATIONS)
+        check_optional_str("features_col", self.features_col)
+        check_str_list("feature_cols", self.feature_cols)
+        check_optional_str("weight_col", self.weight_col)
+        check_optional_str("prediction_col", self.prediction_col)
+        if isinstance(self.init, str):
+            check_choice("init", self.init, INITS)
+        else:
+            check_matrix("init", self.init, shape=(self.k, None))
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, data: Any) -> KMeans:
+        """Cluster ``data``: an RDD of points (or ``(point, weight)`` pairs), a DataFrame,
+        or a :class:`~rddml.blocks.BlockDataset`. Returns ``self``."""
+        self._validate_params()
+        ds, owned = as_block_dataset(
+            data, labeled=False, features_col=self.features_col,
+            feature_cols=self.feature_cols, weight_col=self.weight_col,
+        )
+        work = ds
+        try:
+            if self.distance == "cosine":
+                work = _normalised(ds)
+            self._fit_blocks(work)
+        finally:
+            if work is not ds:
+                work.unpersist()
+            if owned:
+                ds.unpersist()
+        return self
+
+    def _fit_blocks(self, ds: BlockDataset) -> None:
+        k = int(self.k)
+        if ds.has_weights and ds.min_weight is not None and ds.min_weight < 0:
+            raise InvalidParameterError(
+                f"Sample weights must be >= 0, got a minimum weight of {ds.min_weight}."
+            )
+        if k > ds.n_rows:
+            raise InvalidParameterError(
+                f"The 'k' parameter must be <= the number of points ({ds.n_rows}), got {k}."
+            )
+        seed = self.seed if self.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        self.seed_ = seed
+        started = time.perf_counter()
+        centres = self._initial_centres(ds, k, seed)
+        logger.info("k-means init %s: %d centres in %.2fs", self._init_name(), k,
+                    time.perf_counter() - started)
+        self.init_centers_ = centres.copy()
+        history: list[dict[str, Any]] = []
+        converged = False
+        n_far = k if self.empty_cluster == "farthest" else 0
+        for it in range(1, int(self.max_iter) + 1):
+            t0 = time.perf_counter()
+            stats = lloyd_pass(ds, centres, aggregation=self.aggregation, n_far=n_far)
+            new, n_empty = update_centres(stats, centres, self.empty_cluster)
+            if self.distance == "cosine":
+                new = _unit_rows(new)
+            shift = centre_shift(centres, new)
+            seconds = time.perf_counter() - t0
+            cost = stats.cost / 2 if self.distance == "cosine" else stats.cost
+            history.append({"iteration": it, "cost": cost, "shift": shift,
+                            "empty_clusters": n_empty, "seconds": seconds})
+            logger.info("k-means iteration %d/%d cost=%.6g shift=%.3g empty=%d %.3fs",
+                        it, self.max_iter, cost, shift, n_empty, seconds)
+            centres = new
+            if shift < self.tol and n_empty == 0:
+                converged = True
+                break
+        inertia = cost_pass(ds, centres)
+        self.cluster_centers_ = centres
+        self.inertia_ = inertia / 2 if self.distance == "cosine" else inertia
+        self.n_iter_ = len(history)
+        self.converged_ = converged
+        self.history_ = history
+        self.n_features_in_ = ds.n_features
+
+    def _init_name(self) -> str:
+        return self.init if isinstance(self.init, str) else "explicit"
+
+    def _initial_centres(self, ds: BlockDataset, k: int, seed: int) -> np.ndarray:
+        if not isinstance(self.init, str):
+            centres = check_matrix("init", self.init, shape=(k, ds.n_features))
+            return _unit_rows(centres) if self.distance == "cosine" else centres.copy()
+        if self.init == "random":
+            return init_random(ds, k, seed)
+        if self.init == "k-means++":
+            return init_kmeans_plus_plus(ds, k, seed)
+        return init_kmeans_parallel(ds, k, seed)
+
+    # --------------------------------------------------------------- predict
+    def predict(self, data: Any) -> Any:
+        """Index of the closest centre for each point, in the same kind as the input.
+
+        RDD → RDD of ints (same order); DataFrame → the DataFrame with an int
+        ``prediction_col``; BlockDataset → RDD of int arrays, one per block.
+        """
+        check_is_fitted(self, "cluster_centers_")
+        centres = self.cluster_centers_
+        cosine = self.distance == "cosine"
+        if isinstance(data, BlockDataset):
+            return data.rdd.map(partial(_predict_block, centres=centres, cosine=cosine))
+        if is_rdd(data):
+            return data.mapPartitionsWithIndex(
+                partial(_predict_records, centres=centres, cosine=cosine)
+            )
+        if is_dataframe(data):
+            return _predict_dataframe(self, data)
+        raise InvalidParameterError(
+            "The 'data' argument must be a pyspark RDD, a pyspark DataFrame or an "
+            f"rddml BlockDataset, got {type(data).__name__}."
+        )
+
+    def compute_cost(self, data: Any) -> float:
+        """Weighted sum of squared distances of ``data`` to the fitted centres."""
+        check_is_fitted(self, "cluster_centers_")
+        ds, owned = as_block_dataset(
+            data, labeled=False, features_col=self.features_col,
+            feature_cols=self.feature_cols, weight_col=self.weight_col,
+        )
+        work = _normalised(ds) if self.distance == "cosine" else ds
+        try:
+            cost = cost_pass(work, self.cluster_centers_)
+        finally:
+            if work is not ds:
+                work.unpersist()
+            if owned:
+                ds.unpersist()
+        return cost / 2 if self.distance == "cosine" else cost
+
+    # ----------------------------------------------------------- persistence
+    def save(self, path: str, *, overwrite: bool = False) -> None:
+        """Write parameters and centres to the directory ``path`` (atomically)."""
+        check_is_fitted(self, "cluster_centers_")
+        params = self.get_params()
+        if not isinstance(params["init"], str):
+            params["init"] = np.asarray(params["init"], dtype=float).tolist()
+        save_model(path, "KMeans", {
+            "params": params,
+            "cluster_centers": self.cluster_centers_.tolist(),
+            "n_iter": self.n_iter_,
+            "converged": self.converged_,
+            "inertia": self.inertia_,
+            "history": self.history_,
+        }, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str) -> KMeans:
+        """Read a model written by :meth:`save`; it predicts exactly as the saved one."""
+        doc = load_model(path, "KMeans")
+        model = cls(**doc["params"])
+        model.cluster_centers_ = np.array(doc["cluster_centers"], dtype=np.float64)
+        model.n_iter_ = int(doc["n_iter"])
+        model.converged_ = bool(doc["converged"])
+        model.inertia_ = float(doc["inertia"])
+        model.history_ = list(doc["history"])
+        model.n_features_in_ = model.cluster_centers_.shape[1]
+        return model
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
+                          if k in ("k", "init", "max_iter", "seed", "distance"))
+        return f"KMeans({shown})"
+
+
+# ------------------------------------------------------------------ helpers
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    norms = np.sqrt((X * X).sum(axis=1))
+    norms[norms == 0] = 1.0
+    return X / norms[:, None]
+
+
+def _normalise_block(item: Block | BlockError, *, offsets: np.ndarray) -> Block | BlockError:
+    if isinstance(item, BlockError):
+        return item
+    norms = np.sqrt(np.einsum("ij,ij->i", item.X, item.X))
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        row = int(offsets[item.partition]) + item.start + int(zero[0])
+        return BlockError(f"distance='cosine' needs non-zero points, but row {row} is all zeros")
+    return item._replace(X=item.X / norms[:, None])
+
+
+def _normalised(ds: BlockDataset) -> BlockDataset:
+    return BlockDataset.from_blocks(
+        ds.rdd.map(partial(_normalise_block, offsets=ds.partition_offsets)),
+        source="the input (cosine normalisation)",
+    )
+
+
+def _assign(X: np.ndarray, centres: np.ndarray, cosine: bool) -> np.ndarray:
+    if cosine:
+        X = _unit_rows(X)
+    return closest_centre(X, centres)[0]
+
+
+def _predict_block(block: Block, *, centres: np.ndarray, cosine: bool) -> np.ndarray:
+    return _assign(block.X, centres, cosine)
+
+
+def _predict_records(
+    partition: int, records: Any, *, centres: np.ndarray, cosine: bool
+) -> Any:
+    chunk: list[Any] = []
+    d = centres.shape[1]
+
+    def flush() -> list[int]:
+        X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+        chunk.clear()
+        return _assign(X, centres, cosine).tolist()  # type: ignore[no-any-return]
+
+    for record in records:
+        is_pair = isinstance(record, tuple) and len(record) == 2 and not np.isscalar(record[0])
+        chunk.append(record[0] if is_pair else record)
+        if len(chunk) >= 8192:
+            yield from flush()
+    if chunk:
+        yield from flush()
+
+
+def _predict_dataframe(model: KMeans, df: Any) -> Any:
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    centres = model.cluster_centers_
+    cosine = model.distance == "cosine"
+    expr = _features_expression(df, model.features_col, model.feature_cols)
+
+    def assign(col: pd.Series) -> pd.Series:
+        X = np.stack(col.to_numpy()) if len(col) else np.zeros((0, centres.shape[1]))
+        return pd.Series(_assign(X.astype(np.float64), centres, cosine), dtype="int32")
+
+    # pandas_udf infers its kind from real annotations; this module's are strings.
+    assign.__annotations__ = {"col": pd.Series, "return": pd.Series}
+    udf = F.pandas_udf(assign, "int")  # type: ignore[call-overload]
+    return df.withColumn(model.prediction_col, udf(expr))
+
+
+def _features_expression(df: Any, features_col: str | None, feature_cols: list[str] | None) -> Any:
+    from pyspark.sql import functions as F
+
+    from rddml.blocks import select_model_columns
+
+    select_model_columns(df, features_col=features_col, feature_cols=feature_cols)
+    if feature_cols:
+        return F.array(*[F.col(c).cast("double") for c in feature_cols])
+    dtype = df.schema[features_col].dataType
+    if type(dtype).__name__ == "VectorUDT":
+        from pyspark.ml.functions import vector_to_array
+
+        return vector_to_array(F.col(features_col))
+    return F.col(features_col).cast("array<double>")
