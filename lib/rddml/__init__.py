@@ -9,5 +9,6 @@ from __future__ import annotations
 from rddml._version import __version__
 from rddml.blocks import BlockDataset
 from rddml.kmeans import KMeans
+from rddml.logistic import LogisticRegression
 
-__all__ = ["BlockDataset", "KMeans", "__version__"]
+__all__ = ["BlockDataset", "KMeans", "LogisticRegression", "__version__"]

@@ -73,7 +73,7 @@ class BlockError(NamedTuple):
 class SkippedRows(NamedTuple):
     """Rows a partition dropped because the user asked for ``on_bad_rows="skip"``."""
 
-    count: int
+    n_rows: int
     examples: tuple[str, ...]
 
 
@@ -152,11 +152,20 @@ def _parse_record(record: Any, kind: str) -> tuple[Any, Any, Any]:
 
 
 def _check_finite(X: np.ndarray, where: Callable[[int], str], what: str = "features") -> None:
+    """Raise ValueError naming the first row (and feature) holding NaN or ±Inf."""
     bad = ~np.isfinite(X)
-    if bad.any():
-        row = int(np.flatnonzero(bad.any(axis=1) if bad.ndim == 2 else bad)[0])
-        value = X[row][bad[row]][0] if bad.ndim == 2 else X[row]
-        raise ValueError(f"{where(row)} has a non-finite {what} value {value!r}")
+    if not bad.any():
+        return
+    if bad.ndim == 2:
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        col = int(np.flatnonzero(bad[row])[0])
+        raise ValueError(
+            f"{where(row)} has a non-finite value {float(X[row, col])!r} in feature {col}; "
+            "expected finite numbers"
+        )
+    row = int(np.flatnonzero(bad)[0])
+    raise ValueError(f"{where(row)} has a non-finite {what} {float(X[row])!r}; expected a "
+                     "finite number")
 
 
 def records_to_blocks(
@@ -251,7 +260,7 @@ def summarise_partition(
         if isinstance(item, BlockError):
             return PartitionSummary(partition, n_rows, n_features, has_y, has_w, (), None, item)
         if isinstance(item, SkippedRows):
-            skipped += item.count
+            skipped += item.n_rows
             examples.extend(item.examples[: max(0, 5 - len(examples))])
             continue
         n_rows += item.X.shape[0]

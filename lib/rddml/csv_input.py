@@ -149,7 +149,7 @@ def parse_text_partition(
 def _list_files(sc: SparkContext, path: str) -> list[str]:
     """Files under ``path`` (a file, a directory or a glob), through Hadoop's FileSystem so
     local, HDFS, S3 and DBFS paths all work. Hidden and ``_``-prefixed files are ignored."""
-    jvm = sc._jvm
+    jvm: Any = sc._jvm
     conf = sc._jsc.hadoopConfiguration()
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     fs = hpath.getFileSystem(conf)

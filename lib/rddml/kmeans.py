@@ -182,7 +182,7 @@ class KMeans:
             raise InvalidParameterError(
                 f"The 'k' parameter must be <= the number of points ({ds.n_rows}), got {k}."
             )
-        seed = self.seed if self.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        seed = self.seed if self.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
         self.seed_ = seed
         started = time.perf_counter()
         centres = self._initial_centres(ds, k, seed)
@@ -235,11 +235,15 @@ class KMeans:
         """Index of the closest centre for each point, in the same kind as the input.
 
         RDD → RDD of ints (same order); DataFrame → the DataFrame with an int
-        ``prediction_col``; BlockDataset → RDD of int arrays, one per block.
+        ``prediction_col``; BlockDataset → RDD of int arrays, one per block; a NumPy
+        array of shape (n, d) → array of n ints, computed on the driver.
         """
         check_is_fitted(self, "cluster_centers_")
         centres = self.cluster_centers_
         cosine = self.distance == "cosine"
+        if isinstance(data, np.ndarray):
+            X = check_matrix("data", data, shape=(None, centres.shape[1]))
+            return assign_points(X, centres, cosine)
         if isinstance(data, BlockDataset):
             return data.rdd.map(partial(_predict_block, centres=centres, cosine=cosine))
         if is_rdd(data):
@@ -330,14 +334,15 @@ def _normalised(ds: BlockDataset) -> BlockDataset:
     )
 
 
-def _assign(X: np.ndarray, centres: np.ndarray, cosine: bool) -> np.ndarray:
+def assign_points(X: np.ndarray, centres: np.ndarray, cosine: bool = False) -> np.ndarray:
+    """Closest-centre index of each row of ``X`` (rows unit-normalised first for cosine)."""
     if cosine:
         X = _unit_rows(X)
     return closest_centre(X, centres)[0]
 
 
 def _predict_block(block: Block, *, centres: np.ndarray, cosine: bool) -> np.ndarray:
-    return _assign(block.X, centres, cosine)
+    return assign_points(block.X, centres, cosine)
 
 
 def _predict_records(
@@ -349,7 +354,7 @@ def _predict_records(
     def flush() -> list[int]:
         X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
         chunk.clear()
-        return _assign(X, centres, cosine).tolist()  # type: ignore[no-any-return]
+        return assign_points(X, centres, cosine).tolist()  # type: ignore[no-any-return]
 
     for record in records:
         is_pair = isinstance(record, tuple) and len(record) == 2 and not np.isscalar(record[0])
@@ -370,11 +375,11 @@ def _predict_dataframe(model: KMeans, df: Any) -> Any:
 
     def assign(col: pd.Series) -> pd.Series:
         X = np.stack(col.to_numpy()) if len(col) else np.zeros((0, centres.shape[1]))
-        return pd.Series(_assign(X.astype(np.float64), centres, cosine), dtype="int32")
+        return pd.Series(assign_points(X.astype(np.float64), centres, cosine), dtype="int32")
 
     # pandas_udf infers its kind from real annotations; this module's are strings.
     assign.__annotations__ = {"col": pd.Series, "return": pd.Series}
-    udf = F.pandas_udf(assign, "int")  # type: ignore[call-overload]
+    udf = F.pandas_udf(assign, "int")  # type: ignore[call-overload,attr-defined]
     return df.withColumn(model.prediction_col, udf(expr))
 
 
@@ -386,6 +391,7 @@ def _features_expression(df: Any, features_col: str | None, feature_cols: list[s
     select_model_columns(df, features_col=features_col, feature_cols=feature_cols)
     if feature_cols:
         return F.array(*[F.col(c).cast("double") for c in feature_cols])
+    assert features_col is not None  # select_model_columns rejected None for both
     dtype = df.schema[features_col].dataType
     if type(dtype).__name__ == "VectorUDT":
         from pyspark.ml.functions import vector_to_array

@@ -1,0 +1,27 @@
+# make test  — bootstrap .venv if needed, then the whole suite: pytest, ruff, mypy.
+.PHONY: test pytest lint typecheck bootstrap demo clean
+
+VENV := .venv/bin
+
+bootstrap:
+	@tools/bootstrap.sh
+
+test: bootstrap
+	$(VENV)/python -m pytest
+	$(VENV)/ruff check lib jobs tests
+	$(VENV)/mypy lib jobs
+
+pytest: bootstrap
+	$(VENV)/python -m pytest
+
+lint: bootstrap
+	$(VENV)/ruff check lib jobs tests
+
+typecheck: bootstrap
+	$(VENV)/mypy lib jobs
+
+demo:
+	./spark-submit.sh demo --overwrite
+
+clean:
+	rm -rf build dist output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,157 @@
+"""Fit k-means on CSV points or Parquet, write centres, model, summary and a plot.
+
+Input: the write-up's ``data.csv`` format (one point per line, comma-separated, no
+header) or a Parquet dataset with a vector/array ``features_col`` or numeric
+``feature_cols``. Outputs, written atomically into ``output_dir``:
+
+- ``centers.csv`` (one centre per line) and ``model/`` (``KMeans.load``-able);
+- ``summary.json``: parameters, iterations, inertia, convergence, per-iteration history,
+  rows read and rows skipped;
+- ``assignments/`` (CSV part files: features then cluster) when ``write_assignments``;
+- ``clusters.png`` for 2-D data (points by cluster, fitted, initial and true centres).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rddml import BlockDataset, KMeans
+from rddml.csv_input import read_points_csv
+from rddml.errors import DataValidationError
+from rddml.jobkit import run_job
+from rddml.kmeans import assign_points
+from rddml.output import atomic_directory, check_output_path
+
+logger = logging.getLogger("rddml.jobs.kmeans")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the k-means job (``conf/jobs/kmeans.toml``)."""
+
+    input: str = field(default="data/samples/blobs.csv", metadata={"help": "CSV file/dir or Parquet"})
+    input_format: str = field(default="csv", metadata={"choices": ("csv", "parquet")})
+    features_col: str = field(default="features", metadata={"help": "Parquet vector/array column"})
+    feature_cols: list[str] = field(default_factory=list,
+                                    metadata={"help": "Parquet numeric columns (overrides features_col)"})
+    weight_col: str = field(default="", metadata={"help": "Parquet weight column, '' for none"})
+    on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
+    k: int = field(default=5, metadata={"min": 1})
+    init: str = field(default="k-means||", metadata={"choices": ("k-means||", "k-means++", "random")})
+    max_iter: int = field(default=20, metadata={"min": 1})
+    tol: float = field(default=1e-4, metadata={"min": 0.0})
+    seed: int = field(default=0, metadata={"min": 0})
+    distance: str = field(default="euclidean", metadata={"choices": ("euclidean", "cosine")})
+    empty_cluster: str = field(default="farthest",
+                               metadata={"choices": ("farthest", "keep", "error")})
+    aggregation: str = field(default="reduceByKey", metadata={"choices": ("reduceByKey", "tree")})
+    true_centers: str = field(default="", metadata={"help": "JSON with known centres, for the plot"})
+    write_assignments: bool = False
+    output_dir: str = "output/kmeans"
+    overwrite: bool = False
+
+
+def load_points(spark: Any, config: Config) -> BlockDataset:
+    """Extract: read the configured input into a cached block dataset."""
+    if config.input_format == "csv":
+        return read_points_csv(spark.sparkContext, config.input, on_bad_rows=config.on_bad_rows)
+    if not Path(config.input).exists() and "://" not in config.input:
+        raise DataValidationError(f"Input path {config.input!r} does not exist.")
+    df = spark.read.parquet(config.input)
+    return BlockDataset.from_dataframe(
+        df,
+        features_col=None if config.feature_cols else config.features_col,
+        feature_cols=config.feature_cols or None,
+        weight_col=config.weight_col or None,
+    )
+
+
+def read_true_centres(path: str) -> np.ndarray | None:
+    """Known centres from a JSON file (key ``true_centers``, ``centers`` or a plain list)."""
+    if not path:
+        return None
+    doc = json.loads(Path(path).read_text())
+    if isinstance(doc, dict):
+        for key in ("true_centers", "cluster_means", "centers"):
+            if key in doc:
+                return np.asarray(doc[key], dtype=float)
+        raise DataValidationError(
+            f"{path}: expected a key 'true_centers', 'cluster_means' or 'centers', found "
+            f"{sorted(doc)}"
+        )
+    return np.asarray(doc, dtype=float)
+
+
+def fit_kmeans(ds: BlockDataset, config: Config) -> KMeans:
+    """Transform: fit the configured model."""
+    return KMeans(
+        k=config.k, init=config.init, max_iter=config.max_iter, tol=config.tol,
+        seed=config.seed, distance=config.distance, empty_cluster=config.empty_cluster,
+        aggregation=config.aggregation,
+    ).fit(ds)
+
+
+def _assignment_lines(block: Any, *, centres: np.ndarray, cosine: bool) -> list[str]:
+    labels = assign_points(block.X, centres, cosine)
+    return [",".join(map(repr, row)) + f",{int(c)}" for row, c in zip(block.X.tolist(), labels)]
+
+
+def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -> dict[str, Any]:
+    """Load: write everything into a temporary directory, then rename it into place."""
+    from functools import partial
+
+    from rddml.plots import plot_clusters
+    from rddml.sampling import sample_rows
+
+    summary = {
+        "config": asdict(config),
+        "n_rows": ds.n_rows,
+        "n_features": ds.n_features,
+        "rows_skipped": ds.n_skipped,
+        "skipped_examples": list(ds.skipped_examples),
+        "cluster_centers": model.cluster_centers_.tolist(),
+        "initial_centers": model.init_centers_.tolist(),
+        "n_iter": model.n_iter_,
+        "converged": model.converged_,
+        "inertia": model.inertia_,
+        "history": model.history_,
+    }
+    with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:
+        np.savetxt(tmp / "centers.csv", model.cluster_centers_, delimiter=",", fmt="%.17g")
+        model.save(str(tmp / "model"))
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if config.write_assignments:
+            lines = ds.rdd.flatMap(partial(_assignment_lines, centres=model.cluster_centers_,
+                                           cosine=config.distance == "cosine"))
+            lines.saveAsTextFile((tmp / "assignments").resolve().as_uri())
+        if ds.n_features == 2:
+            X, _ = sample_rows(ds, 20_000, seed=config.seed)
+            plot_clusters(tmp / "clusters.png", X, model.predict(X), model.cluster_centers_,
+                          true_centres=read_true_centres(config.true_centers),
+                          initial_centres=model.init_centers_,
+                          title=f"k-means, init={config.init}, seed={config.seed}")
+    return summary
+
+
+def main(spark: Any, config: Config) -> dict[str, Any]:
+    """Run the job; returns the summary written to ``summary.json``."""
+    check_output_path(config.output_dir, config.overwrite)
+    with load_points(spark, config) as ds:
+        if ds.n_skipped:
+            logger.warning("skipped %d malformed row(s), e.g. %s", ds.n_skipped,
+                           ds.skipped_examples[0])
+        model = fit_kmeans(ds, config)
+        summary = write_outputs(spark, ds, model, config)
+    logger.info("k-means: %d iterations, inertia %.6g, converged=%s; wrote %s",
+                model.n_iter_, model.inertia_, model.converged_, config.output_dir)
+    return summary
+
+
+if __name__ == "__main__":
+    run_job(main, Config, __doc__)

@@ -1,0 +1,533 @@
+"""Distributed binary logistic regression on NumPy blocks, scikit-learn style."""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import time
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from rddml.blocks import BlockDataset
+from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
+from rddml.inputs import as_block_dataset, is_dataframe, is_rdd
+from rddml.logistic_kernels import (
+    Scaling,
+    balanced_class_weights,
+    classification_metrics,
+    penalty_mask,
+    pooled_mean_std,
+    sigmoid,
+    smooth_objective,
+)
+from rddml.logistic_solvers import (
+    SolverResult,
+    gradient_descent,
+    lbfgs,
+    owlqn,
+    stochastic_gradient_descent,
+)
+from rddml.logistic_steps import (
+    class_moments_pass,
+    evaluate_pass,
+    features_expression,
+    loss_grad_pass,
+    predict_blocks,
+    predict_dataframe,
+    predict_records,
+)
+from rddml.params import (
+    check_choice,
+    check_float,
+    check_int,
+    check_is_fitted,
+    check_optional_str,
+    check_seed,
+    check_str_list,
+)
+from rddml.persist import load_model, save_model
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZERS = ("lbfgs", "gd", "sgd")
+PARAM_NAMES = (
+    "optimizer", "step_size", "max_iter", "tol", "reg_param", "l1_ratio", "fit_intercept",
+    "standardize", "batch_fraction", "class_weight", "init_coef", "init_intercept",
+    "threshold", "seed", "features_col", "feature_cols", "label_col", "weight_col",
+    "prediction_col", "probability_col",
+)
+
+
+class LogisticRegression:
+    """Binary logistic regression whose every optimiser step is one pass over Spark data.
+
+    A pass broadcasts the coefficients, lets each partition compute the weighted log
+    loss and its gradient on its NumPy blocks (two matrix-vector products per block),
+    and tree-aggregates the partial sums; the driver updates the parameters. The
+    objective is Spark MLlib's: the weighted mean log loss plus
+    ``reg_param * (l1_ratio * |w|_1 + (1 - l1_ratio) / 2 * |w|_2^2)``, intercept unpenalised.
+    (scikit-learn's ``C`` corresponds to ``reg_param = 1 / (C * total weight)``.)
+
+    Parameters
+    ----------
+    optimizer : {"lbfgs", "gd", "sgd"}, default="lbfgs"
+        ``"lbfgs"``: SciPy's L-BFGS on the driver with distributed loss+gradient (OWL-QN
+        when there is an L1 term); ``"gd"``: full-batch gradient descent with a fixed
+        ``step_size`` (the write-up's algorithm; proximal for L1); ``"sgd"``: mini-batches
+        of ``batch_fraction`` of the rows with step ``step_size / sqrt(t)``.
+    step_size : float, default=1.0
+        Learning rate of ``"gd"``/``"sgd"`` (ignored by ``"lbfgs"``).
+    max_iter : int, default=100
+        Maximum number of iterations (parameter updates).
+    tol : float, default=1e-6
+        ``"gd"``/``"sgd"``: stop when ‖Δθ‖ < tol·max(‖θ‖, 1) (MLlib's rule); ``"lbfgs"``:
+        stop when the largest (pseudo-)gradient component ≤ tol or an iteration lowers
+        the objective by ≤ tol² relative. ``tol=0`` runs all ``max_iter`` iterations.
+    reg_param : float, default=0.0
+        Regularisation strength λ.
+    l1_ratio : float, default=0.0
+        Elastic-net mixing: 0 = L2 (ridge), 1 = L1 (lasso).
+    fit_intercept : bool, default=True
+    standardize : bool, default=True
+        Optimise on features scaled to unit variance (statistics from one extra pass),
+        as Spark MLlib's ``standardization``: the penalty then applies to the standardised
+        coefficients. ``coef_`` is always in the original units.
+    batch_fraction : float in (0, 1], default=1.0
+        Fraction of rows per ``"sgd"`` mini-batch, drawn per iteration from ``seed`` and
+        each row's global index (the same batches for any partitioning).
+    class_weight : None, "balanced" or dict {0: w0, 1: w1}, default=None
+        Multiplies the row weights; ``"balanced"`` is ``W / (2 * W_c)`` with ``W_c`` the
+        total row weight of class c (the row count when unweighted), as scikit-learn.
+    init_coef : array of shape (d,) or None, default=None
+        Starting coefficients in original units (zeros by default).
+    init_intercept : float or None, default=None
+        Starting intercept (0 by default).
+    threshold : float in [0, 1], default=0.5
+        ``predict`` gives 1 when P(y=1) > threshold.
+    seed : int or None, default=None
+        Seed of the ``"sgd"`` mini-batches (drawn at random when None; see ``seed_``).
+    features_col, feature_cols, label_col, weight_col, prediction_col, probability_col
+        DataFrame column names, as in Spark ML (``feature_cols`` of numeric columns
+        takes precedence over the vector/array ``features_col``).
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (d,)
+    intercept_ : float
+    n_iter_ : int
+        Iterations (parameter updates) run.
+    converged_ : bool
+        True if the stopping rule of ``tol`` was met before ``max_iter``.
+    loss_history_ : list of float
+        The objective at the parameters each iteration started from (for ``"lbfgs"``:
+        at every point the optimiser evaluated, one per pass; for ``"sgd"``: on the
+        iteration's mini-batch).
+    n_passes_ : int
+        Passes over the data during ``fit`` (statistics pass included).
+    class_weight_ : tuple (w0, w1) or None
+    feature_mean_, feature_std_ : ndarray of shape (d,) or None
+        Weighted feature statistics when ``standardize=True``.
+
+    Examples
+    --------
+    >>> rdd = sc.parallelize([([0.0], 0), ([1.0], 0), ([2.0], 1), ([3.0], 1)])  # doctest: +SKIP
+    >>> lr = LogisticRegression(reg_param=0.1).fit(rdd)  # doctest: +SKIP
+    >>> lr.predict(rdd).collect()  # doctest: +SKIP
+    [0.0, 0.0, 1.0, 1.0]
+    """
+
+    def __init__(
+        self,
+        optimizer: str = "lbfgs",
+        step_size: float = 1.0,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        reg_param: float = 0.0,
+        l1_ratio: float = 0.0,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        batch_fraction: float = 1.0,
+        class_weight: str | dict[Any, float] | None = None,
+        init_coef: Any = None,
+        init_intercept: float | None = None,
+        threshold: float = 0.5,
+        seed: int | None = None,
+        features_col: str | None = "features",
+        feature_cols: list[str] | None = None,
+        label_col: str = "label",
+        weight_col: str | None = None,
+        prediction_col: str = "prediction",
+        probability_col: str = "probability",
+    ) -> None:
+        self.optimizer = optimizer
+        self.step_size = step_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.reg_param = reg_param
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.batch_fraction = batch_fraction
+        self.class_weight = class_weight
+        self.init_coef = init_coef
+        self.init_intercept = init_intercept
+        self.threshold = threshold
+        self.seed = seed
+        self.features_col = features_col
+        self.feature_cols = feature_cols
+        self.label_col = label_col
+        self.weight_col = weight_col
+        self.prediction_col = prediction_col
+        self.probability_col = probability_col
+
+    # ---------------------------------------------------------------- params
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as scikit-learn's ``get_params``."""
+        return {name: getattr(self, name) for name in PARAM_NAMES}
+
+    def _validate_params(self) -> None:
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_float("step_size", self.step_size, low=0.0, low_inclusive=False)
+        check_int("max_iter", self.max_iter, low=1)
+        check_float("tol", self.tol, low=0.0)
+        check_float("reg_param", self.reg_param, low=0.0)
+        check_float("l1_ratio", self.l1_ratio, low=0.0, high=1.0)
+        _check_bool("fit_intercept", self.fit_intercept)
+        _check_bool("standardize", self.standardize)
+        check_float("batch_fraction", self.batch_fraction, low=0.0, high=1.0,
+                    low_inclusive=False)
+        if self.batch_fraction < 1.0 and self.optimizer != "sgd":
+            raise InvalidParameterError(
+                f"The 'batch_fraction' parameter must be 1.0 unless optimizer='sgd', got "
+                f"{self.batch_fraction!r} with optimizer={self.optimizer!r}."
+            )
+        _class_weight_pair(self.class_weight)
+        if self.init_coef is not None:
+            _init_coef(self.init_coef, None)
+        if self.init_intercept is not None:
+            check_float("init_intercept", self.init_intercept)
+            if not self.fit_intercept and self.init_intercept != 0:
+                raise InvalidParameterError(
+                    "The 'init_intercept' parameter must be None or 0 when "
+                    f"fit_intercept=False, got {self.init_intercept!r}."
+                )
+        check_float("threshold", self.threshold, low=0.0, high=1.0)
+        check_seed("seed", self.seed)
+        check_optional_str("features_col", self.features_col)
+        check_str_list("feature_cols", self.feature_cols)
+        check_optional_str("label_col", self.label_col)
+        check_optional_str("weight_col", self.weight_col)
+        check_optional_str("prediction_col", self.prediction_col)
+        check_optional_str("probability_col", self.probability_col)
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, data: Any) -> LogisticRegression:
+        """Fit on ``data``: an RDD of ``(features, label)`` or ``(features, label, weight)``
+        tuples, a DataFrame, or a labelled :class:`~rddml.blocks.BlockDataset`.
+        Labels must be 0 or 1. Returns ``self``."""
+        self._validate_params()
+        ds, owned = self._dataset(data)
+        try:
+            self._fit_blocks(ds)
+        finally:
+            if owned:
+                ds.unpersist()
+        return self
+
+    def _dataset(self, data: Any) -> tuple[BlockDataset, bool]:
+        return as_block_dataset(
+            data, labeled=True, features_col=self.features_col, feature_cols=self.feature_cols,
+            label_col=self.label_col, weight_col=self.weight_col,
+        )
+
+    def _fit_blocks(self, ds: BlockDataset) -> None:
+        started = time.perf_counter()
+        _check_labelled(ds, require_both=True)
+        d = ds.n_features
+        class_weights = _class_weight_pair(self.class_weight)
+        passes = 0
+        mean = std = None
+        if self.standardize or self.class_weight == "balanced":
+            moments = class_moments_pass(ds)
+            passes += 1
+            if self.class_weight == "balanced":
+                if float(moments.weight.min()) <= 0:
+                    raise DataValidationError(
+                        "class_weight='balanced' needs a positive total weight in both "
+                        f"classes, got {moments.weight.tolist()} for classes [0, 1]."
+                    )
+                class_weights = balanced_class_weights(moments.weight)
+            if self.standardize:
+                mean, std = pooled_mean_std(moments, class_weights)
+        if mean is not None and std is not None:
+            scaling = Scaling.from_std(mean, std, bool(self.fit_intercept))
+        else:
+            scaling = Scaling.identity(d, bool(self.fit_intercept))
+        coef0 = np.zeros(d) if self.init_coef is None else _init_coef(self.init_coef, d)
+        theta0 = scaling.from_original(coef0, float(self.init_intercept or 0.0))
+        l2 = float(self.reg_param) * (1.0 - float(self.l1_ratio))
+        l1_strength = float(self.reg_param) * float(self.l1_ratio)
+        l1 = l1_strength * penalty_mask(d, bool(self.fit_intercept)) if l1_strength else None
+        result = self._solve(ds, scaling, class_weights, theta0, l2, l1)
+        coef, intercept = scaling.to_original(result.theta)
+        if not (np.all(np.isfinite(coef)) and math.isfinite(intercept)):
+            raise ConvergenceError(
+                f"optimizer={self.optimizer!r} produced non-finite coefficients after "
+                f"iteration {result.n_iter}. Use a smaller step_size or standardize=True."
+            )
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+        self.loss_history_ = [float(v) for v in result.history]
+        self.n_passes_ = passes + result.n_evals
+        self.class_weight_ = class_weights
+        self.feature_mean_ = mean
+        self.feature_std_ = std
+        self.n_features_in_ = d
+        self.classes_ = np.array([0.0, 1.0])
+        logger.info("logistic regression (%s): %d iterations, %d passes, objective %.10g, "
+                    "converged=%s, %.2fs", self.optimizer, self.n_iter_, self.n_passes_,
+                    self.loss_history_[-1] if self.loss_history_ else float("nan"),
+                    self.converged_, time.perf_counter() - started)
+
+    def _solve(self, ds: BlockDataset, scaling: Scaling,
+               class_weights: tuple[float, float] | None, theta0: np.ndarray, l2: float,
+               l1: np.ndarray | None) -> SolverResult:
+        fun = partial(_full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
+                      l2=l2)
+        max_iter, tol = int(self.max_iter), float(self.tol)
+        if self.optimizer == "gd":
+            return gradient_descent(fun, theta0, step=float(self.step_size),
+                                    max_iter=max_iter, tol=tol, l1=l1)
+        if self.optimizer == "sgd":
+            seed = self.seed if self.seed is not None else int(
+                np.random.SeedSequence().entropy % 2**31)
+            self.seed_ = seed
+            batch_fun = partial(_batch_objective, ds=ds, scaling=scaling,
+                                class_weights=class_weights, l2=l2, seed=seed,
+                                fraction=float(self.batch_fraction))
+            return stochastic_gradient_descent(batch_fun, theta0, step=float(self.step_size),
+                                               max_iter=max_iter, tol=tol, l1=l1)
+        if l1 is not None:
+            return owlqn(fun, theta0, l1, max_iter=max_iter, tol=tol)
+        return lbfgs(fun, theta0, max_iter=max_iter, tol=tol)
+
+    # --------------------------------------------------------------- predict
+    def predict_proba(self, data: Any) -> Any:
+        """P(y = 1) for each row, in the same kind as the input.
+
+        RDD (of feature vectors or ``(features, label[, weight])`` tuples) → RDD of floats
+        in the same order; DataFrame → the DataFrame plus a double ``probability_col``;
+        BlockDataset → RDD of arrays, one per block; NumPy array (n, d) → array (n,).
+        """
+        return self._score(data, threshold=None, out_col=self.probability_col)
+
+    def predict(self, data: Any) -> Any:
+        """Predicted class (0.0 or 1.0, 1 when P(y=1) > ``threshold``), same kinds as
+        :meth:`predict_proba`; a DataFrame gets a double ``prediction_col``."""
+        return self._score(data, threshold=float(self.threshold), out_col=self.prediction_col)
+
+    def _score(self, data: Any, *, threshold: float | None, out_col: str) -> Any:
+        check_is_fitted(self, "coef_")
+        coef, intercept = self.coef_, float(self.intercept_)
+        if isinstance(data, np.ndarray):
+            X = np.asarray(data, dtype=np.float64)
+            if X.ndim != 2 or X.shape[1] != coef.shape[0]:
+                raise InvalidParameterError(
+                    f"The 'data' array must have shape (n, {coef.shape[0]}), got {X.shape}."
+                )
+            p = sigmoid(X @ coef + intercept)
+            return p if threshold is None else (p > threshold).astype(np.float64)
+        if isinstance(data, BlockDataset):
+            self._check_width(data.n_features)
+            return predict_blocks(data, coef, intercept, threshold)
+        if is_rdd(data):
+            return predict_records(data, coef, intercept, threshold)
+        if is_dataframe(data):
+            features = features_expression(data, self.features_col, self.feature_cols)
+            return predict_dataframe(data, features=features, out_col=out_col, coef=coef,
+                                     intercept=intercept, threshold=threshold)
+        raise InvalidParameterError(
+            "The 'data' argument must be a pyspark RDD, a pyspark DataFrame, an rddml "
+            f"BlockDataset or a NumPy array, got {type(data).__name__}."
+        )
+
+    def _check_width(self, n_features: int) -> None:
+        if n_features != self.coef_.shape[0]:
+            raise DataValidationError(
+                f"The data has {n_features} features, but the model was fitted on "
+                f"{self.coef_.shape[0]}."
+            )
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Metrics on labelled ``data``, computed distributed in one pass (no row is
+        collected): ``accuracy``, ``log_loss``, ``auc`` (exact ROC AUC; None when one
+        class is absent), ``precision``, ``recall``, ``f1`` (of class 1, 0 when undefined),
+        ``confusion_matrix`` ``[[tn, fp], [fn, tp]]``, ``weight`` (rows or total weight)
+        and ``threshold``. Row weights apply; class weights do not."""
+        check_is_fitted(self, "coef_")
+        ds, owned = self._dataset(data)
+        try:
+            _check_labelled(ds, require_both=False)
+            self._check_width(ds.n_features)
+            stats, auc = evaluate_pass(ds, self.coef_, float(self.intercept_),
+                                       float(self.threshold))
+        finally:
+            if owned:
+                ds.unpersist()
+        metrics = classification_metrics(stats, auc)
+        metrics["threshold"] = float(self.threshold)
+        return metrics
+
+    # ----------------------------------------------------------- persistence
+    def save(self, path: str, *, overwrite: bool = False) -> None:
+        """Write parameters, coefficients and history to the directory ``path`` atomically."""
+        check_is_fitted(self, "coef_")
+        params = self.get_params()
+        if isinstance(params["class_weight"], dict):
+            pair = _class_weight_pair(params["class_weight"])
+            params["class_weight"] = {"0": pair[0], "1": pair[1]} if pair else None
+        if params["init_coef"] is not None:
+            params["init_coef"] = np.asarray(params["init_coef"], dtype=float).tolist()
+        save_model(path, "LogisticRegression", {
+            "params": params,
+            "coef": self.coef_.tolist(),
+            "intercept": float(self.intercept_),
+            "n_iter": self.n_iter_,
+            "converged": self.converged_,
+            "loss_history": self.loss_history_,
+            "n_passes": self.n_passes_,
+            "class_weight": list(self.class_weight_) if self.class_weight_ else None,
+            "feature_mean": None if self.feature_mean_ is None else self.feature_mean_.tolist(),
+            "feature_std": None if self.feature_std_ is None else self.feature_std_.tolist(),
+        }, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str) -> LogisticRegression:
+        """Read a model written by :meth:`save`; it predicts exactly as the saved one."""
+        doc = load_model(path, "LogisticRegression")
+        params = dict(doc["params"])
+        if isinstance(params.get("class_weight"), dict):
+            params["class_weight"] = {int(k): float(v) for k, v in params["class_weight"].items()}
+        model = cls(**params)
+        model.coef_ = np.array(doc["coef"], dtype=np.float64)
+        model.intercept_ = float(doc["intercept"])
+        model.n_iter_ = int(doc["n_iter"])
+        model.converged_ = bool(doc["converged"])
+        model.loss_history_ = [float(v) for v in doc["loss_history"]]
+        model.n_passes_ = int(doc["n_passes"])
+        cw = doc.get("class_weight")
+        model.class_weight_ = None if cw is None else (float(cw[0]), float(cw[1]))
+        fm, fs = doc.get("feature_mean"), doc.get("feature_std")
+        model.feature_mean_ = None if fm is None else np.array(fm, dtype=np.float64)
+        model.feature_std_ = None if fs is None else np.array(fs, dtype=np.float64)
+        model.n_features_in_ = model.coef_.shape[0]
+        model.classes_ = np.array([0.0, 1.0])
+        return model
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
+                          if k in ("optimizer", "reg_param", "l1_ratio", "max_iter",
+                                   "standardize"))
+        return f"LogisticRegression({shown})"
+
+
+# ------------------------------------------------------------------ helpers
+def _full_objective(theta: np.ndarray, *, ds: BlockDataset, scaling: Scaling,
+                    class_weights: tuple[float, float] | None,
+                    l2: float) -> tuple[float, np.ndarray]:
+    coef, intercept = scaling.to_original(theta)
+    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights)
+    if sums.weight <= 0:
+        raise DataValidationError(
+            "The total training weight is 0 (every row has weight 0 or a class weight of 0); "
+            "at least one row needs a positive weight."
+        )
+    return smooth_objective(sums, theta, scaling, l2)
+
+
+def _batch_objective(iteration: int, theta: np.ndarray, *, ds: BlockDataset, scaling: Scaling,
+                     class_weights: tuple[float, float] | None, l2: float, seed: int,
+                     fraction: float) -> tuple[float, np.ndarray] | None:
+    coef, intercept = scaling.to_original(theta)
+    batch = None if fraction >= 1.0 else (seed, iteration, fraction)
+    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights, batch=batch)
+    if sums.weight <= 0:
+        return None
+    return smooth_objective(sums, theta, scaling, l2)
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidParameterError(f"The '{name}' parameter must be a bool, got {value!r}.")
+
+
+def _class_weight_pair(value: Any) -> tuple[float, float] | None:
+    """Validate ``class_weight``; a dict becomes ``(w0, w1)`` (missing classes weigh 1)."""
+    if value is None or value == "balanced":
+        return None
+    if not isinstance(value, dict):
+        raise InvalidParameterError(
+            "The 'class_weight' parameter must be None, 'balanced' or a dict {0: w0, 1: w1}, "
+            f"got {value!r}."
+        )
+    pair = [1.0, 1.0]
+    for key, weight in value.items():
+        cls = _as_class(key)
+        if cls is None or not isinstance(weight, numbers.Real) or isinstance(weight, bool) \
+                or not math.isfinite(float(weight)) or float(weight) < 0:
+            raise InvalidParameterError(
+                "The 'class_weight' parameter must map the classes 0 and 1 to finite "
+                f"weights >= 0, got {value!r}."
+            )
+        pair[cls] = float(weight)
+    return pair[0], pair[1]
+
+
+def _as_class(key: Any) -> int | None:
+    try:
+        number = float(key)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number in (0.0, 1.0) else None
+
+
+def _init_coef(value: Any, d: int | None) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = np.zeros((0, 0))
+    if arr.ndim != 1 or not np.all(np.isfinite(arr)) or (d is not None and arr.shape[0] != d):
+        want = "n" if d is None else str(d)
+        raise InvalidParameterError(
+            f"The 'init_coef' parameter must be a 1-D array of {want} finite numbers (one per "
+            f"feature), got {value!r}."
+        )
+    return arr
+
+
+def _check_labelled(ds: BlockDataset, *, require_both: bool) -> None:
+    if not ds.has_labels:
+        raise DataValidationError(
+            "Logistic regression needs labelled data: (features, label[, weight]) tuples, a "
+            "label column, or a BlockDataset built with labels."
+        )
+    bad = [v for v in ds.labels if v not in (0.0, 1.0)]
+    if bad:
+        raise DataValidationError(
+            f"Labels must be 0 or 1, found the label value(s) {bad[:10]} (distinct labels "
+            f"seen: {list(ds.labels)[:10]})."
+        )
+    if require_both and len(ds.labels) < 2:
+        raise DataValidationError(
+            f"The training data has a single class (every label is {ds.labels[0]:g}); "
+            "logistic regression needs rows of both classes 0 and 1."
+        )
+    if ds.has_weights and ds.min_weight is not None and ds.min_weight < 0:
+        raise DataValidationError(
+            f"Sample weights must be >= 0, got a minimum weight of {ds.min_weight}."
+        )

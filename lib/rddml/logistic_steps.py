@@ -1,0 +1,273 @@
+"""The Spark side of logistic regression: one job per pass over a :class:`BlockDataset`.
+
+- :func:`loss_grad_pass`: loss and gradient sums at broadcast coefficients, one
+  ``treeAggregate`` job (optionally over a counter-based mini-batch);
+- :func:`class_moments_pass`: per-class counts and feature moments for
+  standardisation and balanced class weights, one job;
+- :func:`evaluate_pass`: confusion counts, log loss and exact AUC in one job;
+- prediction helpers for blocks, RDD records and DataFrames.
+
+The math lives in :mod:`rddml.logistic_kernels`. Task functions are module-level
+and bound with :func:`functools.partial`; broadcasts are released in ``finally``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rddml.aggregation import keyed_partials, tree_aggregate
+from rddml.blocks import Block, BlockDataset
+from rddml.counter_rng import uniform_for_rows
+from rddml.logistic_kernels import (
+    ClassMoments,
+    EvalStats,
+    LossGrad,
+    ScoreCounts,
+    auc_bucket_edges,
+    auc_from_partials,
+    auc_partial,
+    block_class_moments,
+    block_eval_stats,
+    block_loss_grad,
+    block_score_counts,
+    sigmoid,
+    split_by_bucket,
+)
+
+if TYPE_CHECKING:
+    from pyspark import Broadcast
+
+EVAL_KEY = -1  # evaluate_pass: the key carrying the confusion counts and log loss
+RECORD_CHUNK = 8192
+
+
+def _global_rows(block: Block, offsets: np.ndarray) -> np.ndarray:
+    start = int(offsets[block.partition]) + block.start
+    return np.arange(start, start + block.X.shape[0], dtype=np.int64)
+
+
+def batch_mask(block: Block, offsets: np.ndarray, seed: int, stream: int,
+               fraction: float) -> np.ndarray:
+    """Rows of ``block`` in the mini-batch: a uniform draw keyed on (seed, stream, global
+    row), so the batch is the same however the data is partitioned."""
+    return uniform_for_rows(seed, stream, _global_rows(block, offsets)) < fraction
+
+
+# ------------------------------------------------------------- loss/gradient
+def _block_loss_grad(
+    block: Block, *, params: Broadcast[tuple[np.ndarray, float]],
+    class_weights: tuple[float, float] | None,
+    batch: tuple[np.ndarray, int, int, float] | None,
+) -> LossGrad:
+    coef, intercept = params.value
+    assert block.y is not None
+    keep = None if batch is None else batch_mask(block, *batch)
+    return block_loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep)
+
+
+def _merge_loss_grad(a: LossGrad, b: LossGrad) -> LossGrad:
+    return a.merge(b)
+
+
+def loss_grad_pass(
+    ds: BlockDataset,
+    coef: np.ndarray,
+    intercept: float,
+    *,
+    class_weights: tuple[float, float] | None = None,
+    batch: tuple[int, int, float] | None = None,
+) -> LossGrad:
+    """Weighted log-loss and gradient sums at ``(coef, intercept)``: one Spark job.
+
+    ``batch = (seed, stream, fraction)`` restricts the sums to a counter-based sample.
+    """
+    bc = ds.rdd.context.broadcast((np.asarray(coef, dtype=np.float64), float(intercept)))
+    try:
+        sample = None if batch is None else (ds.partition_offsets, *batch)
+        fn = partial(_block_loss_grad, params=bc, class_weights=class_weights, batch=sample)
+        return tree_aggregate(ds.rdd, fn, _merge_loss_grad, LossGrad.empty(ds.n_features))
+    finally:
+        bc.unpersist()
+
+
+# ------------------------------------------------------------ feature moments
+def _block_moments(block: Block) -> ClassMoments:
+    assert block.y is not None
+    return block_class_moments(block.X, block.y, block.w)
+
+
+def _merge_moments(a: ClassMoments, b: ClassMoments) -> ClassMoments:
+    return a.merge(b)
+
+
+def class_moments_pass(ds: BlockDataset) -> ClassMoments:
+    """Per-class row counts and weighted feature moments: one Spark job."""
+    return tree_aggregate(ds.rdd, _block_moments, _merge_moments,
+                          ClassMoments.empty(ds.n_features))
+
+
+# ---------------------------------------------------------------- evaluation
+def _block_evaluation(
+    block: Block, *, params: Broadcast[tuple[np.ndarray, float]], threshold: float
+) -> tuple[EvalStats, ScoreCounts]:
+    coef, intercept = params.value
+    assert block.y is not None
+    z = block.X @ coef + intercept
+    return (block_eval_stats(z, block.y, block.w, threshold),
+            block_score_counts(sigmoid(z), block.y, block.w))
+
+
+def _merge_evaluation(
+    a: tuple[EvalStats, ScoreCounts], b: tuple[EvalStats, ScoreCounts]
+) -> tuple[EvalStats, ScoreCounts]:
+    return a[0].merge(b[0]), a[1].merge(b[1])
+
+
+def _split_evaluation(
+    part: tuple[EvalStats, ScoreCounts], *, edges: np.ndarray
+) -> list[tuple[int, Any]]:
+    return [(EVAL_KEY, part[0]), *split_by_bucket(part[1], edges)]
+
+
+def _combine_evaluation(a: Any, b: Any) -> Any:
+    return a.merge(b)
+
+
+def _bucket_partial(item: tuple[int, Any]) -> tuple[int, Any]:
+    key, value = item
+    if key == EVAL_KEY:
+        return key, value
+    # Reduce a score range to three numbers before it goes to the driver.
+    return key, auc_partial(value)
+
+
+def evaluate_pass(
+    ds: BlockDataset, coef: np.ndarray, intercept: float, threshold: float
+) -> tuple[EvalStats, float | None]:
+    """Confusion counts, log loss and the exact ROC AUC at ``(coef, intercept)``: one job.
+
+    Each partition groups its rows by distinct predicted probability and cuts the
+    sorted (score, positive weight, negative weight) arrays into fixed score ranges;
+    ``reduceByKey`` merges each range across partitions (ties meet there exactly), and
+    each range is reduced to (positives, negatives, concordant pairs) before the
+    driver combines the ranges in score order. No row reaches the driver.
+    """
+    n_buckets = max(2, 2 * ds.num_partitions)
+    edges = auc_bucket_edges(n_buckets)
+    bc = ds.rdd.context.broadcast((np.asarray(coef, dtype=np.float64), float(intercept)))
+    try:
+        keyed = ds.rdd.mapPartitions(partial(
+            keyed_partials,
+            partial_fn=partial(_block_evaluation, params=bc, threshold=threshold),
+            merge=_merge_evaluation, split=partial(_split_evaluation, edges=edges),
+        ))
+        reduced = dict(
+            keyed.reduceByKey(_combine_evaluation, numPartitions=min(n_buckets, 16))
+            .map(_bucket_partial).collect()
+        )
+    finally:
+        bc.unpersist()
+    stats = reduced.pop(EVAL_KEY, EvalStats.empty())
+    auc = auc_from_partials([reduced[k] for k in sorted(reduced)])
+    return stats, auc
+
+
+# ---------------------------------------------------------------- prediction
+def _block_proba(block: Block, *, coef: np.ndarray, intercept: float) -> np.ndarray:
+    return np.asarray(sigmoid(block.X @ coef + intercept))
+
+
+def _block_predict(block: Block, *, coef: np.ndarray, intercept: float,
+                   threshold: float) -> np.ndarray:
+    return (sigmoid(block.X @ coef + intercept) > threshold).astype(np.float64)
+
+
+def predict_blocks(ds: BlockDataset, coef: np.ndarray, intercept: float,
+                   threshold: float | None) -> Any:
+    """RDD of arrays, one per block: P(y=1), or 0/1 predictions when ``threshold`` is set."""
+    if threshold is None:
+        return ds.rdd.map(partial(_block_proba, coef=coef, intercept=intercept))
+    return ds.rdd.map(partial(_block_predict, coef=coef, intercept=intercept,
+                              threshold=threshold))
+
+
+def _features_of(record: Any) -> Any:
+    """The features of an RDD element: the element itself, or the first item of a
+    ``(features, label[, weight])`` tuple."""
+    if isinstance(record, tuple) and len(record) in (2, 3) and not np.isscalar(record[0]):
+        return record[0]
+    return record
+
+
+def _predict_records(
+    records: Iterable[Any], *, coef: np.ndarray, intercept: float, threshold: float | None
+) -> Iterator[float]:
+    chunk: list[Any] = []
+    d = coef.shape[0]
+
+    def flush() -> list[float]:
+        X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+        chunk.clear()
+        p = sigmoid(X @ coef + intercept)
+        out = p if threshold is None else (p > threshold).astype(np.float64)
+        return out.tolist()  # type: ignore[no-any-return]
+
+    for record in records:
+        chunk.append(_features_of(record))
+        if len(chunk) >= RECORD_CHUNK:
+            yield from flush()
+    if chunk:
+        yield from flush()
+
+
+def predict_records(rdd: Any, coef: np.ndarray, intercept: float,
+                    threshold: float | None) -> Any:
+    """RDD of floats in the input's order: P(y=1), or 0.0/1.0 when ``threshold`` is set."""
+    return rdd.mapPartitions(partial(_predict_records, coef=coef, intercept=intercept,
+                                     threshold=threshold))
+
+
+def features_expression(df: Any, features_col: str | None,
+                        feature_cols: list[str] | None) -> Any:
+    """The features of ``df`` as one ``array<double>`` column expression."""
+    from pyspark.sql import functions as F
+
+    from rddml.blocks import select_model_columns
+
+    select_model_columns(df, features_col=features_col, feature_cols=feature_cols)
+    if feature_cols:
+        return F.array(*[F.col(c).cast("double") for c in feature_cols])
+    dtype = df.schema[features_col].dataType
+    if type(dtype).__name__ == "VectorUDT":
+        from pyspark.ml.functions import vector_to_array
+
+        return vector_to_array(F.col(features_col))
+    return F.col(features_col).cast("array<double>")
+
+
+def predict_dataframe(
+    df: Any, *, features: Any, out_col: str, coef: np.ndarray, intercept: float,
+    threshold: float | None,
+) -> Any:
+    """``df`` with a double column ``out_col``: P(y=1), or 0.0/1.0 with a threshold."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    d = coef.shape[0]
+
+    def score(col: pd.Series) -> pd.Series:
+        X = np.stack(col.to_numpy()).astype(np.float64) if len(col) else np.zeros((0, d))
+        if X.shape[1] != d:
+            raise ValueError(f"the model was fitted on {d} features, but the DataFrame's "
+                             f"feature arrays have {X.shape[1]}")
+        p = sigmoid(X @ coef + intercept)
+        return pd.Series(p if threshold is None else (p > threshold).astype(np.float64))
+
+    # pandas_udf infers its kind from real annotations; this module's are strings.
+    score.__annotations__ = {"col": pd.Series, "return": pd.Series}
+    udf = F.pandas_udf(score, "double")  # type: ignore[call-overload]
+    return df.withColumn(out_col, udf(features))

@@ -1,0 +1,75 @@
+"""Small matplotlib figures for job reports (optional dependency: ``rddml[plots]``).
+
+Uses the non-interactive Agg backend so jobs work on headless drivers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_clusters(
+    path: str | os.PathLike[str],
+    points: np.ndarray,
+    labels: np.ndarray,
+    centres: np.ndarray,
+    *,
+    true_centres: np.ndarray | None = None,
+    initial_centres: np.ndarray | None = None,
+    title: str = "k-means",
+) -> None:
+    """Scatter of 2-D points coloured by cluster, with fitted (and true/initial) centres."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="viridis", s=4, alpha=0.5)
+    if initial_centres is not None:
+        ax.scatter(initial_centres[:, 0], initial_centres[:, 1], marker="o", s=90,
+                   facecolors="none", edgecolors="tab:red", linewidths=1.5, label="initial")
+    if true_centres is not None:
+        ax.scatter(true_centres[:, 0], true_centres[:, 1], marker="x", s=140, c="k",
+                   linewidths=3, label="true centre")
+    ax.scatter(centres[:, 0], centres[:, 1], marker="*", s=160, c="tab:red",
+               edgecolors="white", linewidths=0.8, label="fitted centre")
+    ax.set_title(title)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_curve(
+    path: str | os.PathLike[str],
+    values: list[float] | np.ndarray,
+    *,
+    title: str,
+    ylabel: str,
+    xlabel: str = "iteration",
+    log_y: bool = False,
+) -> None:
+    """A line plot of a per-iteration quantity (cost, loss)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(np.arange(1, len(values) + 1), values, marker="o")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Run an rddml job with spark-submit:
+#   ./spark-submit.sh [--master URL] [--profile local|cluster] JOB [--set key=value ...] [--overwrite]
+# On first use it creates .venv and installs the project (tools/bootstrap.sh).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export RDDML_ROOT="$ROOT"
+
+usage() {
+  cat <<USAGE
+usage: ./spark-submit.sh [--master URL] [--profile local|cluster] JOB [job options]
+
+Runs jobs/JOB.py through spark-submit with conf/spark-PROFILE.conf as the properties
+file and conf/jobs/JOB.toml as the job's config. lib/rddml is zipped for --py-files.
+
+options:
+  --master URL       Spark master (default: from the profile; local[*] for local)
+  --profile NAME     local (default) or cluster
+  --spark-conf K=V   extra Spark property (repeatable)
+  -h, --help         this help
+
+job options (after JOB):
+  --set KEY=VALUE    override a key of conf/jobs/JOB.toml (repeatable)
+  --config FILE      use another config file
+  --overwrite        replace existing outputs
+  --help             the job's own help, with every config key
+
+jobs:
+USAGE
+  for f in "$ROOT"/jobs/*.py; do
+    local name; name=$(basename "$f" .py)
+    [[ "$name" == _* ]] && continue
+    # First line of the module docstring.
+    local line; line=$(awk 'NR==1 { sub(/^"""/, ""); sub(/"""$/, ""); print; exit }' "$f")
+    printf '  %-20s %s\n' "$name" "$line"
+  done
+}
+
+MASTER=""
+PROFILE="local"
+EXTRA_CONF=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --master) MASTER="${2:?--master needs a URL}"; shift 2 ;;
+    --master=*) MASTER="${1#*=}"; shift ;;
+    --profile) PROFILE="${2:?--profile needs local or cluster}"; shift 2 ;;
+    --profile=*) PROFILE="${1#*=}"; shift ;;
+    --spark-conf) EXTRA_CONF+=(--conf "${2:?--spark-conf needs KEY=VALUE}"); shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) echo "error: unknown option $1 (see ./spark-submit.sh --help)" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+[[ $# -gt 0 ]] || { usage >&2; exit 2; }
+JOB="$1"; shift
+JOB_FILE="$ROOT/jobs/$JOB.py"
+if [[ ! -f "$JOB_FILE" || "$JOB" == _* ]]; then
+  echo "error: unknown job '$JOB'; the jobs are: $(cd "$ROOT/jobs" && ls ./*.py | sed 's|./||; s|\.py$||' | grep -v '^_' | tr '\n' ' ')" >&2
+  exit 2
+fi
+PROPS="$ROOT/conf/spark-$PROFILE.conf"
+[[ -f "$PROPS" ]] || { echo "error: no profile '$PROFILE' (expected $PROPS)" >&2; exit 2; }
+
+# shellcheck source=tools/bootstrap.sh
+source "$ROOT/tools/bootstrap.sh"
+
+# Package lib/rddml for --py-files; rebuilt only when a source file is newer than the zip.
+ZIP="$ROOT/build/rddml.zip"
+if [[ ! -f "$ZIP" ]] || [[ -n "$(find "$ROOT/lib/rddml" -name '*.py' -newer "$ZIP" -print -quit)" ]]; then
+  mkdir -p "$ROOT/build"
+  "$ROOT/.venv/bin/python" - "$ROOT/lib" "$ZIP" <<'PY'
+import os, sys, zipfile
+src, out = sys.argv[1], sys.argv[2]
+tmp = out + ".tmp"
+with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    for dirpath, dirnames, filenames in os.walk(os.path.join(src, "rddml")):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in sorted(filenames):
+            if name.endswith((".py", ".typed")):
+                path = os.path.join(dirpath, name)
+                zf.write(path, os.path.relpath(path, src))
+os.replace(tmp, out)
+PY
+fi
+
+# A cluster's own spark-submit when one is on PATH, else the one pip installed in .venv.
+SUBMIT="$(command -v spark-submit || true)"
+[[ -n "$SUBMIT" ]] || SUBMIT="$ROOT/.venv/bin/spark-submit"
+
+if [[ "$PROFILE" == "local" ]]; then
+  export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$ROOT/.venv/bin/python}"
+  export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
+fi
+export PYSPARK_DRIVER_PYTHON="${PYSPARK_DRIVER_PYTHON:-$ROOT/.venv/bin/python}"
+# Client mode: the driver lives in spark-submit's JVM, so this sets its log4j config.
+export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:-} -Dlog4j2.configurationFile=file:$ROOT/conf/log4j2.properties"
+
+ARGS=(--properties-file "$PROPS" --py-files "$ZIP")
+[[ -n "$MASTER" ]] && ARGS+=(--master "$MASTER")
+ARGS+=("${EXTRA_CONF[@]}")
+JOB_CONF="$ROOT/conf/jobs/$JOB.toml"
+JOB_ARGS=()
+[[ -f "$JOB_CONF" ]] && JOB_ARGS+=(--config "$JOB_CONF")
+
+cd "$ROOT"
+exec "$SUBMIT" "${ARGS[@]}" "$JOB_FILE" "${JOB_ARGS[@]}" "$@"

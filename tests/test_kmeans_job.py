@@ -1,0 +1,126 @@
+"""The k-means job end to end: config, outputs, atomicity, refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from jobs import kmeans as job
+from rddml import KMeans
+from rddml.config import load_config
+from rddml.errors import ConfigError, DataValidationError, OutputExistsError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf/jobs/kmeans.toml"
+
+
+def config(tmp_path: Path, *sets: str) -> job.Config:
+    return load_config(job.Config, CONF, [f"output_dir={tmp_path / 'out'}", *sets])
+
+
+def test_job_writes_centres_model_summary_and_plot(spark: Any, tmp_path: Path) -> None:
+    cfg = config(tmp_path, f"input={ROOT / 'data/samples/blobs.csv'}", "write_assignments=true")
+    summary = job.main(spark, cfg)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "assignments", "centers.csv", "clusters.png", "model", "summary.json"]
+    centres = np.loadtxt(out / "centers.csv", delimiter=",")
+    np.testing.assert_array_equal(centres, np.array(summary["cluster_centers"]))
+    assert summary["n_rows"] == 10000 and summary["rows_skipped"] == 0
+    assert json.loads((out / "summary.json").read_text())["inertia"] == summary["inertia"]
+    np.testing.assert_array_equal(KMeans.load(str(out / "model")).cluster_centers_, centres)
+    lines = [ln for f in sorted((out / "assignments").glob("part-*")) for ln in
+             f.read_text().splitlines()]
+    assert len(lines) == 10000
+    first = np.array([float(v) for v in lines[0].split(",")])
+    assert int(first[2]) == int(((centres - first[:2]) ** 2).sum(1).argmin())
+    assert (out / "clusters.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_job_refuses_to_overwrite_without_flag(spark: Any, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("precious")
+    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
+        job.main(spark, config(tmp_path))
+    assert (tmp_path / "out" / "keep.txt").read_text() == "precious"
+    job.main(spark, replace(config(tmp_path, "max_iter=2"), overwrite=True))
+    assert not (tmp_path / "out" / "keep.txt").exists()
+    assert (tmp_path / "out" / "summary.json").exists()
+
+
+def test_failed_job_leaves_no_output(spark: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2\n3,4\n5,x\n")
+    with pytest.raises(DataValidationError, match=r"bad.csv line 3: field 2 'x' is not a number"):
+        job.main(spark, config(tmp_path, f"input={bad}", "k=1"))
+    assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_skipped_rows_are_counted_and_reported(spark: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2\n3,4\n\nx,y\n5,6\n")
+    summary = job.main(spark, config(tmp_path, f"input={bad}", "k=1", "on_bad_rows=skip"))
+    assert summary["n_rows"] == 3 and summary["rows_skipped"] == 2
+    assert "is blank" in summary["skipped_examples"][0]
+    np.testing.assert_allclose(summary["cluster_centers"], [[3.0, 4.0]])
+
+
+def test_parquet_input_with_feature_columns(spark: Any, tmp_path: Path) -> None:
+    X = np.random.default_rng(0).normal(size=(300, 3))
+    spark.createDataFrame([tuple(r) for r in X.tolist()], ["a", "b", "c"]).write.parquet(
+        str(tmp_path / "pts.parquet"))
+    summary = job.main(spark, config(
+        tmp_path, f"input={tmp_path / 'pts.parquet'}", "input_format=parquet",
+        'feature_cols=["a", "b", "c"]', "k=2", "init=random"))
+    assert summary["n_features"] == 3 and not (tmp_path / "out" / "clusters.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["k=0"], r"--set: key 'k': expected an int >= 1, got 0"),
+        (["k=two"], r"--set: key 'k': expected an int >= 1, got 'two'"),
+        (["init=kmeans"], r"key 'init': expected one of 'k-means\|\|', 'k-means\+\+', 'random'"),
+        (["colour=red"], r"--set: unknown key 'colour'; the known keys are: aggregation"),
+        (["tol=-1"], r"key 'tol': expected a number >= 0.0, got -1"),
+    ],
+)
+def test_bad_overrides_name_key_expected_and_value(tmp_path: Path, sets: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config(tmp_path, *sets)
+
+
+def test_bad_config_file_names_the_file(tmp_path: Path) -> None:
+    conf = tmp_path / "k.toml"
+    conf.write_text('k = "five"\n')
+    with pytest.raises(ConfigError, match=rf"{conf}: key 'k': expected an int >= 1, got 'five'"):
+        load_config(job.Config, conf)
+    conf.write_text("k = 5\nmax_iters = 3\n")
+    with pytest.raises(ConfigError, match=rf"{conf}: unknown key 'max_iters'"):
+        load_config(job.Config, conf)
+
+
+def test_importing_a_job_starts_no_spark() -> None:
+    code = ("import sys; import jobs.kmeans, rddml; "
+            "from pyspark import SparkContext; "
+            "sys.exit(1 if SparkContext._active_spark_context else 0)")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_launcher_help_lists_jobs() -> None:
+    out = subprocess.run([str(ROOT / "spark-submit.sh"), "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "kmeans" in out and "Fit k-means on CSV points or Parquet" in out
+
+
+def test_launcher_rejects_unknown_job() -> None:
+    res = subprocess.run([str(ROOT / "spark-submit.sh"), "nosuchjob"], capture_output=True,
+                         text=True)
+    assert res.returncode == 2 and "unknown job 'nosuchjob'" in res.stderr
