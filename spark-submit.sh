@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run an rddml job with spark-submit:
 #   ./spark-submit.sh [--master URL] [--profile local|cluster] JOB [--set key=value ...] [--overwrite]
+#   ./spark-submit.sh --start-local-cluster N | --stop-local-cluster | --local-cluster-status
 # On first use it creates .venv and installs the project (tools/bootstrap.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +19,12 @@ options:
   --profile NAME     local (default) or cluster
   --spark-conf K=V   extra Spark property (repeatable)
   -h, --help         this help
+
+a standalone cluster on this machine (tools/local-cluster.sh, state in build/local-cluster):
+  --start-local-cluster N   start a Master and N Workers on 127.0.0.1 (1 core, 2g each)
+  --stop-local-cluster      stop exactly the processes it started
+  --local-cluster-status    show the master URL, workers and running applications
+  then: ./spark-submit.sh --master "\$(tools/local-cluster.sh url)" JOB
 
 job options (after JOB):
   --set KEY=VALUE    override a key of conf/jobs/JOB.toml (repeatable)
@@ -47,6 +54,11 @@ while [[ $# -gt 0 ]]; do
     --profile=*) PROFILE="${1#*=}"; shift ;;
     --spark-conf) EXTRA_CONF+=(--conf "${2:?--spark-conf needs KEY=VALUE}"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
+    --start-local-cluster)
+      exec "$ROOT/tools/local-cluster.sh" start "${2:?--start-local-cluster needs the number of workers}" ;;
+    --start-local-cluster=*) exec "$ROOT/tools/local-cluster.sh" start "${1#*=}" ;;
+    --stop-local-cluster) exec "$ROOT/tools/local-cluster.sh" stop ;;
+    --local-cluster-status) exec "$ROOT/tools/local-cluster.sh" status ;;
     -*) echo "error: unknown option $1 (see ./spark-submit.sh --help)" >&2; exit 2 ;;
     *) break ;;
   esac

@@ -126,7 +126,8 @@ def describe(data: SyntheticData, config: Config) -> dict[str, Any]:
         "label_counts": counts,
         "true_centers" if data.kind == "blobs" else "class_means": means,
         "generating_centers": data.centers,
-        "generating": data.generating,
+        "generating": {key: value for key, value in data.generating.items()
+                       if key not in ("centers", "cluster_centers")},  # = generating_centers
     }
     return {key: as_json_value(value) for key, value in doc.items()}
 

@@ -224,7 +224,8 @@ def test_invalid_parameters(sc: Any, params: dict[str, Any], message: str) -> No
     ("rows", "message"),
     [
         ([], r"no rows \(empty input\)"),
-        ([[0.0, 1.0], [float("nan"), 1.0]], r"element 1 of partition 0 has a non-finite value nan in feature 0"),
+        ([[0.0, 1.0], [float("nan"), 1.0]],
+         r"element 1 of partition 0 has a non-finite value nan in feature 0"),
         ([[0.0, 1.0], [1.0, float("inf")]], r"non-finite value inf in feature 1"),
         ([[0.0, 1.0], [1.0, 2.0, 3.0]], r"element 1 of partition 0 has 3 features, expected 2"),
         ([[0.0, 1.0], ["a", 2.0]], r"element 1 of partition 0 is not numeric"),

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from jobs import kmeans as job
+
 from rddml import KMeans
 from rddml.config import load_config
 from rddml.errors import ConfigError, DataValidationError, OutputExistsError

@@ -66,7 +66,7 @@ def sklearn_logreg(C: float, l1_ratio: float = 0.0, **kwargs: Any) -> SkLogistic
     new_api = inspect.signature(SkLogisticRegression).parameters["penalty"].default == "deprecated"
     if new_api:
         return SkLogisticRegression(C=C, l1_ratio=l1_ratio, **kwargs)
-    if C == np.inf:
+    if np.inf == C:
         return SkLogisticRegression(penalty=None, **kwargs)
     penalty = "l2" if l1_ratio == 0 else ("l1" if l1_ratio == 1 else "elasticnet")
     extra = {"l1_ratio": l1_ratio} if penalty == "elasticnet" else {}
@@ -213,7 +213,7 @@ def test_scaling_round_trip_and_chain_rule() -> None:
     z_std = ((X[:, :2] - mean[:2]) / std[:2]) @ theta[:2] + theta[3]
     np.testing.assert_allclose(X @ coef + intercept, z_std, atol=1e-12)
     fun = objective_for(X, y, scaling, l2=0.3)
-    value, grad = fun(theta)
+    _, grad = fun(theta)
     h = 1e-6
     numeric = [(fun(theta + h * e)[0] - fun(theta - h * e)[0]) / (2 * h) for e in np.eye(4)]
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)

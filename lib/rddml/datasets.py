@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from pyspark import RDD
     from pyspark.sql import DataFrame
 
-KINDS = ("blobs", "classification")
 _LABEL_COL = {"blobs": "cluster", "classification": "label"}
 
 
@@ -120,9 +119,7 @@ class SyntheticData:
     def render_text(self, X: np.ndarray, y: np.ndarray) -> str:
         """Blobs: ``x,y`` lines (features only); classification: space-separated
         features then the label, as ``np.savetxt(..., fmt="%s")`` writes them."""
-        if self.kind == "blobs":
-            return synthetic.points_csv_text(X)
-        return synthetic.labeled_text(X, y)
+        return synthetic.render_text(self.kind, X, y)
 
     def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The chunks, in order, on the driver, one at a time (for single-file output)."""
@@ -174,10 +171,8 @@ def _block_task(
 def _text_task(
     partition: int, _: Any, *, source: synthetic.ChunkSource, num_partitions: int, kind: str
 ) -> Iterator[str]:
-    render = synthetic.points_csv_text if kind == "blobs" else None
     for i in synthetic.partition_chunks(source.n_chunks, num_partitions, partition):
-        X, y = source.chunk(i)
-        yield render(X) if render else synthetic.labeled_text(X, y)
+        yield synthetic.render_text(kind, *source.chunk(i))
 
 
 def _label_sums_task(

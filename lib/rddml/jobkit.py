@@ -13,6 +13,7 @@ a test or a notebook) never starts Spark.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -45,10 +46,14 @@ def parse_job_args(
     parser.add_argument("--config", help="TOML file with the job's settings")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key (repeatable)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing outputs instead of refusing")
+    # Every boolean key doubles as a flag: --overwrite, --quick, --write-assignments ...
+    flags = [f.name for f in dataclasses.fields(config_cls)  # type: ignore[arg-type]
+             if f.type in (bool, "bool")]
+    for name in flags:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=f"flag_{name}",
+                            action="store_true", help=f"set {name} = true")
     args = parser.parse_args(argv)
-    extra = {"overwrite": True} if args.overwrite else {}
+    extra = {name: True for name in flags if getattr(args, f"flag_{name}")}
     return load_config(config_cls, args.config, args.set, extra)
 
 
@@ -75,7 +80,9 @@ def run_job(
     """Parse arguments, build the session, run ``main`` and exit with a status code.
 
     An rddml error (bad config, bad input, existing output) is printed as one
-    line and exits with status 2; anything else keeps its traceback.
+    line and exits with status 2; a failed Spark job is logged with its traceback,
+    then summarised in one last ``error: Spark job failed: ...`` line, status 1;
+    anything else keeps its traceback.
     """
     configure_logging(os.environ.get("RDDML_LOG_LEVEL", "INFO"))
     log = logging.getLogger("rddml.job")
@@ -93,4 +100,31 @@ def run_job(
         print(f"error: {exc}", file=sys.stderr)
         spark.stop()
         sys.exit(2)
+    except Exception as exc:
+        reason = spark_failure(exc)
+        if reason is None:
+            raise
+        # A Spark job failed (e.g. a task ran out of retries after losing executors): the
+        # whole traceback goes to the log, the last line says what happened.
+        log.error("Spark job failed", exc_info=exc)
+        print(f"error: Spark job failed: {reason}", file=sys.stderr)
+        spark.stop()
+        sys.exit(1)
     spark.stop()
+
+
+def spark_failure(exc: BaseException) -> str | None:
+    """The one-line reason of a failed Spark job (``Job aborted due to stage failure:
+    Task 1 in stage 10.0 failed 1 times, ... ExecutorLostFailure ...``), or None when
+    ``exc`` is not an error raised by Spark."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "Py4JJavaError" in names:
+        # str() is "An error occurred while calling X.\n: java.Exception: message\n\tat ..."
+        for line in str(exc).splitlines():
+            if line.startswith(": "):
+                text = line[2:]
+                return text.split(": ", 1)[1] if ": " in text else text
+        return str(exc).splitlines()[0]
+    if "PySparkException" in names:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return None

@@ -43,9 +43,7 @@ def closest_centre(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.n
     """Index of the closest centre for each row and the squared distance to it."""
     if X.shape[0] == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    d2 = squared_distances(X, centres)
-    labels = np.argmin(d2, axis=1)
-    return labels, d2[np.arange(X.shape[0]), labels]
+    return assign_block(X, centres)
 
 
 def partial_sums(
@@ -62,10 +60,8 @@ def partial_sums(
         col = X[:, j] if weights is None else X[:, j] * weights
         sums[:, j] = np.bincount(labels, weights=col, minlength=k)
     if weights is None:
-        counts = np.bincount(labels, minlength=k).astype(np.float64)
-    else:
-        counts = np.bincount(labels, weights=weights, minlength=k)
-    return sums, counts
+        return sums, np.bincount(labels, minlength=k).astype(np.float64)
+    return sums, np.bincount(labels, weights=weights, minlength=k)
 
 
 @dataclass
@@ -114,13 +110,36 @@ class LloydStats:
 
 
 def _top_order(dists: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the ``n`` largest values, largest first, ties broken by position."""
+    """Indices of the ``n`` largest values, largest first, ties broken by position.
+
+    ``argpartition`` finds the candidates in O(len) (a full sort of a block would cost
+    more than the whole assignment step); the stable sort of those few keeps the
+    order deterministic for ties, so the result does not depend on partitioning.
+    """
     if n <= 0 or dists.size == 0:
         return np.zeros(0, dtype=np.int64)
-    # A stable sort on the negated distances keeps the order deterministic for ties,
-    # so the result does not depend on how the data was partitioned.
-    order = np.argsort(-dists, kind="stable")
+    if dists.size > n:
+        threshold = np.partition(dists, dists.size - n)[dists.size - n]
+        candidates = np.flatnonzero(dists >= threshold)
+    else:
+        candidates = np.arange(dists.size)
+    order = candidates[np.argsort(-dists[candidates], kind="stable")]
     return order[:n]
+
+
+def assign_block(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Closest centre and squared distance to it, with the fewest passes over (n, k).
+
+    argmin over c of ‖x‖² − 2x·c + ‖c‖² does not need ‖x‖², so it is added to the
+    n minima only, after the argmin, not to all n·k entries.
+    """
+    scores = X @ (-2.0 * centres.T)
+    scores += np.einsum("ij,ij->i", centres, centres)
+    labels = np.argmin(scores, axis=1)
+    best = np.take_along_axis(scores, labels[:, None], axis=1)[:, 0]
+    best += np.einsum("ij,ij->i", X, X)
+    np.maximum(best, 0.0, out=best)
+    return labels, best
 
 
 def lloyd_partial_stats(
@@ -130,15 +149,14 @@ def lloyd_partial_stats(
     k, d = centres.shape
     if X.shape[0] == 0:
         return LloydStats.empty(k, d)
-    labels, d2 = closest_centre(X, centres)
+    labels, d2 = assign_block(X, centres)
     sums, counts = partial_sums(X, labels, k, weights)
-    cost = float(d2.sum() if weights is None else d2 @ weights)
     weighted = d2 if weights is None else d2 * weights
     order = _top_order(weighted, n_far)
     return LloydStats(
         sums=sums,
         counts=counts,
-        cost=cost,
+        cost=float(weighted.sum()),
         far_dists=weighted[order],
         far_points=X[order].copy(),
         far_labels=labels[order],

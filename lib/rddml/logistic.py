@@ -21,7 +21,6 @@ from rddml.logistic_kernels import (
     penalty_mask,
     pooled_mean_std,
     sigmoid,
-    smooth_objective,
 )
 from rddml.logistic_solvers import (
     SolverResult,
@@ -31,10 +30,12 @@ from rddml.logistic_solvers import (
     stochastic_gradient_descent,
 )
 from rddml.logistic_steps import (
+    batch_objective,
+    check_labelled,
     class_moments_pass,
     evaluate_pass,
     features_expression,
-    loss_grad_pass,
+    full_objective,
     predict_blocks,
     predict_dataframe,
     predict_records,
@@ -245,7 +246,7 @@ class LogisticRegression:
 
     def _fit_blocks(self, ds: BlockDataset) -> None:
         started = time.perf_counter()
-        _check_labelled(ds, require_both=True)
+        check_labelled(ds, require_both=True)
         d = ds.n_features
         class_weights = _class_weight_pair(self.class_weight)
         passes = 0
@@ -297,17 +298,18 @@ class LogisticRegression:
     def _solve(self, ds: BlockDataset, scaling: Scaling,
                class_weights: tuple[float, float] | None, theta0: np.ndarray, l2: float,
                l1: np.ndarray | None) -> SolverResult:
-        fun = partial(_full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
+        fun = partial(full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
                       l2=l2)
         max_iter, tol = int(self.max_iter), float(self.tol)
         if self.optimizer == "gd":
             return gradient_descent(fun, theta0, step=float(self.step_size),
                                     max_iter=max_iter, tol=tol, l1=l1)
         if self.optimizer == "sgd":
-            seed = self.seed if self.seed is not None else int(
-                np.random.SeedSequence().entropy % 2**31)
+            seed = self.seed
+            if seed is None:
+                seed = int(np.random.SeedSequence().entropy) % 2**31  # type: ignore[arg-type]
             self.seed_ = seed
-            batch_fun = partial(_batch_objective, ds=ds, scaling=scaling,
+            batch_fun = partial(batch_objective, ds=ds, scaling=scaling,
                                 class_weights=class_weights, l2=l2, seed=seed,
                                 fraction=float(self.batch_fraction))
             return stochastic_gradient_descent(batch_fun, theta0, step=float(self.step_size),
@@ -372,7 +374,7 @@ class LogisticRegression:
         check_is_fitted(self, "coef_")
         ds, owned = self._dataset(data)
         try:
-            _check_labelled(ds, require_both=False)
+            check_labelled(ds, require_both=False)
             self._check_width(ds.n_features)
             stats, auc = evaluate_pass(ds, self.coef_, float(self.intercept_),
                                        float(self.threshold))
@@ -437,30 +439,6 @@ class LogisticRegression:
 
 
 # ------------------------------------------------------------------ helpers
-def _full_objective(theta: np.ndarray, *, ds: BlockDataset, scaling: Scaling,
-                    class_weights: tuple[float, float] | None,
-                    l2: float) -> tuple[float, np.ndarray]:
-    coef, intercept = scaling.to_original(theta)
-    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights)
-    if sums.weight <= 0:
-        raise DataValidationError(
-            "The total training weight is 0 (every row has weight 0 or a class weight of 0); "
-            "at least one row needs a positive weight."
-        )
-    return smooth_objective(sums, theta, scaling, l2)
-
-
-def _batch_objective(iteration: int, theta: np.ndarray, *, ds: BlockDataset, scaling: Scaling,
-                     class_weights: tuple[float, float] | None, l2: float, seed: int,
-                     fraction: float) -> tuple[float, np.ndarray] | None:
-    coef, intercept = scaling.to_original(theta)
-    batch = None if fraction >= 1.0 else (seed, iteration, fraction)
-    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights, batch=batch)
-    if sums.weight <= 0:
-        return None
-    return smooth_objective(sums, theta, scaling, l2)
-
-
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidParameterError(f"The '{name}' parameter must be a bool, got {value!r}.")
@@ -508,26 +486,3 @@ def _init_coef(value: Any, d: int | None) -> np.ndarray:
             f"feature), got {value!r}."
         )
     return arr
-
-
-def _check_labelled(ds: BlockDataset, *, require_both: bool) -> None:
-    if not ds.has_labels:
-        raise DataValidationError(
-            "Logistic regression needs labelled data: (features, label[, weight]) tuples, a "
-            "label column, or a BlockDataset built with labels."
-        )
-    bad = [v for v in ds.labels if v not in (0.0, 1.0)]
-    if bad:
-        raise DataValidationError(
-            f"Labels must be 0 or 1, found the label value(s) {bad[:10]} (distinct labels "
-            f"seen: {list(ds.labels)[:10]})."
-        )
-    if require_both and len(ds.labels) < 2:
-        raise DataValidationError(
-            f"The training data has a single class (every label is {ds.labels[0]:g}); "
-            "logistic regression needs rows of both classes 0 and 1."
-        )
-    if ds.has_weights and ds.min_weight is not None and ds.min_weight < 0:
-        raise DataValidationError(
-            f"Sample weights must be >= 0, got a minimum weight of {ds.min_weight}."
-        )

@@ -41,8 +41,8 @@ Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 #: A mini-batch objective: (iteration, θ) → (value, gradient), or None for an empty batch.
 BatchObjective = Callable[[int, np.ndarray], "tuple[float, np.ndarray] | None"]
 
-#: GD stops with an error when the objective rose this many iterations in a row.
-RISING_PATIENCE = 3
+#: GD stops with an error when the objective stayed above its best value this long.
+RISING_PATIENCE = 5
 LBFGS_MEMORY = 10
 ARMIJO_C = 1e-4
 MAX_BACKTRACKS = 40
@@ -98,29 +98,35 @@ def gradient_descent(
     ``θ_{t+1} = prox(θ_t − step ∇f(θ_t))`` where the prox soft-thresholds the L1
     coordinates (plain GD without L1). Stops after ``max_iter`` updates or when the
     update is smaller than ``tol`` relative to ‖θ‖. A non-finite objective, or one that
-    rose ``RISING_PATIENCE`` iterations in a row, raises :class:`ConvergenceError`.
+    stays above its best value for ``RISING_PATIENCE`` iterations, raises
+    :class:`ConvergenceError`.
     """
     theta = np.asarray(theta0, dtype=np.float64).copy()
     history: list[float] = []
-    rising = 0
+    best, best_at, above = math.inf, 0, 0
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
         value, grad = fun(theta)
         total = value + l1_value(theta, l1)
         _check_finite(total, grad, it, "gd", step)
-        if history and total > history[-1]:
-            rising += 1
-            if rising >= RISING_PATIENCE:
-                shown = ", ".join(f"{v:.6g}" for v in history[-RISING_PATIENCE:] + [total])
+        history.append(total)
+        # Below 2/L a fixed step decreases a convex objective every iteration; a step
+        # that is too large makes it jump up and oscillate (the logistic loss grows only
+        # linearly, so it rarely reaches inf). Staying above the best value for
+        # several iterations is the symptom.
+        if total < best:
+            best, best_at, above = total, it, 0
+        else:
+            above += 1
+            if above >= RISING_PATIENCE:
+                shown = ", ".join(f"{v:.6g}" for v in history[-RISING_PATIENCE:])
                 raise ConvergenceError(
                     f"optimizer='gd' diverged at iteration {it} with step_size={step}: the "
-                    f"objective rose {RISING_PATIENCE} iterations in a row ({shown}). "
+                    f"objective increased and stayed above its best value {best:.6g} "
+                    f"(iteration {best_at}) for {RISING_PATIENCE} iterations ({shown}). "
                     f"{DIVERGENCE_HINT}"
                 )
-        else:
-            rising = 0
-        history.append(total)
         new = theta - step * grad
         if l1 is not None:
             new = soft_threshold(new, step * l1)
@@ -249,7 +255,7 @@ def owlqn(
         alpha = 1.0 if s_hist else 1.0 / max(float(np.linalg.norm(pg)), 1.0)
         for _ in range(MAX_BACKTRACKS):
             trial = project_orthant(theta + alpha * direction, orthant)
-            value, new_grad, new_total = evaluate(trial)
+            _, new_grad, new_total = evaluate(trial)
             if new_total <= total + ARMIJO_C * float(pg @ (trial - theta)):
                 break
             alpha *= 0.5

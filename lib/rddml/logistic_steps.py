@@ -4,6 +4,8 @@
   ``treeAggregate`` job (optionally over a counter-based mini-batch);
 - :func:`class_moments_pass`: per-class counts and feature moments for
   standardisation and balanced class weights, one job;
+- :func:`full_objective` / :func:`batch_objective`: the optimiser's objective and its
+  gradient in the (possibly standardised) parameter space, one pass each;
 - :func:`evaluate_pass`: confusion counts, log loss and exact AUC in one job;
 - prediction helpers for blocks, RDD records and DataFrames.
 
@@ -22,10 +24,12 @@ import numpy as np
 from rddml.aggregation import keyed_partials, tree_aggregate
 from rddml.blocks import Block, BlockDataset
 from rddml.counter_rng import uniform_for_rows
+from rddml.errors import DataValidationError
 from rddml.logistic_kernels import (
     ClassMoments,
     EvalStats,
     LossGrad,
+    Scaling,
     ScoreCounts,
     auc_bucket_edges,
     auc_from_partials,
@@ -35,6 +39,7 @@ from rddml.logistic_kernels import (
     block_loss_grad,
     block_score_counts,
     sigmoid,
+    smooth_objective,
     split_by_bucket,
 )
 
@@ -48,6 +53,12 @@ RECORD_CHUNK = 8192
 def _global_rows(block: Block, offsets: np.ndarray) -> np.ndarray:
     start = int(offsets[block.partition]) + block.start
     return np.arange(start, start + block.X.shape[0], dtype=np.int64)
+
+
+def tree_depth(ds: BlockDataset) -> int:
+    """``treeAggregate`` depth: with few partitions the driver merges the partials
+    directly (one stage per pass); past 16 an intermediate level spares the driver."""
+    return 1 if ds.num_partitions <= 16 else 2
 
 
 def batch_mask(block: Block, offsets: np.ndarray, seed: int, stream: int,
@@ -89,7 +100,8 @@ def loss_grad_pass(
     try:
         sample = None if batch is None else (ds.partition_offsets, *batch)
         fn = partial(_block_loss_grad, params=bc, class_weights=class_weights, batch=sample)
-        return tree_aggregate(ds.rdd, fn, _merge_loss_grad, LossGrad.empty(ds.n_features))
+        return tree_aggregate(ds.rdd, fn, _merge_loss_grad, LossGrad.empty(ds.n_features),
+                              depth=tree_depth(ds))
     finally:
         bc.unpersist()
 
@@ -107,7 +119,59 @@ def _merge_moments(a: ClassMoments, b: ClassMoments) -> ClassMoments:
 def class_moments_pass(ds: BlockDataset) -> ClassMoments:
     """Per-class row counts and weighted feature moments: one Spark job."""
     return tree_aggregate(ds.rdd, _block_moments, _merge_moments,
-                          ClassMoments.empty(ds.n_features))
+                          ClassMoments.empty(ds.n_features), depth=tree_depth(ds))
+
+
+# ----------------------------------------------------------------- objectives
+def full_objective(theta: np.ndarray, *, ds: BlockDataset, scaling: Scaling,
+                   class_weights: tuple[float, float] | None,
+                   l2: float) -> tuple[float, np.ndarray]:
+    """The smooth objective and its θ-gradient: one pass over all rows."""
+    coef, intercept = scaling.to_original(theta)
+    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights)
+    if sums.weight <= 0:
+        raise DataValidationError(
+            "The total training weight is 0 (every row has weight 0 or a class weight of 0); "
+            "at least one row needs a positive weight."
+        )
+    return smooth_objective(sums, theta, scaling, l2)
+
+
+def batch_objective(iteration: int, theta: np.ndarray, *, ds: BlockDataset, scaling: Scaling,
+                    class_weights: tuple[float, float] | None, l2: float, seed: int,
+                    fraction: float) -> tuple[float, np.ndarray] | None:
+    """The objective on iteration ``iteration``'s mini-batch (None when it is empty)."""
+    coef, intercept = scaling.to_original(theta)
+    batch = None if fraction >= 1.0 else (seed, iteration, fraction)
+    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights, batch=batch)
+    if sums.weight <= 0:
+        return None
+    return smooth_objective(sums, theta, scaling, l2)
+
+
+def check_labelled(ds: BlockDataset, *, require_both: bool) -> None:
+    """Raise :class:`DataValidationError` unless labels are 0/1 (both present when
+    ``require_both``) and weights are non-negative (from the dataset's summary, no job)."""
+    if not ds.has_labels:
+        raise DataValidationError(
+            "Logistic regression needs labelled data: (features, label[, weight]) tuples, a "
+            "label column, or a BlockDataset built with labels."
+        )
+    bad = [v for v in ds.labels if v not in (0.0, 1.0)]
+    if bad:
+        raise DataValidationError(
+            f"Labels must be 0 or 1, found the label value(s) {bad[:10]} (distinct labels "
+            f"seen: {list(ds.labels)[:10]})."
+        )
+    if require_both and len(ds.labels) < 2:
+        raise DataValidationError(
+            f"The training data has a single class (every label is {ds.labels[0]:g}); "
+            "logistic regression needs rows of both classes 0 and 1."
+        )
+    if ds.has_weights and ds.min_weight is not None and ds.min_weight < 0:
+        raise DataValidationError(
+            f"Sample weights must be >= 0, got a minimum weight of {ds.min_weight}."
+        )
 
 
 # ---------------------------------------------------------------- evaluation
@@ -241,6 +305,7 @@ def features_expression(df: Any, features_col: str | None,
     select_model_columns(df, features_col=features_col, feature_cols=feature_cols)
     if feature_cols:
         return F.array(*[F.col(c).cast("double") for c in feature_cols])
+    assert features_col is not None  # select_model_columns rejected None for both
     dtype = df.schema[features_col].dataType
     if type(dtype).__name__ == "VectorUDT":
         from pyspark.ml.functions import vector_to_array
@@ -269,5 +334,5 @@ def predict_dataframe(
 
     # pandas_udf infers its kind from real annotations; this module's are strings.
     score.__annotations__ = {"col": pd.Series, "return": pd.Series}
-    udf = F.pandas_udf(score, "double")  # type: ignore[call-overload]
+    udf = F.pandas_udf(score, "double")  # type: ignore[call-overload,attr-defined]
     return df.withColumn(out_col, udf(features))

@@ -22,11 +22,12 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
         raise InvalidParameterError(
             f"The '{name}' parameter must be an int{_range_text(low, high)}, got {value!r}."
         )
-    if (low is not None and value < low) or (high is not None and value > high):
+    number = int(value)
+    if (low is not None and number < low) or (high is not None and number > high):
         raise InvalidParameterError(
             f"The '{name}' parameter must be an int{_range_text(low, high)}, got {value!r}."
         )
-    return int(value)
+    return number
 
 
 def check_float(

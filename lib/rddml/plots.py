@@ -73,3 +73,39 @@ def plot_curve(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_decision_line(
+    path: str | os.PathLike[str],
+    points: np.ndarray,
+    labels: np.ndarray,
+    coef: np.ndarray,
+    intercept: float,
+    *,
+    threshold: float = 0.5,
+    title: str = "logistic regression",
+) -> None:
+    """2-D points coloured by label with the line where P(y=1) = ``threshold``,
+    i.e. ``coef · x + intercept = logit(threshold)``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="viridis", s=6, alpha=0.5,
+               edgecolors="none")
+    level = float(np.log(threshold / (1.0 - threshold))) if 0 < threshold < 1 else 0.0
+    x_lo, x_hi = ax.get_xlim()
+    y_lo, y_hi = ax.get_ylim()
+    if abs(coef[1]) > 1e-12:
+        xs = np.linspace(x_lo, x_hi, 200)
+        ax.plot(xs, (level - intercept - coef[0] * xs) / coef[1], color="tab:red", lw=2,
+                label="decision line")
+    elif abs(coef[0]) > 1e-12:
+        ax.axvline((level - intercept) / coef[0], color="tab:red", lw=2, label="decision line")
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
+    ax.set_title(title)
+    ax.set_xlabel("feature 1")
+    ax.set_ylabel("feature 2")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -322,6 +322,12 @@ def labeled_text(X: np.ndarray, y: np.ndarray) -> str:
     return "\n".join([" ".join(map(repr, row)) + f" {label}" for row, label in rows])
 
 
+def render_text(kind: str, X: np.ndarray, y: np.ndarray) -> str:
+    """A chunk in the write-up's format for ``kind``: blobs as :func:`points_csv_text`
+    (features only), classification as :func:`labeled_text`."""
+    return points_csv_text(X) if kind == "blobs" else labeled_text(X, y)
+
+
 def label_sums(
     X: np.ndarray, y: np.ndarray, n_labels: int
 ) -> tuple[np.ndarray, np.ndarray]:

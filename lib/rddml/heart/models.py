@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import pandas as pd
 
 from rddml.errors import DataValidationError
 from rddml.heart.columns import KEY_COLUMNS, LABEL
@@ -68,12 +69,12 @@ def collect_features(
     from pyspark.sql import functions as F
 
     keys = [c for c in key_columns if c in df.columns]
-    rows = (
+    rows: pd.DataFrame = cast(pd.DataFrame, (
         df.orderBy(*keys)
         .select(vector_to_array(F.col(features_col)).alias("x"),
                 F.col(label_col).cast("double").alias("y"))
         .toPandas()
-    )
+    ))
     if rows.empty:
         raise DataValidationError("Cannot collect features of an empty DataFrame.")
     return np.stack(rows["x"].to_numpy()), rows["y"].to_numpy(dtype=np.float64)
@@ -132,7 +133,7 @@ def sklearn_scores(
 
 def rddml_logistic(
     train: DataFrame, test: DataFrame, names: Sequence[str], *, C: float = 1.0,
-    n_train: int | None = None, max_iter: int = 200, tol: float = 1e-8,
+    n_train: int | None = None, max_iter: int = 200, tol: float = 1e-6,
 ) -> tuple[ModelScore, Any]:
     """Fit rddml's LogisticRegression on ``train`` (distributed) and evaluate on ``test``.
 

@@ -122,6 +122,33 @@ def fit_preprocessing(
     return build_preprocessing(rules, sparse_columns, **options).fit(train)
 
 
+def prepared_columns(df: DataFrame) -> list[str]:
+    """The columns of a transformed frame without the encoders' intermediate ones."""
+    return [c for c in df.columns
+            if not c.endswith(INDEX_SUFFIX) and not c.endswith(ONE_HOT_ALL_SUFFIX)]
+
+
+def prepare_splits(
+    train: DataFrame,
+    test: DataFrame,
+    rules: ImpossibleValueToNull,
+    sparse_columns: DropSparseColumnsModel,
+    **options: Any,
+) -> tuple[PipelineModel, DataFrame, DataFrame, dict[str, int]]:
+    """Fit the preprocessing on ``train`` only and apply it to both splits.
+
+    Returns ``(model, train_prepared, test_prepared, unseen)``: ``unseen`` counts the
+    test rows whose one-hot columns held a level never seen in training. The
+    prepared frames keep every column but the encoders' intermediate ones.
+    """
+    model = fit_preprocessing(train, rules, sparse_columns, **options)
+    train_all = model.transform(train)
+    test_all = model.transform(test)
+    unseen = unseen_category_counts(model, test_all)
+    return (model, train_all.select(*prepared_columns(train_all)),
+            test_all.select(*prepared_columns(test_all)), unseen)
+
+
 def _stage(model: PipelineModel, kind: str, strategy: str | None = None) -> Transformer:
     for stage in model.stages:
         if type(stage).__name__ != kind:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -137,12 +137,12 @@ def disease_rate_by_category(
     from pyspark.sql import functions as F
 
     _require(df, [*columns, label])
-    counts = (
+    counts: pd.DataFrame = cast(pd.DataFrame, (
         _long_format(df, columns, label)
         .groupBy("column", "value")
         .agg(F.count(F.lit(1)).alias("n"), F.sum("label").alias("n_disease"))
         .toPandas()
-    )
+    ))
     counts = counts.rename(columns={"value": "category"})
     counts["n"] = counts["n"].astype(int)
     counts["n_disease"] = counts["n_disease"].astype(int)
@@ -171,14 +171,14 @@ def chi_square_tests(
                  F.col(a).cast("double").alias("x"), F.col(b).cast("double").alias("y"))
         for a, b in pairs
     ])
-    counts = (
+    counts: pd.DataFrame = cast(pd.DataFrame, (
         df.select(F.explode(cells).alias("c"))
         .select("c.*")
         .dropna(subset=["x", "y"])
         .groupBy("a", "b", "x", "y")
         .count()
         .toPandas()
-    )
+    ))
     rows = []
     for a, b in pairs:
         cell = counts[(counts["a"] == a) & (counts["b"] == b)]

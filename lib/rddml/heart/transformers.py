@@ -95,6 +95,8 @@ class ImpossibleValueToNull(Transformer, DefaultParamsReadable["ImpossibleValueT
         "where 'column operator value' holds", typeConverter=TypeConverters.identity,
     )
 
+    _input_kwargs: dict[str, Any]
+
     @keyword_only
     def __init__(self, *, rules: list[list[Any]] | None = None) -> None:
         super().__init__()
@@ -130,6 +132,8 @@ class MissingIndicator(Transformer, HasInputCols, DefaultParamsReadable["Missing
 
     suffix: Param[str] = Param(Params._dummy(), "suffix", "suffix of the indicator columns",
                                typeConverter=TypeConverters.toString)
+
+    _input_kwargs: dict[str, Any]
 
     @keyword_only
     def __init__(self, *, inputCols: list[str] | None = None, suffix: str = "_missing") -> None:
@@ -171,6 +175,8 @@ class DropSparseColumns(Estimator["DropSparseColumnsModel"], _DropSparseParams,
     ``fit`` makes one pass (one aggregate) over the data.
     """
 
+    _input_kwargs: dict[str, Any]
+
     @keyword_only
     def __init__(self, *, inputCols: list[str] | None = None,
                  maxMissingFraction: float = 0.3) -> None:
@@ -207,6 +213,8 @@ class DropSparseColumnsModel(Model, DefaultParamsReadable["DropSparseColumnsMode
         typeConverter=TypeConverters.identity,
     )
 
+    _input_kwargs: dict[str, Any]
+
     @keyword_only
     def __init__(self, *, droppedCols: list[str] | None = None,
                  missingFractions: dict[str, float] | None = None) -> None:
@@ -216,11 +224,11 @@ class DropSparseColumnsModel(Model, DefaultParamsReadable["DropSparseColumnsMode
 
     def getDroppedCols(self) -> list[str]:
         """The columns this model drops."""
-        return list(self.getOrDefault(self.droppedCols))
+        return list(self.getOrDefault("droppedCols"))
 
     def getMissingFractions(self) -> dict[str, float]:
         """Missing fraction of each candidate column in the data the model was fit on."""
-        return dict(self.getOrDefault(self.missingFractions))
+        return dict(self.getOrDefault("missingFractions"))
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         return dataset.drop(*self.getDroppedCols())
@@ -233,6 +241,8 @@ class DropFirstSlot(Transformer, HasInputCols, HasOutputCols,
     Output vectors are dense and carry ML attribute metadata (size and slot names,
     taken from the input's), so ``VectorAssembler`` needs no extra pass to learn sizes.
     """
+
+    _input_kwargs: dict[str, Any]
 
     @keyword_only
     def __init__(self, *, inputCols: list[str] | None = None,

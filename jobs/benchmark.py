@@ -1,0 +1,235 @@
+"""Benchmark rddml against per-record RDD code, pyspark.ml and scikit-learn, interleaved.
+
+For each k-means size (``NxD kK``): the same data, the same initial centres (pyspark.ml
+cannot take centres: its seconds per iteration come from fits at two maxIter values), at
+least 5 measured units per variant after a warm-up, all variants round-robin so machine
+noise hits them alike. Also the cached size of the training data against raw float64
+bytes, and peak RSS of the driver and Python workers. Writes ``results.json``,
+``results.md`` and ``seconds_per_iteration.png`` into ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import re
+import shutil
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rddml import BlockDataset
+from rddml.bench.kmeans_bench import (
+    CentreStepper,
+    PairStepper,
+    Stepper,
+    ml_kmeans_fit_seconds,
+    numpy_floor_step,
+    per_iteration_samples,
+    per_record_iteration,
+    per_record_points,
+    rddml_iteration,
+    run_round_robin,
+    sklearn_fit_seconds,
+)
+from rddml.bench.memory import peak_rss
+from rddml.errors import ConfigError
+from rddml.jobkit import run_job
+from rddml.output import atomic_directory, check_output_path
+
+logger = logging.getLogger("rddml.jobs.benchmark")
+SIZE = re.compile(r"^(\d+(?:e\d+)?)x(\d+)k(\d+)$")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the benchmark job (``conf/jobs/benchmark.toml``)."""
+
+    kmeans_sizes: list[str] = field(
+        default_factory=lambda: ["1e6x2k5", "4e6x2k5", "1e6x20k20"],
+        metadata={"help": "k-means problems as NxDkK, e.g. 4e6x2k5"})
+    quick: bool = field(default=False, metadata={"help": "CI smoke test: one small size"})
+    quick_sizes: list[str] = field(default_factory=lambda: ["2e4x2k5"])
+    rounds: int = field(default=5, metadata={"min": 1, "help": "measured units per variant"})
+    warmup: int = field(default=1, metadata={"min": 0})
+    per_record: bool = field(default=True, metadata={"help": "include the write-up's code"})
+    per_record_max_rows: int = field(default=4_000_000, metadata={"min": 1})
+    ml_iter_low: int = field(default=2, metadata={"min": 1})
+    ml_iter_high: int = field(default=7, metadata={"min": 2})
+    num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
+    seed: int = field(default=0, metadata={"min": 0})
+    output_dir: str = "output/benchmark"
+    overwrite: bool = False
+
+
+def parse_size(text: str) -> tuple[int, int, int]:
+    """``"4e6x2k5"`` → (4000000, 2, 5)."""
+    match = SIZE.match(text)
+    if not match:
+        raise ConfigError(f"kmeans_sizes: expected NxDkK such as '4e6x2k5', got {text!r}")
+    return int(float(match.group(1))), int(match.group(2)), int(match.group(3))
+
+
+def _shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path) -> tuple[Any, Any]:
+    """The same data for every Spark variant, read from one Parquet file.
+
+    (``parallelize`` would embed the arrays in every task of every iteration, which is
+    not how real data reaches Spark and would distort all Spark timings.)
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.storagelevel import StorageLevel
+
+    cols = [f"x{j}" for j in range(X.shape[1])]
+    path = workdir / f"points-{X.shape[0]}x{X.shape[1]}.parquet"
+    pq.write_table(pa.table({c: X[:, j] for j, c in enumerate(cols)}), path)
+    raw = spark.read.parquet(str(path)).repartition(parts)
+    ds = BlockDataset.from_dataframe(raw, feature_cols=cols)
+    df = VectorAssembler(inputCols=cols, outputCol="features").transform(raw).select("features")
+    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    df.count()
+    return ds, df
+
+
+def _storage_bytes(sc: Any, rdd_id: int) -> int:
+    for info in sc._jsc.sc().getRDDStorageInfo():
+        if info.id() == rdd_id:
+            return int(info.memSize() + info.diskSize())
+    return 0
+
+
+def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dict[str, Any]:
+    """All k-means variants on one problem size; returns medians, ratios and memory."""
+    sc = spark.sparkContext
+    rng = np.random.default_rng(config.seed)
+    # Uniform data: Lloyd keeps moving for many iterations, so no variant stops early.
+    X = rng.random((n, d))
+    init = X[rng.choice(n, size=k, replace=False)].copy()
+    parts = config.num_partitions or sc.defaultParallelism
+    logger.info("k-means %dx%d k=%d on %d partitions", n, d, k, parts)
+    workdir = Path(tempfile.mkdtemp(prefix="rddml-bench-"))  # removed in the finally below
+    ds, df = _shared_frames(spark, X, parts, workdir)
+    cached = _storage_bytes(sc, ds.rdd.id())
+    steppers: list[Stepper] = [
+        CentreStepper("rddml reduceByKey", partial(rddml_iteration, ds, aggregation="reduceByKey"),
+                      init),
+        CentreStepper("rddml tree", partial(rddml_iteration, ds, aggregation="tree"), init),
+        PairStepper("pyspark.ml block",
+                    lambda it: ml_kmeans_fit_seconds(df, k, it, "block", config.seed),
+                    config.ml_iter_low, config.ml_iter_high),
+        PairStepper("pyspark.ml row",
+                    lambda it: ml_kmeans_fit_seconds(df, k, it, "row", config.seed),
+                    config.ml_iter_low, config.ml_iter_high),
+        PairStepper(f"scikit-learn lloyd ({parts} threads)",
+                    lambda it: sklearn_fit_seconds(X, init, it, parts),
+                    config.ml_iter_low, config.ml_iter_high),
+        CentreStepper("NumPy floor (1 core)", partial(numpy_floor_step, X), init),
+    ]
+    records = None
+    if config.per_record and n <= config.per_record_max_rows:
+        records = per_record_points(ds)
+        steppers.insert(0, CentreStepper("per-record RDD (write-up)",
+                                         partial(per_record_iteration, records), init))
+    try:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):  # executors in local mode: one BLAS thread per task
+            run_round_robin(steppers, config.rounds, config.warmup)
+    finally:
+        ds.unpersist()
+        df.unpersist()
+        if records is not None:
+            records.unpersist()
+        shutil.rmtree(workdir, ignore_errors=True)
+    medians = {s.name: statistics.median(per_iteration_samples(s)) for s in steppers}
+    base = medians["rddml reduceByKey"]
+    return {
+        "n": n, "d": d, "k": k, "partitions": parts,
+        "seconds_per_iteration": medians,
+        "samples": {s.name: per_iteration_samples(s) for s in steppers},
+        "ratio_to_rddml": {name: value / base for name, value in medians.items()},
+        "cached_bytes": cached,
+        "raw_bytes": int(X.nbytes),
+        "cached_over_raw": cached / X.nbytes if X.nbytes else None,
+    }
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    """The README-ready tables."""
+    lines = ["# rddml benchmark", "",
+             f"Machine: {results['machine']}. Spark master `{results['master']}`, "
+             f"{results['rounds']} measured units per variant after {results['warmup']} warm-up, "
+             "variants interleaved round-robin. Median seconds per iteration; ratio = "
+             "variant ÷ rddml (reduceByKey).", ""]
+    for r in results["kmeans"]:
+        lines += [f"## k-means {r['n']:,} × {r['d']}, k = {r['k']} ({r['partitions']} partitions)",
+                  "", "| variant | s / iteration | ratio to rddml |", "|---|---:|---:|"]
+        for name, sec in r["seconds_per_iteration"].items():
+            lines.append(f"| {name} | {sec:.4f} | {r['ratio_to_rddml'][name]:.2f} |")
+        lines += ["", f"Cached blocks: {r['cached_bytes']:,} bytes for {r['raw_bytes']:,} raw "
+                      f"float64 bytes ({r['cached_over_raw']:.3f}×).", ""]
+    mem = results["peak_rss"]
+    lines += ["## Peak memory", "", f"Driver Python {mem.get('driver_python_mib')} MiB, driver "
+              f"JVM {mem.get('driver_jvm_mib')} MiB, Python workers "
+              f"{mem.get('python_workers_mib')} MiB.", ""]
+    return "\n".join(lines)
+
+
+def plot_scaling(path: Path, results: dict[str, Any]) -> None:
+    """Seconds per iteration against n (one line per variant, 2-D problems)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted((r for r in results["kmeans"] if r["d"] == 2), key=lambda r: r["n"])
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in rows[0]["seconds_per_iteration"]:
+        pts = [(r["n"], r["seconds_per_iteration"][name]) for r in rows
+               if name in r["seconds_per_iteration"]]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("points (d = 2)")
+    ax.set_ylabel("seconds per iteration")
+    ax.set_title("k-means seconds per iteration")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(spark: Any, config: Config) -> dict[str, Any]:
+    """Run the benchmark; returns what is written to ``results.json``."""
+    check_output_path(config.output_dir, config.overwrite)
+    sizes = [parse_size(s) for s in (config.quick_sizes if config.quick else config.kmeans_sizes)]
+    results: dict[str, Any] = {
+        "config": asdict(config),
+        "machine": f"{platform.machine()}, {spark.sparkContext.defaultParallelism} cores "
+                   f"for Spark, Python {platform.python_version()}, Spark {spark.version}",
+        "master": spark.sparkContext.master,
+        "rounds": config.rounds,
+        "warmup": config.warmup,
+        "kmeans": [bench_kmeans_size(spark, config, n, d, k) for n, d, k in sizes],
+    }
+    results["peak_rss"] = peak_rss(spark)
+    with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:
+        (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (tmp / "results.md").write_text(results_markdown(results) + "\n")
+        plot_scaling(tmp / "seconds_per_iteration.png", results)
+    logger.info("benchmark written to %s", config.output_dir)
+    return results
+
+
+if __name__ == "__main__":
+    run_job(main, Config, __doc__)

@@ -1,0 +1,174 @@
+"""k-means variants measured side by side: the write-up's per-record RDD code, rddml
+(both aggregations), pyspark.ml (block and row solvers), scikit-learn and a NumPy floor.
+
+Each variant exposes one *measured unit* (an iteration, or for libraries that cannot be
+stepped, a pair of fits whose time difference gives seconds per iteration), so the
+benchmark can interleave them round-robin and machine noise hits them alike.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from rddml.blocks import BlockDataset
+from rddml.kmeans_kernels import lloyd_partial_stats, update_centres
+from rddml.kmeans_steps import lloyd_pass
+
+Point = tuple[float, ...]
+
+
+# ------------------------------------------------------- the write-up's per-record code
+def closest_mean(point: Point, means: list[Point]) -> int:
+    """Index of the closest mean, one point at a time (as the write-up's findClosest)."""
+    best, best_i = math.inf, 0
+    for i, m in enumerate(means):
+        dist = 0.0
+        for a, b in zip(point, m):
+            dist += (a - b) * (a - b)
+        if dist < best:
+            best, best_i = dist, i
+    return best_i
+
+
+def _pair_with_closest(point: Point, *, means: list[Point]) -> tuple[int, tuple[Point, int]]:
+    return closest_mean(point, means), (point, 1)
+
+
+def _add_point_sums(a: tuple[Point, int], b: tuple[Point, int]) -> tuple[Point, int]:
+    return tuple(x + y for x, y in zip(a[0], b[0])), a[1] + b[1]
+
+
+def per_record_iteration(points: Any, means: np.ndarray) -> np.ndarray:
+    """One iteration of the write-up's updateMeans: map to (closest, (point, 1)),
+    reduceByKey, average. Empty clusters keep their mean."""
+    as_tuples = [tuple(m) for m in means.tolist()]
+    sums = points.map(partial(_pair_with_closest, means=as_tuples)).reduceByKey(
+        _add_point_sums).collectAsMap()
+    new = means.copy()
+    for j, (total, count) in sums.items():
+        new[j] = np.asarray(total) / count
+    return new
+
+
+def _block_rows(block: Any) -> list[Point]:
+    return [tuple(r) for r in block.X.tolist()]
+
+
+def per_record_points(ds: BlockDataset) -> Any:
+    """The data as an RDD of per-point tuples, cached (the write-up's representation)."""
+    from pyspark import StorageLevel
+
+    rdd = ds.rdd.flatMap(_block_rows).persist(StorageLevel.MEMORY_AND_DISK)
+    rdd.count()
+    return rdd
+
+
+# --------------------------------------------------------------------------- rddml
+def rddml_iteration(ds: BlockDataset, centres: np.ndarray, aggregation: str) -> np.ndarray:
+    """Exactly one iteration of ``KMeans.fit``'s loop (one ``history_`` entry)."""
+    stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0])
+    new, _ = update_centres(stats, centres, "farthest")
+    return new
+
+
+def numpy_floor_step(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """One assignment + update step on one core, no Spark: the floor for this hardware."""
+    stats = lloyd_partial_stats(X, None, centres, n_far=0)
+    new, _ = update_centres(stats, centres, "keep")
+    return new
+
+
+# ---------------------------------------------------------------- fitted-library pairs
+def ml_kmeans_fit_seconds(df: Any, k: int, max_iter: int, solver: str, seed: int) -> float:
+    """Wall time of one ``pyspark.ml`` KMeans fit (random init: it cannot take centres)."""
+    from pyspark.ml.clustering import KMeans as MLKMeans
+
+    est = MLKMeans(k=k, maxIter=max_iter, tol=0.0, initMode="random", seed=seed, solver=solver)
+    t0 = time.perf_counter()
+    est.fit(df)
+    return time.perf_counter() - t0
+
+
+def sklearn_fit_seconds(X: np.ndarray, centres: np.ndarray, max_iter: int, threads: int) -> float:
+    """Wall time of scikit-learn Lloyd from the given centres, on ``threads`` cores."""
+    from sklearn.cluster import KMeans as SkKMeans
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads):
+        est = SkKMeans(len(centres), init=centres, n_init=1, max_iter=max_iter, tol=0.0,
+                       algorithm="lloyd")
+        t0 = time.perf_counter()
+        est.fit(X)
+        return time.perf_counter() - t0
+
+
+def per_iteration_from_pair(fit: Callable[[int], float], low: int, high: int) -> float:
+    """Seconds per iteration from two fits: (t(high) − t(low)) / (high − low), which
+    cancels set-up and initialisation costs."""
+    return (fit(high) - fit(low)) / (high - low)
+
+
+class Stepper:
+    """A variant that can be advanced one measured unit at a time."""
+
+    def __init__(self, name: str, step: Callable[[], None]) -> None:
+        self.name = name
+        self.step = step
+        self.samples: list[float] = []
+
+    def measure(self) -> None:
+        t0 = time.perf_counter()
+        self.step()
+        self.samples.append(time.perf_counter() - t0)
+
+
+class CentreStepper(Stepper):
+    """Iterates centres with ``advance(centres) -> centres``; each call is one sample."""
+
+    def __init__(self, name: str, advance: Callable[[np.ndarray], np.ndarray],
+                 init: np.ndarray) -> None:
+        self.centres = init.copy()
+
+        def step() -> None:
+            self.centres = advance(self.centres)
+
+        super().__init__(name, step)
+
+
+class PairStepper(Stepper):
+    """A library that cannot be stepped: each sample is a per-iteration time from two fits."""
+
+    def __init__(self, name: str, fit: Callable[[int], float], low: int, high: int) -> None:
+        self.pair_samples: list[float] = []
+
+        def step() -> None:
+            self.pair_samples.append(per_iteration_from_pair(fit, low, high))
+
+        super().__init__(name, step)
+
+    def per_iteration(self) -> list[float]:
+        return self.pair_samples
+
+
+def run_round_robin(steppers: list[Stepper], rounds: int, warmup: int = 1) -> None:
+    """Warm up every variant, then measure them interleaved, rotating the order each round."""
+    for _ in range(warmup):
+        for s in steppers:
+            s.step()
+    for r in range(rounds):
+        order = steppers[r % len(steppers):] + steppers[: r % len(steppers)]
+        for s in order:
+            s.measure()
+
+
+def per_iteration_samples(stepper: Stepper) -> list[float]:
+    """Seconds per iteration for each measured unit of a variant."""
+    if isinstance(stepper, PairStepper):
+        return stepper.per_iteration()
+    return stepper.samples
