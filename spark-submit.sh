@@ -76,24 +76,33 @@ PROPS="$ROOT/conf/spark-$PROFILE.conf"
 # shellcheck source=tools/bootstrap.sh
 source "$ROOT/tools/bootstrap.sh"
 
-# Package lib/rddml for --py-files; rebuilt only when a source file is newer than the zip.
-ZIP="$ROOT/build/rddml.zip"
-if [[ ! -f "$ZIP" ]] || [[ -n "$(find "$ROOT/lib/rddml" -name '*.py' -newer "$ZIP" -print -quit)" ]]; then
-  mkdir -p "$ROOT/build"
-  "$ROOT/.venv/bin/python" - "$ROOT/lib" "$ZIP" <<'PY'
-import os, sys, zipfile
-src, out = sys.argv[1], sys.argv[2]
-tmp = out + ".tmp"
-with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-    for dirpath, dirnames, filenames in os.walk(os.path.join(src, "rddml")):
-        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-        for name in sorted(filenames):
-            if name.endswith((".py", ".typed")):
-                path = os.path.join(dirpath, name)
-                zf.write(path, os.path.relpath(path, src))
-os.replace(tmp, out)
+# Package lib/rddml for --py-files. The zip is named by a hash of the sources, so it is
+# rebuilt only when a source changes, and a job that is still running keeps reading its own
+# zip while another run builds a newer one (zipimport re-reads the file by path).
+mkdir -p "$ROOT/build"
+ZIP="$("$ROOT/.venv/bin/python" - "$ROOT/lib" "$ROOT/build" <<'PY'
+import hashlib, os, sys, tempfile, zipfile
+src, build = sys.argv[1], sys.argv[2]
+files = []
+for dirpath, dirnames, filenames in os.walk(os.path.join(src, "rddml")):
+    dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+    files += [os.path.join(dirpath, n) for n in sorted(filenames) if n.endswith((".py", ".typed"))]
+digest = hashlib.sha1()
+for path in files:
+    digest.update(os.path.relpath(path, src).encode() + b"\0")
+    with open(path, "rb") as fh:
+        digest.update(fh.read())
+out = os.path.join(build, f"rddml-{digest.hexdigest()[:12]}.zip")
+if not os.path.exists(out):
+    fd, tmp = tempfile.mkstemp(dir=build, suffix=".zip.tmp")
+    os.close(fd)
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in files:
+            zf.write(path, os.path.relpath(path, src))
+    os.replace(tmp, out)
+print(out)
 PY
-fi
+)"
 
 # A cluster's own spark-submit when one is on PATH, else the one pip installed in .venv.
 SUBMIT="$(command -v spark-submit || true)"

@@ -17,6 +17,7 @@ import re
 import shutil
 import statistics
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -58,6 +59,12 @@ class Config:
     quick_sizes: list[str] = field(default_factory=lambda: ["2e4x2k5"])
     rounds: int = field(default=5, metadata={"min": 1, "help": "measured units per variant"})
     warmup: int = field(default=1, metadata={"min": 0})
+    logistic_sizes: list[str] = field(
+        default_factory=lambda: ["1e6x10"], metadata={"help": "logistic problems as NxD"})
+    quick_logistic_sizes: list[str] = field(default_factory=lambda: ["2e4x5"])
+    gd_step: float = field(default=2.0, metadata={"min": 0.0,
+                                                  "help": "rddml GD step (standardised)"})
+    gd_max_iter: int = field(default=300, metadata={"min": 1})
     per_record: bool = field(default=True, metadata={"help": "include the write-up's code"})
     per_record_max_rows: int = field(default=4_000_000, metadata={"min": 1})
     ml_iter_low: int = field(default=2, metadata={"min": 1})
@@ -161,6 +168,133 @@ def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dic
     }
 
 
+def parse_lr_size(text: str) -> tuple[int, int]:
+    """``"1e6x10"`` → (1000000, 10)."""
+    match = re.match(r"^(\d+(?:e\d+)?)x(\d+)$", text)
+    if not match:
+        raise ConfigError(f"logistic_sizes: expected NxD such as '1e6x10', got {text!r}")
+    return int(float(match.group(1))), int(match.group(2))
+
+
+def _labelled_frames(spark: Any, X: np.ndarray, y: np.ndarray, parts: int,
+                     workdir: Path) -> tuple[Any, Any]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.storagelevel import StorageLevel
+
+    cols = [f"x{j}" for j in range(X.shape[1])]
+    path = workdir / "labelled.parquet"
+    table = {c: X[:, j] for j, c in enumerate(cols)} | {"label": y}
+    pq.write_table(pa.table(table), path)
+    raw = spark.read.parquet(str(path)).repartition(parts)
+    ds = BlockDataset.from_dataframe(raw, feature_cols=cols, label_col="label")
+    df = (VectorAssembler(inputCols=cols, outputCol="features").transform(raw)
+          .select("features", "label").persist(StorageLevel.MEMORY_AND_DISK))
+    df.count()
+    return ds, df
+
+
+def bench_logistic_size(spark: Any, config: Config, n: int, d: int) -> dict[str, Any]:
+    """Time to reach the optimum's log loss + 1e-4, and seconds per pass, per variant."""
+    from rddml import LogisticRegression
+    from rddml.bench import logistic_bench as lb
+
+    sc = spark.sparkContext
+    rng = np.random.default_rng(config.seed + 1)
+    X = rng.normal(size=(n, d))
+    true_w = rng.normal(size=d)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ true_w + 0.3)))).astype(float)
+    best, _, _ = lb.optimum(X, y)
+    target = best + 1e-4
+    parts = config.num_partitions or sc.defaultParallelism
+    logger.info("logistic %dx%d: optimal log loss %.8f, target %.8f", n, d, best, target)
+    workdir = Path(tempfile.mkdtemp(prefix="rddml-bench-"))
+    ds, df = _labelled_frames(spark, X, y, parts, workdir)
+    records = lb.per_record_rdd(ds) if config.per_record and n <= config.per_record_max_rows \
+        else None
+
+    def loss(result: tuple[np.ndarray, float]) -> float:
+        return lb.mean_log_loss(X, y, *result)
+
+    try:
+        fits: dict[str, Any] = {
+            "rddml lbfgs": partial(lb.fit_rddml, ds, "lbfgs"),
+            "pyspark.ml lbfgs": partial(lb.fit_ml, df),
+            f"scikit-learn lbfgs ({parts} threads)": partial(lb.fit_sklearn, X, y,
+                                                            threads=parts),
+        }
+        budgets = {name: lb.smallest_budget(fit, loss, target) for name, fit in fits.items()}
+        # GD: one long run gives the whole loss curve, hence the iterations needed.
+        gd = LogisticRegression(optimizer="gd", step_size=config.gd_step, tol=0.0,
+                                max_iter=config.gd_max_iter).fit(ds)
+        gd_iters = lb.iterations_to_target(gd.loss_history_, target)
+        fits["rddml gd"] = partial(lb.fit_rddml, ds, "gd", step=config.gd_step)
+        budgets["rddml gd"] = (gd_iters, gd.loss_history_[-1])
+        # The write-up's GD (unstandardised, step 3) makes the same iterates as rddml's
+        # GD with standardize=False: its iteration count comes from rddml's loss curve.
+        raw_gd = LogisticRegression(optimizer="gd", step_size=3.0, tol=0.0, standardize=False,
+                                    max_iter=config.gd_max_iter).fit(ds)
+        raw_iters = lb.iterations_to_target(raw_gd.loss_history_, target)
+        steppers: list[Stepper] = [
+            Stepper(name, partial(_fit_at, fits[name], budget))
+            for name, (budget, _) in budgets.items() if budget is not None
+        ]
+        passes: dict[str, float] = {}
+        if records is not None:
+            params = np.zeros(d + 1)
+            steppers.append(CentreStepper(
+                "per-record GD (write-up)", partial(lb.per_record_gd_step, records, step=3.0),
+                params))
+        per_pass = {
+            "rddml lbfgs": lambda: _rddml_pass_seconds(ds, "lbfgs", 10),
+            "rddml gd": lambda: _rddml_pass_seconds(ds, "gd", 10, step=config.gd_step),
+            "pyspark.ml lbfgs": lambda: lb.timed(partial(lb.fit_ml, df, 12))
+            - lb.timed(partial(lb.fit_ml, df, 2)),
+        }
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            run_round_robin(steppers, config.rounds, config.warmup)
+            pass_samples = {name: [fn() for _ in range(3)] for name, fn in per_pass.items()}
+        passes = {name: statistics.median(v) for name, v in pass_samples.items()}
+        passes["pyspark.ml lbfgs"] /= 10  # (t(12) − t(2)) / 10 iterations
+    finally:
+        ds.unpersist()
+        df.unpersist()
+        if records is not None:
+            records.unpersist()
+        shutil.rmtree(workdir, ignore_errors=True)
+    medians = {s.name: statistics.median(s.samples) for s in steppers}
+    per_record_step = medians.pop("per-record GD (write-up)", None)
+    time_to_target: dict[str, float | None] = {name: medians.get(name) for name in budgets}
+    if per_record_step is not None:
+        passes["per-record GD (write-up)"] = per_record_step
+        time_to_target["per-record GD (write-up)"] = (
+            None if raw_iters is None else raw_iters * per_record_step)
+    iterations = {name: b for name, (b, _) in budgets.items()}
+    iterations["per-record GD (write-up)"] = raw_iters
+    return {
+        "n": n, "d": d, "partitions": parts, "optimal_log_loss": best, "target": target,
+        "iterations_to_target": iterations,
+        "final_loss_at_budget": {name: v for name, (_, v) in budgets.items()},
+        "time_to_target_seconds": time_to_target,
+        "seconds_per_pass": passes,
+    }
+
+
+def _fit_at(fit: Any, budget: int) -> None:
+    fit(budget)
+
+
+def _rddml_pass_seconds(ds: BlockDataset, optimizer: str, iters: int, step: float = 1.0) -> float:
+    from rddml import LogisticRegression
+
+    t0 = time.perf_counter()
+    lr = LogisticRegression(optimizer=optimizer, max_iter=iters, tol=0.0, step_size=step).fit(ds)
+    return (time.perf_counter() - t0) / lr.n_passes_
+
+
 def results_markdown(results: dict[str, Any]) -> str:
     """The README-ready tables."""
     lines = ["# rddml benchmark", "",
@@ -175,6 +309,20 @@ def results_markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {name} | {sec:.4f} | {r['ratio_to_rddml'][name]:.2f} |")
         lines += ["", f"Cached blocks: {r['cached_bytes']:,} bytes for {r['raw_bytes']:,} raw "
                       f"float64 bytes ({r['cached_over_raw']:.3f}×).", ""]
+    for r in results.get("logistic", []):
+        lines += [f"## Logistic regression {r['n']:,} × {r['d']} ({r['partitions']} partitions)",
+                  "", f"Optimal mean log loss {r['optimal_log_loss']:.8f}; target = optimum + 1e-4.",
+                  "", "| variant | iterations to target | time to target (s) | s / pass |",
+                  "|---|---:|---:|---:|"]
+        names = list(r["iterations_to_target"])
+        for name in names:
+            its = r["iterations_to_target"][name]
+            ttt = r["time_to_target_seconds"].get(name)
+            spp = r["seconds_per_pass"].get(name)
+            lines.append(f"| {name} | {'not reached' if its is None else its} | "
+                         f"{'—' if ttt is None else f'{ttt:.3f}'} | "
+                         f"{'—' if spp is None else f'{spp:.4f}'} |")
+        lines.append("")
     mem = results["peak_rss"]
     lines += ["## Peak memory", "", f"Driver Python {mem.get('driver_python_mib')} MiB, driver "
               f"JVM {mem.get('driver_jvm_mib')} MiB, Python workers "
@@ -213,6 +361,8 @@ def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the benchmark; returns what is written to ``results.json``."""
     check_output_path(config.output_dir, config.overwrite)
     sizes = [parse_size(s) for s in (config.quick_sizes if config.quick else config.kmeans_sizes)]
+    lr_sizes = [parse_lr_size(s) for s in
+                (config.quick_logistic_sizes if config.quick else config.logistic_sizes)]
     results: dict[str, Any] = {
         "config": asdict(config),
         "machine": f"{platform.machine()}, {spark.sparkContext.defaultParallelism} cores "
@@ -221,6 +371,7 @@ def main(spark: Any, config: Config) -> dict[str, Any]:
         "rounds": config.rounds,
         "warmup": config.warmup,
         "kmeans": [bench_kmeans_size(spark, config, n, d, k) for n, d, k in sizes],
+        "logistic": [bench_logistic_size(spark, config, n, d) for n, d in lr_sizes],
     }
     results["peak_rss"] = peak_rss(spark)
     with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:

@@ -53,6 +53,10 @@ class Config:
     aggregation: str = field(default="reduceByKey", metadata={"choices": ("reduceByKey", "tree")})
     true_centers: str = field(default="", metadata={"help": "JSON with known centres, for the plot"})
     write_assignments: bool = False
+    checkpoint_dir: str = field(default="", metadata={
+        "help": "save the fit's state here and resume from it when run again ('' = off)"})
+    checkpoint_interval: int = field(default=10, metadata={"min": 1,
+                                                           "help": "iterations between checkpoints"})
     output_dir: str = "output/kmeans"
     overwrite: bool = False
 
@@ -93,7 +97,8 @@ def fit_kmeans(ds: BlockDataset, config: Config) -> KMeans:
     return KMeans(
         k=config.k, init=config.init, max_iter=config.max_iter, tol=config.tol,
         seed=config.seed, distance=config.distance, empty_cluster=config.empty_cluster,
-        aggregation=config.aggregation,
+        aggregation=config.aggregation, checkpoint_dir=config.checkpoint_dir or None,
+        checkpoint_interval=config.checkpoint_interval,
     ).fit(ds)
 
 
@@ -118,6 +123,7 @@ def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -
         "cluster_centers": model.cluster_centers_.tolist(),
         "initial_centers": model.init_centers_.tolist(),
         "n_iter": model.n_iter_,
+        "resumed_from_iteration": model.resumed_iteration_,
         "converged": model.converged_,
         "inertia": model.inertia_,
         "history": model.history_,

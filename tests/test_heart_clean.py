@@ -18,9 +18,9 @@ SCHEMA = "source string, line bigint, chol double, trestbps double, oldpeak doub
 
 @pytest.fixture(scope="module")
 def raw(spark: Any) -> Any:
-    df = load_heart_disease(spark, str(DATA)).df.cache()
-    yield df
-    df.unpersist()
+    loaded = load_heart_disease(spark, str(DATA))
+    yield loaded.df
+    loaded.unpersist()
 
 
 @pytest.fixture(scope="module")

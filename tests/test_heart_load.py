@@ -22,9 +22,8 @@ GOOD = "63,1,1,145,233,1,2,150,0,2.3,3,0,6,0"
 @pytest.fixture(scope="module")
 def loaded(spark: Any) -> Any:
     result = load_heart_disease(spark, str(DATA))
-    result.df.cache()
     yield result
-    result.df.unpersist()
+    result.unpersist()
 
 
 def pandas_reference() -> pd.DataFrame:
@@ -126,6 +125,7 @@ def test_skip_drops_counts_and_reports_bad_lines(spark: Any, tmp_path: Path) -> 
         "processed.va.data, line 2", "processed.va.data, line 5"]
     rows = result.df.select("line", "trestbps").orderBy("line").collect()
     assert [(r["line"], r["trestbps"]) for r in rows] == [(1, 145.0), (3, 145.0), (4, None)]
+    result.unpersist()
 
 
 def test_line_numbers_do_not_depend_on_partitioning(spark: Any, tmp_path: Path) -> None:
@@ -139,6 +139,7 @@ def test_line_numbers_do_not_depend_on_partitioning(spark: Any, tmp_path: Path) 
             "line 358: field 8 (thalach) is 'fast', expected a number or '?'")
         ages = result.df.filter("line in (1, 2, 400)").orderBy("line").collect()
         assert [r["age"] for r in ages] == [20.0, 21.0, 69.0]
+        result.unpersist()
 
 
 def test_missing_file_is_named(spark: Any, tmp_path: Path) -> None:

@@ -28,9 +28,9 @@ DATA = Path(__file__).resolve().parents[1] / "data/uci-heart-disease"
 
 @pytest.fixture(scope="module")
 def raw(spark: Any) -> Any:
-    df = load_heart_disease(spark, str(DATA)).df.cache()
-    yield df
-    df.unpersist()
+    loaded = load_heart_disease(spark, str(DATA))
+    yield loaded.df
+    loaded.unpersist()
 
 
 @pytest.fixture(scope="module")

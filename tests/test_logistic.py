@@ -160,16 +160,18 @@ def test_l1_zero_pattern_matches_scikit_learn_saga(sc: Any) -> None:
 
 def test_standardised_elastic_net_matches_spark_mllib(spark: Any, noisy: Any) -> None:
     from pyspark.ml.classification import LogisticRegression as MLlibLogisticRegression
-    from pyspark.ml.linalg import Vectors
+    from pyspark.ml.functions import array_to_vector
 
     X, y = noisy
-    df = spark.createDataFrame([(Vectors.dense(x), float(t)) for x, t in zip(X.tolist(), y)],
-                               ["features", "label"])
+    df = spark.createDataFrame(list(zip(X.tolist(), y.tolist())),
+                               "features array<double>, label double")
+    df = df.withColumn("features", array_to_vector("features")).cache()
     mllib = MLlibLogisticRegression(regParam=0.03, elasticNetParam=0.5, standardization=True,
-                                    tol=1e-12, maxIter=1000).fit(df)
+                                    tol=1e-10, maxIter=1000).fit(df)
     # Fitted from the same DataFrame (a vector features column), as MLlib is.
     model = LogisticRegression(reg_param=0.03, l1_ratio=0.5, standardize=True,
                                tol=1e-10).fit(df)
+    df.unpersist()
     np.testing.assert_allclose(model.coef_, mllib.coefficients.toArray(), atol=1e-4)
     assert model.intercept_ == pytest.approx(mllib.intercept, abs=1e-4)
 

@@ -284,6 +284,17 @@ def test_gd_raises_naming_the_iteration_when_it_diverges(noisy_data: Any) -> Non
         gradient_descent(fun, np.zeros(5), step=50.0, max_iter=200, tol=0.0)
 
 
+def test_gd_resting_at_the_optimum_is_not_divergence(writeup_data: Any) -> None:
+    """With tol=0, GD keeps iterating at the optimum, where rounding alone moves the
+    objective up and down by a few ulps: that must not be reported as divergence."""
+    X, y = writeup_data
+    fun = objective_for(X, y, Scaling.identity(2, True))
+    optimum = lbfgs(fun, np.zeros(3), max_iter=200, tol=1e-10)
+    result = gradient_descent(fun, optimum.theta, step=3.0, max_iter=30, tol=0.0)
+    assert result.n_iter == 30
+    assert max(result.history) - min(result.history) < 1e-12
+
+
 def test_lbfgs_reaches_the_scikit_learn_optimum(noisy_data: Any) -> None:
     X, y = noisy_data
     lam = 0.01

@@ -187,14 +187,15 @@ def daemon_env(directory: Path) -> dict[str, str]:
 
 
 def launch(directory: Path, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-    """Start ``spark-class ARGS`` detached (own session), its output in ``logs/NAME.log``.
+    """Start ``spark-class ARGS`` detached (own session), its output in ``logs/NAME.log``
+    (replacing the log of an earlier cluster in the same directory).
 
     ``spark-class`` ends with ``exec java ...``, so the PID is the daemon's JVM.
     """
     logs = directory / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     spark_class = spark_home() / "bin" / "spark-class"
-    with open(logs / f"{name}.log", "ab") as log:
+    with open(logs / f"{name}.log", "wb") as log:
         return subprocess.Popen(
             [str(spark_class), *args], stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, cwd=directory, env=daemon_env(directory),
@@ -235,13 +236,15 @@ def _check_started(directory: Path, records: list[dict[str, Any]]) -> None:
             )
 
 
-def wait_for_workers(state: dict[str, Any], want: int, timeout: float) -> dict[str, Any]:
-    """Poll the Master's /json/ until ``want`` workers are ALIVE; return the document."""
+def wait_for_workers(state: dict[str, Any], want: int, timeout: float,
+                     started: list[dict[str, Any]]) -> dict[str, Any]:
+    """Poll the Master's /json/ until ``want`` workers are ALIVE; return the document.
+    Fails early if the Master or one of the ``started`` Workers exits."""
     directory = Path(state["dir"])
     deadline = time.monotonic() + timeout
     doc = None
     while time.monotonic() < deadline:
-        _check_started(directory, [state["master"], *state["workers"]])
+        _check_started(directory, [state["master"], *started])
         doc = master_json(state["web_ui"])
         if alive_workers(doc) >= want:
             assert doc is not None
@@ -325,9 +328,8 @@ def start(directory: Path, n_workers: int, cores: int, memory: str, timeout: flo
         # The Master moves to the next port if its port was taken meanwhile: trust /json/.
         state["master_url"] = doc.get("url", state["master_url"])
         write_state(directory, state)
-        for _ in range(n_workers):
-            start_worker(state, cores, memory)
-        wait_for_workers(state, n_workers, max(5.0, deadline - time.monotonic()))
+        started = [start_worker(state, cores, memory) for _ in range(n_workers)]
+        wait_for_workers(state, n_workers, max(5.0, deadline - time.monotonic()), started)
     except BaseException:
         stop(directory, quiet=True)
         raise
@@ -345,7 +347,7 @@ def add_worker(directory: Path, cores: int | None, memory: str | None,
     last = state["workers"][-1] if state["workers"] else {"cores": 1, "memory": "2g"}
     record = start_worker(state, cores or int(last["cores"]), memory or str(last["memory"]))
     live = sum(1 for w in state["workers"] if alive(w))
-    wait_for_workers(state, live, timeout)
+    wait_for_workers(state, live, timeout, [record])
     return record
 
 

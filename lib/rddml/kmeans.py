@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from rddml.blocks import Block, BlockDataset, BlockError
+from rddml.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.errors import InvalidParameterError
 from rddml.inputs import as_block_dataset, is_dataframe, is_rdd
 from rddml.kmeans_kernels import centre_shift, closest_centre, update_centres
@@ -74,6 +75,15 @@ class KMeans:
     features_col, feature_cols, weight_col, prediction_col : str, list of str or None
         DataFrame column names, as in Spark ML. ``feature_cols`` (numeric columns)
         takes precedence over ``features_col`` (a vector or array column).
+    checkpoint_dir : str or None, default=None
+        A directory on the driver's file system where the fit saves its state (centres,
+        iteration, history, initial centres, seed) atomically after the initialisation,
+        every ``checkpoint_interval`` iterations and at the end. A fit started again with
+        the same directory resumes from the last state (same result as an uninterrupted
+        fit); one whose parameters (other than ``max_iter``) or data shape differ is
+        refused. See :mod:`rddml.checkpoint`.
+    checkpoint_interval : int, default=10
+        Iterations between checkpoints.
 
     Attributes
     ----------
@@ -88,6 +98,8 @@ class KMeans:
         from), ``shift``, ``empty_clusters`` and ``seconds``.
     init_centers_ : ndarray of shape (k, d)
         The centres the first iteration started from.
+    resumed_iteration_ : int
+        The iteration restored from ``checkpoint_dir`` (0 when the fit started afresh).
 
     Examples
     --------
@@ -113,6 +125,8 @@ class KMeans:
         feature_cols: list[str] | None = None,
         weight_col: str | None = None,
         prediction_col: str = "prediction",
+        checkpoint_dir: str | None = None,
+        checkpoint_interval: int = 10,
     ) -> None:
         self.k = k
         self.init = init
@@ -126,12 +140,15 @@ class KMeans:
         self.feature_cols = feature_cols
         self.weight_col = weight_col
         self.prediction_col = prediction_col
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_interval = checkpoint_interval
 
     # ---------------------------------------------------------------- params
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters, as scikit-learn's ``get_params``."""
         names = ("k", "init", "max_iter", "tol", "seed", "distance", "empty_cluster",
-                 "aggregation", "features_col", "feature_cols", "weight_col", "prediction_col")
+                 "aggregation", "features_col", "feature_cols", "weight_col", "prediction_col",
+                 "checkpoint_dir", "checkpoint_interval")
         return {name: getattr(self, name) for name in names}
 
     def _validate_params(self) -> None:
@@ -146,6 +163,8 @@ class KMeans:
         check_str_list("feature_cols", self.feature_cols)
         check_optional_str("weight_col", self.weight_col)
         check_optional_str("prediction_col", self.prediction_col)
+        check_optional_str("checkpoint_dir", self.checkpoint_dir)
+        check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         if isinstance(self.init, str):
             check_choice("init", self.init, INITS)
         else:
@@ -182,17 +201,34 @@ class KMeans:
             raise InvalidParameterError(
                 f"The 'k' parameter must be <= the number of points ({ds.n_rows}), got {k}."
             )
-        seed = self.seed if self.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+        ckpt = self._checkpoint(ds)
+        state = ckpt.load()
+        if state is None:
+            seed = self.seed if self.seed is not None else int(
+                np.random.SeedSequence().generate_state(1)[0])
+            started = time.perf_counter()
+            centres = self._initial_centres(ds, k, seed)
+            logger.info("k-means init %s: %d centres in %.2fs", self._init_name(), k,
+                        time.perf_counter() - started)
+            init_centres = centres.copy()
+            history: list[dict[str, Any]] = []
+            converged = False
+            done = 0
+            # The initialisation can cost several passes: checkpoint it too.
+            ckpt.save(0, _kmeans_state(seed, init_centres, centres, history, converged))
+        else:
+            seed, centres = int(state["seed"]), state["centers"]
+            init_centres, history = state["init_centers"], list(state["history"])
+            converged, done = bool(state["converged"]), int(state["iteration"])
+            logger.info("k-means: resumed from checkpoint %s at iteration %d/%d (written %s)",
+                        ckpt.path, done, self.max_iter, state["written"])
         self.seed_ = seed
-        started = time.perf_counter()
-        centres = self._initial_centres(ds, k, seed)
-        logger.info("k-means init %s: %d centres in %.2fs", self._init_name(), k,
-                    time.perf_counter() - started)
-        self.init_centers_ = centres.copy()
-        history: list[dict[str, Any]] = []
-        converged = False
+        self.init_centers_ = init_centres.copy()
+        self.resumed_iteration_ = 0 if state is None else done
         n_far = k if self.empty_cluster == "farthest" else 0
-        for it in range(1, int(self.max_iter) + 1):
+        for it in range(done + 1, int(self.max_iter) + 1):
+            if converged:
+                break
             t0 = time.perf_counter()
             stats = lloyd_pass(ds, centres, aggregation=self.aggregation, n_far=n_far)
             new, n_empty = update_centres(stats, centres, self.empty_cluster)
@@ -206,9 +242,13 @@ class KMeans:
             logger.info("k-means iteration %d/%d cost=%.6g shift=%.3g empty=%d %.3fs",
                         it, self.max_iter, cost, shift, n_empty, seconds)
             centres = new
-            if shift < self.tol and n_empty == 0:
-                converged = True
-                break
+            converged = shift < self.tol and n_empty == 0
+            done = it
+            if ckpt.due(it) and not converged and it < self.max_iter:
+                ckpt.save(it, _kmeans_state(seed, init_centres, centres, history, converged))
+        # The final state too: running the same fit again then only recomputes the inertia.
+        ckpt.save(done, _kmeans_state(seed, init_centres, centres, history, converged),
+                  final=True)
         inertia = cost_pass(ds, centres)
         self.cluster_centers_ = centres
         self.inertia_ = inertia / 2 if self.distance == "cosine" else inertia
@@ -216,6 +256,14 @@ class KMeans:
         self.converged_ = converged
         self.history_ = history
         self.n_features_in_ = ds.n_features
+
+    def _checkpoint(self, ds: BlockDataset) -> FitCheckpoint:
+        # max_iter may grow between runs: a finished fit can then be continued.
+        return FitCheckpoint(
+            self.checkpoint_dir, estimator="KMeans",
+            fingerprint=fit_fingerprint(self.get_params(), ds, exclude=("max_iter",)),
+            interval=int(self.checkpoint_interval),
+        )
 
     def _init_name(self) -> str:
         return self.init if isinstance(self.init, str) else "explicit"
@@ -310,6 +358,12 @@ class KMeans:
 
 
 # ------------------------------------------------------------------ helpers
+def _kmeans_state(seed: int, init_centres: np.ndarray, centres: np.ndarray,
+                  history: list[dict[str, Any]], converged: bool) -> dict[str, Any]:
+    return {"seed": seed, "init_centers": init_centres, "centers": centres,
+            "history": history, "converged": converged}
+
+
 def _unit_rows(X: np.ndarray) -> np.ndarray:
     norms = np.sqrt((X * X).sum(axis=1))
     norms[norms == 0] = 1.0

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,6 +44,8 @@ BatchObjective = Callable[[int, np.ndarray], "tuple[float, np.ndarray] | None"]
 
 #: GD stops with an error when the objective stayed above its best value this long.
 RISING_PATIENCE = 5
+#: ... where "above" means by more than this relative margin (rounding noise at the optimum).
+RISE_MARGIN = 1e-9
 LBFGS_MEMORY = 10
 ARMIJO_C = 1e-4
 MAX_BACKTRACKS = 40
@@ -67,14 +70,18 @@ def l1_value(theta: np.ndarray, l1: np.ndarray | None) -> float:
     return 0.0 if l1 is None else float(l1 @ np.abs(theta))
 
 
-def _check_finite(value: float, theta: np.ndarray, iteration: int, optimizer: str,
+def _check_finite(value: float, vector: np.ndarray, iteration: int, optimizer: str,
                   step: float | None) -> None:
-    if math.isfinite(value) and np.all(np.isfinite(theta)):
+    """Raise unless the objective and ``vector`` (its gradient, or the updated parameters)
+    are finite."""
+    if math.isfinite(value) and np.all(np.isfinite(vector)):
         return
     step_text = f" with step_size={step}" if step is not None else ""
+    what = (f"the objective became {value!r}" if not math.isfinite(value)
+            else "the gradient or the updated parameters became non-finite")
     raise ConvergenceError(
-        f"optimizer={optimizer!r} diverged at iteration {iteration}{step_text}: the "
-        f"objective became {value!r} (non-finite). {DIVERGENCE_HINT}"
+        f"optimizer={optimizer!r} diverged at iteration {iteration}{step_text}: {what}. "
+        f"{DIVERGENCE_HINT}"
     )
 
 
@@ -107,6 +114,7 @@ def gradient_descent(
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
+        started = time.perf_counter()
         value, grad = fun(theta)
         total = value + l1_value(theta, l1)
         _check_finite(total, grad, it, "gd", step)
@@ -117,6 +125,8 @@ def gradient_descent(
         # several iterations is the symptom.
         if total < best:
             best, best_at, above = total, it, 0
+        elif total <= best + RISE_MARGIN * max(abs(best), 1e-300):
+            above = 0  # at the optimum rounding moves the objective by a few ulps
         else:
             above += 1
             if above >= RISING_PATIENCE:
@@ -131,7 +141,8 @@ def gradient_descent(
         if l1 is not None:
             new = soft_threshold(new, step * l1)
         _check_finite(0.0, new, it, "gd", step)
-        logger.info("gd iteration %d/%d objective=%.10g", it, max_iter, total)
+        logger.info("gd iteration %d/%d objective=%.10g %.3fs", it, max_iter, total,
+                    time.perf_counter() - started)
         done = _param_change_small(theta, new, tol)
         theta = new
         if done:
@@ -160,6 +171,7 @@ def stochastic_gradient_descent(
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
+        started = time.perf_counter()
         out = fun(it, theta)
         if out is None:
             logger.warning("sgd iteration %d: the mini-batch is empty; no update", it)
@@ -173,7 +185,8 @@ def stochastic_gradient_descent(
         if l1 is not None:
             new = soft_threshold(new, step_t * l1)
         _check_finite(0.0, new, it, "sgd", step)
-        logger.info("sgd iteration %d/%d batch objective=%.10g", it, max_iter, total)
+        logger.info("sgd iteration %d/%d batch objective=%.10g %.3fs", it, max_iter, total,
+                    time.perf_counter() - started)
         done = _param_change_small(theta, new, tol)
         theta = new
         if done:
@@ -194,10 +207,12 @@ def lbfgs(fun: Objective, theta0: np.ndarray, *, max_iter: int, tol: float) -> S
     history: list[float] = []
 
     def recorded(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        started = time.perf_counter()
         value, grad = fun(theta)
         _check_finite(value, grad, len(history) + 1, "lbfgs", None)
         history.append(value)
-        logger.info("lbfgs pass %d objective=%.10g", len(history), value)
+        logger.info("lbfgs pass %d objective=%.10g %.3fs", len(history), value,
+                    time.perf_counter() - started)
         return value, grad
 
     res = minimize(recorded, np.asarray(theta0, dtype=np.float64), jac=True,

@@ -73,8 +73,10 @@ class Cluster:
     def ensure_workers(self, n: int) -> None:
         """Start replacement Workers until ``n`` recorded Workers are alive."""
         while len(self.live_workers()) < n:
-            subprocess.run([str(ROOT / "tools/local-cluster.sh"), "--dir", str(self.directory),
-                            "add-worker"], check=True, capture_output=True, text=True)
+            added = subprocess.run([str(ROOT / "tools/local-cluster.sh"), "--dir",
+                                    str(self.directory), "add-worker"],
+                                   capture_output=True, text=True)
+            assert added.returncode == 0, added.stderr
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from cluster_support import (
     application,
     fit_driver,
     kill_recorded,
+    local_cluster,
+    python_workers,
     sigkill_when_busy,
     wait_for_executor,
     wait_gone,
@@ -85,6 +87,10 @@ def test_kmeans_fit_survives_an_executor_kill(cluster: Cluster, tmp_path: Path,
         app_id, _ = application(run)
         run.wait_for(KILL_AFTER)
         victim = wait_for_executor(cluster.live_workers()[0], app_id)
+        # Executors get the fast-start JVM flags and run the project's Python.
+        assert "-XX:TieredStopAtLevel=1" in local_cluster.process_cmdline(victim.pid)
+        pythons = {local_cluster.process_cmdline(pid)[0] for pid in python_workers(victim)}
+        assert pythons == {str(ROOT / ".venv/bin/python")}, pythons
         assert sigkill_when_busy(victim), "the executor never ran a task"
         killed_at = len(run.lines)
         result = finish(run, out)

@@ -65,6 +65,12 @@ class LoadResult:
     files: dict[str, str]
     n_skipped: int = 0
     skipped_examples: tuple[str, ...] = field(default_factory=tuple)
+    persisted: DataFrame | None = field(default=None, repr=False)
+
+    def unpersist(self) -> None:
+        """Release the parsed lines cached by :func:`load_heart_disease`."""
+        if self.persisted is not None:
+            self.persisted.unpersist()
 
 
 def schema_ddl() -> str:
@@ -242,7 +248,8 @@ def load_heart_disease(
     Returns
     -------
     LoadResult
-        ``df`` has the schema :func:`schema_ddl`; ``?`` is null.
+        ``df`` has the schema :func:`schema_ddl`; ``?`` is null. The parsed lines are
+        persisted (``MEMORY_AND_DISK``); call ``LoadResult.unpersist()`` when done.
 
     Examples
     --------
@@ -250,13 +257,23 @@ def load_heart_disease(
     >>> res.df.filter("disease = 1").count()  # doctest: +SKIP
     509
     """
+    from pyspark import StorageLevel
+
     check_choice("on_bad_rows", on_bad_rows, ON_BAD_ROWS)
     if min_partitions is not None:
         check_int("min_partitions", min_partitions, low=1)
     files = resolve_files(data_dir, sources)
+    # Persisted before the validation pass, which fills the cache: later steps never
+    # re-read the files or re-run the (Python) line numbering.
     parsed = parse_lines(read_numbered_lines(spark, files, min_partitions=min_partitions))
-    n_bad, examples = bad_line_report(parsed)
+    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        n_bad, examples = bad_line_report(parsed)
+    except BaseException:
+        parsed.unpersist()
+        raise
     if n_bad and on_bad_rows == "error":
+        parsed.unpersist()
         more = f" ({n_bad} malformed lines in total)" if n_bad > 1 else ""
         raise DataValidationError(
             f"{examples[0]}{more}. Fix the file or pass on_bad_rows='skip' to drop such lines."
@@ -265,4 +282,5 @@ def load_heart_disease(
         logger.warning("skipped %d malformed line(s), e.g. %s", n_bad, examples[0])
     columns = ["source", "line", *RAW_COLUMNS, LABEL]
     df = parsed.filter(parsed["problem"].isNull()).select(*columns)
-    return LoadResult(df=df, files=files, n_skipped=n_bad, skipped_examples=examples)
+    return LoadResult(df=df, files=files, n_skipped=n_bad, skipped_examples=examples,
+                      persisted=parsed)

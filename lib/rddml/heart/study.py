@@ -56,6 +56,8 @@ class StudyResult:
 
     Profile tables are computed on the rows as loaded (the write-up's EDA), the
     tests on the cleaned rows (as the write-up), the models on the prepared splits.
+    ``train_rows``/``test_rows`` are the cleaned rows of each split before preparation;
+    ``train``/``test`` the prepared ones (``features`` column).
     """
 
     settings: dict[str, Any]
@@ -78,6 +80,8 @@ class StudyResult:
     n_train: int
     n_test: int
     pipeline: PipelineModel
+    train_rows: DataFrame
+    test_rows: DataFrame
     train: DataFrame
     test: DataFrame
     feature_names: list[str]
@@ -85,7 +89,7 @@ class StudyResult:
     unseen_categories: dict[str, int]
     scores: list[ModelScore]
     logistic: Any = None
-    _cached: list[DataFrame] = field(default_factory=list, repr=False)
+    _cached: list[Any] = field(default_factory=list, repr=False)
 
     def score(self, name: str) -> ModelScore:
         """The :class:`ModelScore` of the model called ``name``."""
@@ -96,8 +100,8 @@ class StudyResult:
 
     def unpersist(self) -> None:
         """Release the cached DataFrames of the study."""
-        for df in self._cached:
-            df.unpersist()
+        for item in self._cached:
+            item.unpersist()
         self._cached.clear()
 
 
@@ -139,8 +143,8 @@ def run_study(
     check_float("C", C, low=0.0, low_inclusive=False)
     check_int("n_estimators", n_estimators, low=1)
     loaded = load_heart_disease(spark, data_dir, on_bad_rows=on_bad_rows)
-    raw = loaded.df.cache()
-    cached = [raw]
+    raw = loaded.df
+    cached: list[Any] = [loaded]
     per_source = {r["source"]: int(r["count"]) for r in raw.groupBy("source").count().collect()}
     n_rows = sum(per_source.values())
     n_positive = raw.filter(raw[LABEL] == 1).count()
@@ -198,6 +202,8 @@ def run_study(
         n_train=n_train,
         n_test=n_test,
         pipeline=pipeline,
+        train_rows=train_rows,
+        test_rows=test_rows,
         train=train,
         test=test,
         feature_names=names,

@@ -73,13 +73,17 @@ def check_rules(rules: Any) -> list[list[Any]]:
 
 
 def rule_condition(column: str, operator: str, value: float) -> Column:
-    """The Spark condition of one rule (true where the value is impossible)."""
+    """The Spark condition of one rule (true where the value is impossible).
+
+    NaN never matches: Spark orders NaN above every number, so ``x > 9`` alone would
+    hold for NaN (which is already missing for the imputer and the indicators).
+    """
     from pyspark.sql import functions as F
 
     col = F.col(column)
     conditions = {"==": col == value, "<": col < value, "<=": col <= value,
                   ">": col > value, ">=": col >= value}
-    return conditions[operator]
+    return conditions[operator] & ~F.isnan(col)
 
 
 class ImpossibleValueToNull(Transformer, DefaultParamsReadable["ImpossibleValueToNull"],

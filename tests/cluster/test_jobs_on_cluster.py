@@ -1,0 +1,119 @@
+"""Every job runs on the standalone cluster and writes what it writes on local mode.
+
+Each case runs ``./spark-submit.sh --master spark://127.0.0.1:P JOB --set ...`` (the
+library shipped with ``--py-files``, executors in their own JVMs and Python workers) and
+the same job in the test session (``local[2]``) through ``main(spark, config)``, then
+compares the outputs. To cover another job, add a :class:`JobCase` to ``JOBS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cluster_support import ROOT, Cluster
+
+from rddml.config import load_config
+
+pytestmark = pytest.mark.cluster
+
+#: Keys whose values legitimately differ between two runs (paths, timings).
+VOLATILE = frozenset({"config", "seconds", "output_dir", "elapsed", "elapsed_seconds",
+                      "started", "written"})
+
+
+@dataclass(frozen=True)
+class JobCase:
+    """One job, run on the cluster and locally, with the outputs to compare.
+
+    ``same_files``: glob patterns (inside the output directory) whose matches must have
+    identical bytes (compared as one concatenation in name order); ``same_json``: JSON
+    files whose numbers must agree to ``rtol`` (exact by default), ignoring the keys in
+    ``ignore`` at any depth.
+    """
+
+    job: str
+    sets: tuple[str, ...] = ()
+    same_files: tuple[str, ...] = ()
+    same_json: tuple[str, ...] = ()
+    ignore: frozenset[str] = VOLATILE
+    rtol: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return self.job
+
+
+JOBS = [
+    # Two input partitions on both sides, so even the reduceByKey sums are bit-identical.
+    JobCase(
+        "kmeans",
+        sets=(f"input={ROOT / 'data/samples/blobs.csv'}", "k=5", "seed=0", "max_iter=10",
+              "write_assignments=true"),
+        same_files=("centers.csv", "assignments/part-*"),
+        same_json=("summary.json", "model/model.json"),
+    ),
+]
+
+
+def run_locally(spark: Any, case: JobCase, output: Path) -> None:
+    module = importlib.import_module(f"jobs.{case.job}")
+    config = load_config(module.Config, ROOT / "conf/jobs" / f"{case.job}.toml",
+                         [*case.sets, f"output_dir={output}"])
+    module.main(spark, config)
+
+
+def run_on_cluster(cluster: Cluster, case: JobCase, output: Path) -> subprocess.CompletedProcess[str]:
+    sets = [arg for s in (*case.sets, f"output_dir={output}") for arg in ("--set", s)]
+    return subprocess.run(
+        [str(ROOT / "spark-submit.sh"), "--master", cluster.master_url, case.job, *sets],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+
+
+def assert_same_json(a: Any, b: Any, case: JobCase, where: str = "") -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = {k for k in a.keys() | b.keys() if k not in case.ignore}
+        assert {k for k in a if k in keys} == {k for k in b if k in keys}, where
+        for key in sorted(keys):
+            assert_same_json(a[key], b[key], case, f"{where}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_json(x, y, case, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=case.rtol, abs_tol=0) or a == b, f"{where}: {a} != {b}"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def concatenated(root: Path, pattern: str) -> bytes:
+    files = sorted(p for p in root.glob(pattern) if p.is_file())
+    assert files, f"no {pattern} in {root}"
+    return b"".join(p.read_bytes() for p in files)
+
+
+@pytest.mark.parametrize("case", JOBS, ids=lambda c: c.id)
+def test_job_on_the_cluster_matches_local_mode(cluster: Cluster, spark: Any, tmp_path: Path,
+                                               case: JobCase) -> None:
+    completed_before = {a["id"] for a in cluster.master_json().get("completedapps", [])}
+    remote = run_on_cluster(cluster, case, tmp_path / "cluster")
+    assert remote.returncode == 0, remote.stderr[-4000:]
+    # It really ran on the cluster: the Master lists one more finished application.
+    new_apps = [a for a in cluster.master_json().get("completedapps", [])
+                if a["id"] not in completed_before]
+    assert [a["name"] for a in new_apps] == [f"rddml-{case.job}"]
+
+    run_locally(spark, case, tmp_path / "local")
+    for pattern in case.same_files:
+        assert concatenated(tmp_path / "cluster", pattern) == concatenated(tmp_path / "local",
+                                                                         pattern), pattern
+    for name in case.same_json:
+        assert_same_json(json.loads((tmp_path / "cluster" / name).read_text()),
+                         json.loads((tmp_path / "local" / name).read_text()), case, name)

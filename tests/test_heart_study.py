@@ -1,0 +1,243 @@
+"""The study on the real files, run once: fit on train only, rddml vs scikit-learn, the
+report files and the job wiring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from chispa import assert_df_equality
+from jobs import heart_disease as job
+from pyspark.ml import PipelineModel
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import functions as F
+from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+from sklearn.preprocessing import MinMaxScaler
+
+from rddml.config import load_config
+from rddml.errors import ConfigError, OutputExistsError
+from rddml.heart import run_study
+from rddml.heart.columns import MEDIAN_IMPUTED, MODE_IMPUTED
+from rddml.heart.models import RDDML_LOGISTIC, SKLEARN_FOREST, SKLEARN_LOGISTIC
+from rddml.heart.pipeline import fitted_statistics, prepare_splits
+from rddml.logistic import LogisticRegression
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data/uci-heart-disease"
+CONF = ROOT / "conf/jobs/heart_disease.toml"
+
+
+@pytest.fixture(scope="module")
+def study(spark: Any) -> Any:
+    result = run_study(spark, str(DATA), seed=123)
+    yield result
+    result.unpersist()
+
+
+@pytest.fixture(scope="module")
+def job_run(spark: Any, study: Any,
+            tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, list[Any]]:
+    """The job's ``main`` with ``run_study`` replaced by the module's study (run once)."""
+    calls: list[dict[str, Any]] = []
+
+    def fake_run_study(spark_: Any, data_dir: str, **kwargs: Any) -> Any:
+        calls.append({"data_dir": data_dir, **kwargs})
+        return study
+
+    out = tmp_path_factory.mktemp("heart") / "out"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(job, "run_study", fake_run_study)
+        patch.setattr(study, "unpersist", lambda: None)    # the other tests still use it
+        metrics = job.main(spark, config(out, "seed=7", "C=0.5"))
+    return metrics, out, calls
+
+
+@pytest.fixture(scope="module")
+def report(job_run: tuple[dict[str, Any], Path, list[Any]]) -> tuple[dict[str, Any], Path]:
+    return job_run[0], job_run[1]
+
+
+def ordered(df: Any) -> pd.DataFrame:
+    return df.orderBy("source", "line").toPandas()
+
+
+def features(df: Any) -> np.ndarray:
+    rows = df.orderBy("source", "line").select(vector_to_array("features").alias("x"))
+    return np.array([r["x"] for r in rows.collect()])
+
+
+def config(out: Path, *sets: str) -> job.Config:
+    return load_config(job.Config, CONF, [f"output_dir={out}", f"data_dir={DATA}", *sets])
+
+
+# -------------------------------------------------------------------------- the figures
+def test_counts_of_the_study(study: Any) -> None:
+    assert (study.n_rows, study.n_positive, study.n_clean) == (920, 509, 918)
+    assert study.rows_per_source == {"cleveland": 303, "hungarian": 294, "switzerland": 123,
+                                     "va": 200}
+    assert (study.n_train, study.n_test) == (657, 261)     # Bernoulli 70/30 with seed 123
+    assert study.unseen_categories == {"cp": 0, "restecg": 0}
+    assert len(study.feature_names) == 20
+
+
+def test_profile_figures_match_the_write_up(study: Any) -> None:
+    profile = study.numeric_profile
+    assert profile.loc["mean", "age"] == pytest.approx(53.510870, abs=5e-7)
+    assert profile.loc["std", "age"] == pytest.approx(9.424685, abs=5e-7)
+    assert profile.loc["mean", "chol"] == pytest.approx(199.130337, abs=5e-7)
+    assert profile.loc["count", "trestbps"] == 861
+    assert profile.loc["count", "thalach"] == 865
+    assert profile.loc["mean", "oldpeak"] == pytest.approx(0.878788, abs=5e-7)
+
+
+# -------------------------------------------------------------- fitted on train only
+def test_medians_modes_and_ranges_come_from_train_rows(study: Any) -> None:
+    rules = study.pipeline.stages[0]
+    train = rules.transform(study.train_rows).toPandas()
+    for column in MEDIAN_IMPUTED:
+        values = train[column].dropna().to_numpy()
+        assert study.fitted["medians"][column] == np.percentile(values, 50, method="lower")
+        assert study.fitted["medians"][column] == train[column].median()   # no tie here
+    for column in MODE_IMPUTED:
+        assert study.fitted["modes"][column] == train[column].mode().iloc[0], column
+    assert study.fitted["feature_min"]["age"] == train["age"].min()
+    assert study.fitted["feature_max"]["chol"] == train["chol"].max()
+
+
+def test_features_equal_a_pandas_sklearn_reference_fitted_on_train(study: Any) -> None:
+    rules = study.pipeline.stages[0]
+    tr = ordered(rules.transform(study.train_rows))
+    te = ordered(rules.transform(study.test_rows))
+
+    def reference(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy()
+        for column in [*MEDIAN_IMPUTED, *MODE_IMPUTED]:
+            out[column + "_missing"] = out[column].isna().astype(int)
+        for column in MEDIAN_IMPUTED:
+            out[column] = out[column].fillna(tr[column].median())
+        for column in MODE_IMPUTED:
+            out[column] = out[column].fillna(tr[column].mode().iloc[0])
+        for column in ("cp", "restecg"):
+            for level in sorted(tr[column].unique())[1:]:
+                out[f"{column}_{level:g}"] = (out[column] == level).astype(int)
+        return out[study.feature_names]
+
+    scaler = MinMaxScaler().fit(reference(tr))
+    np.testing.assert_allclose(features(study.train), scaler.transform(reference(tr)),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(features(study.test), scaler.transform(reference(te)),
+                               rtol=0, atol=1e-12)
+
+
+def test_perturbing_the_test_split_moves_no_fitted_statistic(study: Any) -> None:
+    test = study.test_rows
+    perturbed = test.select(*[
+        (F.col(c) * 10 + 1).alias(c) if c in ("chol", "thalach", "age") else
+        F.lit(9.0).alias(c) if c == "cp" else
+        F.lit(None).cast("double").alias(c) if c in ("oldpeak", "restecg") else F.col(c)
+        for c in test.columns])
+    rules, sparse = study.pipeline.stages[0], study.pipeline.stages[1]
+    model, train_prepared, _, unseen = prepare_splits(study.train_rows, perturbed, rules,
+                                                      sparse)
+    assert fitted_statistics(model) == study.fitted
+    np.testing.assert_array_equal(features(train_prepared), features(study.train))
+    assert unseen == {"cp": study.n_test, "restecg": 0}
+
+
+# ------------------------------------------------------------------------- the models
+def test_rddml_accuracy_within_one_point_of_sklearn_logistic(study: Any) -> None:
+    ours, sk = study.score(RDDML_LOGISTIC), study.score(SKLEARN_LOGISTIC)
+    assert abs(ours.accuracy - sk.accuracy) <= 0.01
+    assert ours.auc == pytest.approx(sk.auc, abs=0.005)
+    assert ours.log_loss == pytest.approx(sk.log_loss, abs=0.005)
+    # Same objective, so the same optimum: coefficients agree to sklearn's tolerance.
+    np.testing.assert_allclose(list(ours.weights.values()), list(sk.weights.values()),
+                               atol=0.05)
+    assert sum(map(sum, ours.confusion_matrix)) == study.n_test
+
+
+def test_forest_reference_is_scored_on_the_same_rows(study: Any) -> None:
+    forest = study.score(SKLEARN_FOREST)
+    assert sum(map(sum, forest.confusion_matrix)) == study.n_test
+    assert forest.intercept is None
+    assert sum(forest.weights.values()) == pytest.approx(1.0)      # impurity importances
+
+
+# ------------------------------------------------------------------------- the report
+def test_report_writes_every_output(report: tuple[dict[str, Any], Path]) -> None:
+    metrics, out = report
+    assert sorted(p.name for p in out.iterdir()) == [
+        "metrics.json", "model", "pipeline", "plots", "report.md", "test.parquet",
+        "train.parquet"]
+    for png in (out / "plots").iterdir():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(list((out / "plots").iterdir())) == 3
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert metrics["rule_changes"] == {"chol == 0": 172, "trestbps == 0": 1,
+                                       "oldpeak < 0": 12}
+
+
+def test_report_markdown_has_the_sections_and_the_leakage_note(
+        report: tuple[dict[str, Any], Path]) -> None:
+    text = (report[1] / "report.md").read_text()
+    for title in ("## Data", "## Numeric profile", "## Missing values", "## Disease rate",
+                  "## Cleaning", "## Statistical tests", "## Preparation", "## Models"):
+        assert title in text
+    assert "`chol == 0`: 172 value(s) set to missing" in text
+    assert "imputed its test set with the test set's own statistics (leakage)" in text
+    assert "| mean | 53.510870 | 132.132404 | 199.130337 |" in text
+
+
+def test_written_parquet_reproduces_the_sklearn_reference(
+        spark: Any, report: tuple[dict[str, Any], Path]) -> None:
+    metrics, out = report
+    train = spark.read.parquet(str(out / "train.parquet"))
+    test = spark.read.parquet(str(out / "test.parquet"))
+    y_train = ordered(train.select("source", "line", "disease"))["disease"].to_numpy()
+    y_test = ordered(test.select("source", "line", "disease"))["disease"].to_numpy()
+    refit = SkLogisticRegression(max_iter=1000).fit(features(train), y_train)
+    accuracy = float((refit.predict(features(test)) == y_test).mean())
+    sk = next(m for m in metrics["models"] if m["name"] == SKLEARN_LOGISTIC)
+    assert accuracy == pytest.approx(sk["accuracy"], abs=1e-12)
+
+
+def test_saved_pipeline_and_model_score_the_cleaned_test_rows(
+        spark: Any, study: Any, report: tuple[dict[str, Any], Path]) -> None:
+    _, out = report
+    pipeline = PipelineModel.load(str(out / "pipeline"))
+    rescored = pipeline.transform(study.test_rows)
+    assert_df_equality(
+        rescored.select("source", "line", vector_to_array("features").alias("x")),
+        study.test.select("source", "line", vector_to_array("features").alias("x")),
+        ignore_row_order=True)
+    lr = LogisticRegression.load(str(out / "model"))
+    assert lr.evaluate(study.test)["accuracy"] == pytest.approx(
+        study.score(RDDML_LOGISTIC).accuracy, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------- the job
+def test_job_passes_its_config_to_the_study_and_writes_atomically(
+        job_run: tuple[dict[str, Any], Path, list[Any]]) -> None:
+    metrics, out, calls = job_run
+    assert calls == [{"data_dir": str(DATA), "seed": 7, "train_fraction": 0.7,
+                      "max_missing_fraction": 0.3, "on_bad_rows": "error", "C": 0.5,
+                      "n_estimators": 100}]
+    assert metrics["n_clean"] == 918
+    assert [p.name for p in out.parent.iterdir()] == ["out"]      # no temporary left
+
+
+def test_job_refuses_existing_output_before_any_work(spark: Any, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
+        job.main(spark, config(tmp_path / "out"))
+
+
+def test_job_config_rejects_bad_values(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="key 'on_bad_rows': expected one of 'error', 'skip'"):
+        config(tmp_path, "on_bad_rows=ignore")
+    with pytest.raises(ConfigError, match="key 'train_fraction'"):
+        config(tmp_path, "train_fraction=1.5")
