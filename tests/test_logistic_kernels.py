@@ -284,6 +284,17 @@ def test_gd_raises_naming_the_iteration_when_it_diverges(noisy_data: Any) -> Non
         gradient_descent(fun, np.zeros(5), step=50.0, max_iter=200, tol=0.0)
 
 
+def test_non_finite_objective_stops_gd_naming_the_iteration(noisy_data: Any) -> None:
+    X, y = noisy_data
+    fun = objective_for(X, y, Scaling.identity(4, True))
+    # A step of 1e308 sends the coefficients to ±inf within two updates.
+    with np.errstate(all="ignore"), pytest.raises(
+        ConvergenceError,
+        match=r"diverged at iteration [12] with step_size=1e\+308: .*(non-finite|became)",
+    ):
+        gradient_descent(fun, np.zeros(5), step=1e308, max_iter=10, tol=0.0)
+
+
 def test_gd_resting_at_the_optimum_is_not_divergence(writeup_data: Any) -> None:
     """With tol=0, GD keeps iterating at the optimum, where rounding alone moves the
     objective up and down by a few ulps: that must not be reported as divergence."""

@@ -91,7 +91,10 @@ def run_job(
     except RddmlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    name = getattr(main, "__module__", "job").rsplit(".", 1)[-1]
+    module = getattr(main, "__module__", "job")
+    # Under spark-submit the job module is __main__: name the application after its file.
+    name = os.path.basename(sys.argv[0]).removesuffix(".py") if module == "__main__" else (
+        module.rsplit(".", 1)[-1])
     spark = build_session(f"rddml-{name}")
     try:
         main(spark, config)

@@ -20,8 +20,8 @@ Examples
 >>> part = block_loss_grad(X, y, None, np.array([0.0]), 0.0)
 >>> round(part.loss / part.weight, 6)  # log 2 at the origin
 0.693147
->>> part.grad_coef.tolist(), part.grad_intercept
-([0.0], 0.5)
+>>> part.grad_coef.tolist(), part.grad_intercept  # Σ (p − y) x and Σ (p − y) at p = ½
+([-0.5], 0.5)
 """
 
 from __future__ import annotations

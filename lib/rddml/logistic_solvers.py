@@ -14,8 +14,8 @@ Examples
 >>> import numpy as np
 >>> quad = lambda t: (float(t @ t), 2 * t)
 >>> result = gradient_descent(quad, np.array([1.0, -2.0]), step=0.25, max_iter=50, tol=1e-12)
->>> np.round(result.theta, 6).tolist(), result.converged
-([0.0, 0.0], True)
+>>> bool(np.abs(result.theta).max() < 1e-6), result.converged
+(True, True)
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ def test_daemons_are_bound_to_localhost_with_the_recorded_settings(cluster: Clus
     for worker in cluster.live_workers():
         args = local_cluster.process_cmdline(int(worker["pid"]))
         assert local_cluster.WORKER_CLASS in args and FAST_JVM in args
-        opts = dict(zip(args, args[1:]))
+        opts = dict(itertools.pairwise(args))
         assert (opts["--host"], opts["--cores"], opts["--memory"]) == ("127.0.0.1", "1", "2g")
         assert args[-1] == state["master_url"]
     assert state["python"] == str(ROOT / ".venv/bin/python")

@@ -139,15 +139,19 @@ def run_study(
     -------
     StudyResult
     """
+    from pyspark.sql import functions as F
+
     check_int("seed", seed, low=0)
     check_float("C", C, low=0.0, low_inclusive=False)
     check_int("n_estimators", n_estimators, low=1)
     loaded = load_heart_disease(spark, data_dir, on_bad_rows=on_bad_rows)
     raw = loaded.df
     cached: list[Any] = [loaded]
-    per_source = {r["source"]: int(r["count"]) for r in raw.groupBy("source").count().collect()}
+    by_source = raw.groupBy("source").agg(F.count(F.lit(1)).alias("n"),
+                                          F.sum(LABEL).alias("positive")).collect()
+    per_source = {r["source"]: int(r["n"]) for r in sorted(by_source)}
     n_rows = sum(per_source.values())
-    n_positive = raw.filter(raw[LABEL] == 1).count()
+    n_positive = sum(int(r["positive"]) for r in by_source)
     logger.info("loaded %d rows (%d with disease) from %d files", n_rows, n_positive,
                 len(loaded.files))
 
