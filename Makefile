@@ -24,4 +24,6 @@ demo:
 	./spark-submit.sh demo --overwrite
 
 clean:
+	@# A local cluster's state file lives in build/: stop its daemons before deleting it.
+	@if [ -f build/local-cluster/cluster.json ]; then tools/local-cluster.sh stop; fi
 	rm -rf build dist output .pytest_cache .mypy_cache .ruff_cache

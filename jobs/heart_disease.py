@@ -33,7 +33,7 @@ class Config:
     data_dir: str = field(default="data/uci-heart-disease",
                           metadata={"help": "directory with the four processed.*.data files"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
-    seed: int = field(default=123, metadata={"min": 0, "help": "seed of the train/test split"})
+    seed: int = field(default=0, metadata={"min": 0, "help": "seed of the train/test split"})
     train_fraction: float = field(default=0.7, metadata={"min": 0.05, "max": 0.95})
     max_missing_fraction: float = field(
         default=0.3, metadata={"min": 0.0, "max": 1.0,

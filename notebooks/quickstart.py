@@ -26,6 +26,7 @@
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt  # headless drivers fall back to the Agg backend
 import numpy as np
 import pandas as pd
 
@@ -61,8 +62,6 @@ def show(obj: object) -> None:
 
 def show_figure(fig: object, name: str) -> None:
     """Show a matplotlib figure inline on Databricks; elsewhere save it to FIGURE_DIR."""
-    import matplotlib.pyplot as plt
-
     if "display" in globals():
         display(fig)  # noqa: F821
     elif globals().get("FIGURE_DIR"):
@@ -91,12 +90,6 @@ show(centres)
 show(pd.DataFrame(km.history_))
 
 # COMMAND ----------
-
-import matplotlib
-
-if "display" not in globals():
-    matplotlib.use("Agg")  # headless outside notebooks
-import matplotlib.pyplot as plt
 
 clustered = km.predict(blobs)
 sample = clustered.sample(fraction=0.3, seed=1).toPandas()

@@ -13,20 +13,6 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 from sklearn.cluster import KMeans as SkKMeans
-
-from rddml import KMeans, LogisticRegression
-from rddml.backend import has_spark_context, is_connect_dataframe, resolve_backend
-from rddml.content_keys import row_keys
-from rddml.errors import DataValidationError, InvalidParameterError
-from rddml.frames import FrameDataset
-from rddml.kmeans_dataframe import compute_cost_dataframe, dataframe_cost, fit_kmeans_dataframe
-from rddml.logistic_dataframe import (
-    class_moments_pass,
-    evaluate_dataframe,
-    loss_grad_pass,
-)
-from rddml.logistic_kernels import classification_metrics, sigmoid
-from rddml.logistic_steps import class_moments_pass as rdd_class_moments_pass
 from tests.dataframe_support import (
     BLOB_CENTRES,
     blob_arrays,
@@ -35,6 +21,25 @@ from tests.dataframe_support import (
     labelled_arrays,
     labelled_frame,
 )
+
+from rddml import KMeans, LogisticRegression
+from rddml.backend import has_spark_context, is_connect_dataframe, resolve_backend
+from rddml.content_keys import row_keys
+from rddml.errors import DataValidationError, InvalidParameterError
+from rddml.frames import FrameDataset
+from rddml.kmeans_dataframe import (
+    compute_cost_dataframe,
+    dataframe_cost,
+    dataframe_lloyd_pass,
+    fit_kmeans_dataframe,
+)
+from rddml.logistic_dataframe import (
+    class_moments_pass,
+    evaluate_dataframe,
+    loss_grad_pass,
+)
+from rddml.logistic_kernels import classification_metrics, sigmoid
+from rddml.logistic_steps import class_moments_pass as rdd_class_moments_pass
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +83,7 @@ def test_auto_runs_connect_dataframes_on_the_dataframe_backend() -> None:
 def test_a_session_whose_spark_context_raises_counts_as_connect() -> None:
     class Blocked:
         @property
-        def sparkContext(self) -> Any:  # noqa: N802 - pyspark's name
+        def sparkContext(self) -> Any:
             raise RuntimeError("JVM access is blocked on this cluster")
 
     df = _fake_dataframe("pyspark.sql.classic.dataframe", Blocked())
@@ -140,18 +145,36 @@ def test_bad_columns_and_weights_raise_before_fitting(spark: Any, blobs: Any) ->
 
 
 # ------------------------------------------------------------------------- k-means
-@pytest.mark.parametrize("aggregation", ["tree", "reduceByKey"])
-def test_explicit_init_gives_the_rdd_backends_centres(blobs: Any, aggregation: str) -> None:
-    params = dict(k=3, init=BLOB_CENTRES, max_iter=6, tol=0.0, weight_col="w",
-                  aggregation=aggregation)
+@pytest.mark.parametrize("aggregation", ["collect", "groupBy"])
+def test_explicit_init_gives_the_rdd_backends_centres(blobs: Any, aggregation: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import rddml.kmeans_dataframe as kd
+
+    # Force the aggregation under test ("auto" collects at this size).
+    monkeypatch.setattr(kd, "MAX_COLLECT_VALUES", 0 if aggregation == "groupBy" else 10**9)
+    params = dict(k=3, init=BLOB_CENTRES, max_iter=4, tol=0.0, weight_col="w")
     rdd = KMeans(**params).fit(blobs)
     fitted = fit_kmeans_dataframe(blobs, **params)
     np.testing.assert_allclose(fitted["cluster_centers_"], rdd.cluster_centers_, rtol=0, atol=1e-9)
     assert fitted["inertia_"] == pytest.approx(rdd.inertia_, rel=1e-12)
-    assert fitted["n_iter_"] == rdd.n_iter_ == 6
+    assert fitted["n_iter_"] == rdd.n_iter_ == 4
     assert [h["cost"] for h in fitted["history_"]] == pytest.approx(
         [h["cost"] for h in rdd.history_], rel=1e-12)
     np.testing.assert_array_equal(fitted["init_centers_"], BLOB_CENTRES)
+
+
+def test_both_aggregations_keep_the_same_far_point_candidates(blobs: Any) -> None:
+    init = np.vstack([BLOB_CENTRES[:2], [[100.0, 100.0, 100.0]]])
+    with FrameDataset.from_dataframe(blobs, features_col="features", weight_col="w") as fd:
+        collected = dataframe_lloyd_pass(fd, init, 3, "collect")
+        grouped = dataframe_lloyd_pass(fd, init, 3, "groupBy")
+        with pytest.raises(InvalidParameterError, match="'aggregation' parameter must be one of"):
+            dataframe_lloyd_pass(fd, init, 3, "tree")
+    np.testing.assert_allclose(grouped.sums, collected.sums, rtol=1e-12)
+    np.testing.assert_allclose(grouped.counts, collected.counts, rtol=1e-12)
+    assert grouped.cost == pytest.approx(collected.cost, rel=1e-12)
+    np.testing.assert_array_equal(grouped.far_dists, collected.far_dists)
+    np.testing.assert_array_equal(grouped.far_points, collected.far_points)
 
 
 def test_cosine_and_feature_columns_give_the_rdd_backends_centres(blobs: Any) -> None:
@@ -175,16 +198,19 @@ def test_empty_cluster_is_reseeded_from_the_farthest_point_like_the_rdd_backend(
 
 @pytest.mark.parametrize("init", ["random", "k-means++", "k-means||"])
 def test_seeded_init_does_not_depend_on_partitioning(blobs: Any, init: str) -> None:
-    params = dict(k=3, init=init, seed=11, max_iter=10, weight_col="w")
+    # One Lloyd step is enough to compare; k-means|| (the default) runs to convergence.
+    params = dict(k=3, init=init, seed=11, max_iter=10 if init == "k-means||" else 1,
+                  weight_col="w")
     one = fit_kmeans_dataframe(blobs.repartition(1), **params)
     four = fit_kmeans_dataframe(blobs.repartition(4), **params)
     np.testing.assert_allclose(four["init_centers_"], one["init_centers_"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(four["cluster_centers_"], one["cluster_centers_"], rtol=0, atol=1e-9)
     X, w = blob_arrays()
+    if init != "k-means||":  # sampling inits pick data points
+        assert all(np.any(np.all(c == X, axis=1)) for c in one["init_centers_"])
+        return
     best = SkKMeans(n_clusters=3, n_init=10, random_state=0).fit(X, sample_weight=w)
     assert one["inertia_"] <= best.inertia_ * (1 + 1e-6)  # reaches the well-separated optimum
-    if init == "random":  # the init centres are data points
-        assert all(np.any(np.all(X == c, axis=1)) for c in one["init_centers_"])
 
 
 def test_cost_matches_numpy(blobs: Any) -> None:
@@ -230,7 +256,7 @@ def test_class_moments_pass_matches_the_rdd_pass(labelled: Any) -> None:
 
 
 @pytest.mark.parametrize("params", [
-    dict(optimizer="gd", step_size=1.0, max_iter=15, tol=0.0, standardize=False),
+    dict(optimizer="gd", step_size=1.0, max_iter=10, tol=0.0),
     dict(optimizer="lbfgs", reg_param=0.01, class_weight="balanced", weight_col="w"),
     dict(optimizer="lbfgs", reg_param=0.05, l1_ratio=1.0, max_iter=40),
 ], ids=["gd", "lbfgs-balanced-weighted", "owlqn-l1"])

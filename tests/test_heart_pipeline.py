@@ -5,13 +5,11 @@ The same checks on the real files are in ``test_heart_study.py`` (one study run)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from chispa import assert_df_equality
-from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
@@ -21,7 +19,6 @@ from rddml.heart.pipeline import (
     feature_names,
     fitted_statistics,
     prepare_splits,
-    unseen_category_counts,
 )
 from rddml.heart.split import train_test_split
 from rddml.heart.transformers import DropSparseColumnsModel, ImpossibleValueToNull
@@ -148,26 +145,6 @@ def test_hand_made_fitted_statistics_and_unseen_categories(small: Any) -> None:
     assert stats["modes"] == {"restecg": 0.0, "exang": 0.0, "fbs": 0.0}
     assert stats["levels"] == {"cp": ["1.0", "2.0", "4.0"], "restecg": ["0.0", "1.0"]}
     assert unseen == {"cp": 1, "restecg": 1}
-
-
-def test_saved_pipeline_scores_raw_rows_like_the_fitted_one(spark: Any, small: Any,
-                                                            tmp_path: Path) -> None:
-    _, test, model, _, test_p, _ = small
-    model.write().save(str(tmp_path / "pipeline"))
-    loaded = PipelineModel.load(str(tmp_path / "pipeline"))
-    # A raw row as loaded still has the sparse columns: the pipeline drops them itself.
-    raw_rows = test.withColumn("ca", F.lit(None).cast("double"))
-    rescored = loaded.transform(raw_rows)
-    assert "ca" not in rescored.columns
-    assert_df_equality(vectors(rescored, "features"), vectors(test_p, "features"),
-                       ignore_row_order=True)
-    new_patient = spark.createDataFrame(
-        [("new", 1, 52.0, 1.0, 9.0, 0.0, 0.0, N, 1.0, 160.0, 1.0, 0.5, 0)], COLUMNS)
-    scored = loaded.transform(new_patient)
-    assert unseen_category_counts(loaded, scored) == {"cp": 1, "restecg": 0}
-    row = vectors(scored, "features_raw").first()
-    assert row is not None
-    assert row["features_raw"][2:5] == [140.0, 220.0, 0.0]     # medians / mode filled in
 
 
 def test_empty_training_split_is_rejected(spark: Any) -> None:

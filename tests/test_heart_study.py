@@ -22,8 +22,14 @@ from rddml.config import load_config
 from rddml.errors import ConfigError, OutputExistsError
 from rddml.heart import run_study
 from rddml.heart.columns import MEDIAN_IMPUTED, MODE_IMPUTED
+from rddml.heart.load import schema_ddl
 from rddml.heart.models import RDDML_LOGISTIC, SKLEARN_FOREST, SKLEARN_LOGISTIC
-from rddml.heart.pipeline import fitted_statistics, prepare_splits
+from rddml.heart.pipeline import (
+    feature_names,
+    fitted_statistics,
+    prepare_splits,
+    unseen_category_counts,
+)
 from rddml.logistic import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +39,7 @@ CONF = ROOT / "conf/jobs/heart_disease.toml"
 
 @pytest.fixture(scope="module")
 def study(spark: Any) -> Any:
-    result = run_study(spark, str(DATA), seed=123)
+    result = run_study(spark, str(DATA))          # the default seed, 0, as the job
     yield result
     result.unpersist()
 
@@ -54,6 +60,11 @@ def job_run(spark: Any, study: Any,
         patch.setattr(study, "unpersist", lambda: None)    # the other tests still use it
         metrics = job.main(spark, config(out, "seed=7", "C=0.5"))
     return metrics, out, calls
+
+
+@pytest.fixture(scope="module")
+def reloaded(report: tuple[dict[str, Any], Path]) -> Any:
+    return PipelineModel.load(str(report[1] / "pipeline"))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +90,7 @@ def test_counts_of_the_study(study: Any) -> None:
     assert (study.n_rows, study.n_positive, study.n_clean) == (920, 509, 918)
     assert study.rows_per_source == {"cleveland": 303, "hungarian": 294, "switzerland": 123,
                                      "va": 200}
-    assert (study.n_train, study.n_test) == (657, 261)     # Bernoulli 70/30 with seed 123
+    assert (study.n_train, study.n_test) == (628, 290)     # Bernoulli 70/30 with seed 0
     assert study.unseen_categories == {"cp": 0, "restecg": 0}
     assert len(study.feature_names) == 20
 
@@ -206,10 +217,9 @@ def test_written_parquet_reproduces_the_sklearn_reference(
 
 
 def test_saved_pipeline_and_model_score_the_cleaned_test_rows(
-        spark: Any, study: Any, report: tuple[dict[str, Any], Path]) -> None:
+        study: Any, report: tuple[dict[str, Any], Path], reloaded: Any) -> None:
     _, out = report
-    pipeline = PipelineModel.load(str(out / "pipeline"))
-    rescored = pipeline.transform(study.test_rows)
+    rescored = reloaded.transform(study.test_rows)
     assert_df_equality(
         rescored.select("source", "line", vector_to_array("features").alias("x")),
         study.test.select("source", "line", vector_to_array("features").alias("x")),
@@ -217,6 +227,26 @@ def test_saved_pipeline_and_model_score_the_cleaned_test_rows(
     lr = LogisticRegression.load(str(out / "model"))
     assert lr.evaluate(study.test)["accuracy"] == pytest.approx(
         study.score(RDDML_LOGISTIC).accuracy, abs=1e-12)
+
+
+def test_saved_pipeline_scores_a_new_raw_patient_with_an_unseen_category(
+        spark: Any, reloaded: Any) -> None:
+    pipeline = reloaded
+    # As loaded: sparse columns still present, impossible zeros, a missing fbs, cp 9.
+    patient = spark.createDataFrame(
+        [("new", 1, 52.0, 1.0, 9.0, 0.0, 0.0, None, 1.0, 160.0, 1.0, 0.5, 2.0, None, 7.0, 1, 1)],
+        schema_ddl())
+    scored = pipeline.transform(patient)
+    assert not {"slope", "ca", "thal"} & set(scored.columns)
+    assert unseen_category_counts(pipeline, scored) == {"cp": 1, "restecg": 0}
+    row = scored.select(vector_to_array("features_raw").alias("x")).first()
+    assert row is not None
+    medians, modes = fitted_statistics(pipeline)["medians"], fitted_statistics(pipeline)["modes"]
+    names = feature_names(pipeline)
+    values = dict(zip(names, row["x"]))
+    assert values["trestbps"] == medians["trestbps"] and values["chol"] == medians["chol"]
+    assert values["fbs"] == modes["fbs"] and values["fbs_missing"] == 1.0
+    assert values["cp_2"] == values["cp_3"] == values["cp_4"] == 0.0   # scored as cp 1
 
 
 # ---------------------------------------------------------------------------- the job

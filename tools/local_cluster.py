@@ -101,7 +101,7 @@ def descendants(pid: int) -> list[int]:
 
 def alive(record: dict[str, Any]) -> bool:
     """True if the process in ``record`` (pid + start_time) is still the one we started."""
-    return process_start_time(int(record["pid"])) == record["start_time"]
+    return process_start_time(int(record["pid"])) == int(record["start_time"])
 
 
 def _signal_recorded(records: list[dict[str, Any]], sig: int) -> None:
@@ -344,7 +344,8 @@ def add_worker(directory: Path, cores: int | None, memory: str | None,
     state = running_state(directory)
     if not state:
         raise ClusterError(f"no local cluster is running from {directory}")
-    last = state["workers"][-1] if state["workers"] else {"cores": 1, "memory": "2g"}
+    last: dict[str, Any] = state["workers"][-1] if state["workers"] else {"cores": 1,
+                                                                          "memory": "2g"}
     record = start_worker(state, cores or int(last["cores"]), memory or str(last["memory"]))
     live = sum(1 for w in state["workers"] if alive(w))
     wait_for_workers(state, live, timeout, [record])
@@ -362,8 +363,8 @@ def stop(directory: Path, quiet: bool = False) -> int:
     workers = [w for w in state["workers"] if alive(w)]
     # Executors and their Python workers are the Workers' descendants: note them before
     # the Workers go, then make sure none outlives its Worker.
-    spawned = [record_of_quiet(pid) for w in workers for pid in descendants(int(w["pid"]))]
-    spawned = [r for r in spawned if r is not None]
+    found = [record_of_quiet(pid) for w in workers for pid in descendants(int(w["pid"]))]
+    spawned = [r for r in found if r is not None]
     terminate(workers)
     terminate(spawned, timeout=5.0)
     running = len(workers) + int(alive(state["master"]))

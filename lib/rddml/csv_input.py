@@ -207,18 +207,27 @@ def read_text_blocks(
     check_choice("on_bad_rows", on_bad_rows, ON_BAD_ROWS)
     files = _list_files(sc, path)
     rdds = [_text_with_offsets(sc, f) for f in files]
-    first = _first_line(rdds[0])
+    # The first line of the first non-empty file sets the number of fields (an empty part
+    # file, e.g. an empty partition Spark wrote, is just an empty partition).
+    first, first_file = None, files[0]
+    for file, rdd in zip(files, rdds):
+        first, first_file = _first_line(rdd), file
+        if first is not None:
+            break
+    if first is None and len(files) > 1:
+        raise DataValidationError(
+            f"Input path {path!r}: all {len(files)} files are empty; expected lines of numbers."
+        )
     if first is None or not first.strip():
         raise DataValidationError(
-            f"{display_path(files[0])} line 1: "
-            f"{'the file is empty' if first is None else 'is blank'}; "
-            "expected a line of numbers."
+            f"{display_path(first_file)} line 1: "
+            f"{'the file is empty' if first is None else 'is blank'}; expected a line of numbers."
         )
     n_fields = len(_split(first, sep))
     if labeled and n_fields < 2:
         raise DataValidationError(
-            f"{display_path(files[0])} line 1 has {n_fields} field(s); labelled data needs at least one "
-            "feature and a label per line."
+            f"{display_path(first_file)} line 1 has {n_fields} field(s); labelled data needs at "
+            "least one feature and a label per line."
         )
     by_partition = [f for f, r in zip(files, rdds) for _ in range(r.getNumPartitions())]
     text = rdds[0] if len(rdds) == 1 else sc.union(rdds)

@@ -110,8 +110,8 @@ def run_job(
         # A Spark job failed (e.g. a task ran out of retries after losing executors): the
         # whole traceback goes to the log, the last line says what happened.
         log.error("Spark job failed", exc_info=exc)
-        print(f"error: Spark job failed: {reason}", file=sys.stderr)
         spark.stop()
+        print(f"error: Spark job failed: {reason}", file=sys.stderr)
         sys.exit(1)
     spark.stop()
 

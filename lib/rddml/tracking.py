@@ -82,6 +82,8 @@ def enable(
 ) -> None:
     """Log every following fit to MLflow (until :func:`disable`).
 
+    Sets MLflow's tracking URI and experiment now (for the caller's own runs too).
+
     Parameters
     ----------
     experiment : str or None
@@ -101,7 +103,12 @@ def enable(
         When mlflow is not installed (checked now, not at the first fit).
     """
     global _settings
-    _mlflow()
+    mlflow = _mlflow()
+    # Set once here, not per fit, so the caller's own runs go to the same place.
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    if experiment:
+        mlflow.set_experiment(experiment)
     _settings = TrackingSettings(experiment, tracking_uri, bool(log_model), run_name,
                                  dict(tags or {}))
 
@@ -119,14 +126,17 @@ def is_enabled() -> bool:
 
 @contextmanager
 def enabled(**settings: Any) -> Iterator[None]:
-    """Tracking on inside a ``with`` block only (the previous state is restored)."""
+    """Tracking on inside a ``with`` block only (the previous state and tracking URI are
+    restored afterwards)."""
     global _settings
     previous = _settings
+    previous_uri = _mlflow().get_tracking_uri()
     enable(**settings)
     try:
         yield
     finally:
         _settings = previous
+        _mlflow().set_tracking_uri(previous_uri)
 
 
 def _param_value(value: Any) -> str:
@@ -174,10 +184,6 @@ def log_fit(estimator: Any, *, backend: str | None = None) -> str | None:
 
     from rddml._version import __version__
 
-    if settings.tracking_uri:
-        mlflow.set_tracking_uri(settings.tracking_uri)
-    if settings.experiment:
-        mlflow.set_experiment(settings.experiment)
     nested = mlflow.active_run() is not None
     with mlflow.start_run(run_name=settings.run_name, nested=nested) as run:
         run_id = run.info.run_id

@@ -23,7 +23,7 @@ starts a SparkSession.
 Examples
 --------
 >>> from rddml.heart import run_study, write_report  # doctest: +SKIP
->>> result = run_study(spark, "data/uci-heart-disease", seed=123)  # doctest: +SKIP
+>>> result = run_study(spark, "data/uci-heart-disease", seed=0)  # doctest: +SKIP
 >>> write_report(result, "output/heart_disease")  # doctest: +SKIP
 """
 

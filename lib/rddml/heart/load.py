@@ -5,10 +5,12 @@ value sits (its ``PERMISSIVE`` mode keeps a corrupt record but not its position)
 Why not ``spark.read.text`` + ``monotonically_increasing_id``: the file scan packs
 file *splits* into partitions by size, so ids are not in line order once a file
 spans several splits. ``sc.textFile(file)`` keeps each file's partitions in byte
-order, so ``zipWithIndex`` gives the exact line number; it costs one extra
-counting pass over a file only when the file has more than one partition, and
-both passes run in parallel, so it scales to large files (and to many files:
-one small RDD per file, unioned).
+order, so numbering lines is ``zipWithIndex``: one job counts the lines of every
+partition (of all files at once), the driver turns the counts into each
+partition's first line number, and the parsing pass numbers its lines from
+there. Both passes are distributed and linear, so this scales to large files and
+to many files (one small RDD per file, unioned); the parsed result is persisted
+so the files are read twice at most.
 
 Parsing is then plain Spark SQL (``split``, ``try_cast``), and bad lines are
 found with a filter, so no Python code runs per row except the line numbering.

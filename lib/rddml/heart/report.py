@@ -128,7 +128,9 @@ def report_sections(result: StudyResult, plot_dir: str = "plots") -> dict[str, s
     ]
     sections["Preparation"] = _bullets(prep)
     table = pd.DataFrame([{
-        "model": sc.name, "accuracy": sc.accuracy, "AUC": sc.auc, "log loss": sc.log_loss,
+        "model": sc.name, "accuracy": sc.accuracy,
+        "± s.e.": math.sqrt(sc.accuracy * (1 - sc.accuracy) / max(result.n_test, 1)),
+        "AUC": sc.auc, "log loss": sc.log_loss,
         "precision": sc.precision, "recall": sc.recall, "F1": sc.f1,
         "confusion [[tn, fp], [fn, tp]]": str(sc.confusion_matrix),
         "write-up accuracy (its split)": WRITE_UP_ACCURACY.get(sc.name),
@@ -136,7 +138,10 @@ def report_sections(result: StudyResult, plot_dir: str = "plots") -> dict[str, s
     sections["Models (test split)"] = (
         f"Logistic regressions: L2, C = {s['C']} (rddml: reg_param = 1 / (C * n_train)); "
         f"random forest: {s['n_estimators']} trees, random_state = 0. Same split, same "
-        "features.\n\n" + markdown_table(table, digits=4)
+        "features. The standard error of an accuracy measured on one test split, "
+        f"sqrt(acc (1 - acc) / n_test), is about {100 * table['± s.e.'].max():.1f} points "
+        "here: another seed moves the accuracies by about that much.\n\n"
+        + markdown_table(table, digits=4)
         + f"\n\n![model coefficients]({plot_dir}/{PLOTS['coefficients']})"
     )
     return sections

@@ -11,7 +11,7 @@ not exactly, 70/30.
 
 Examples
 --------
->>> train, test = train_test_split(cleaned_df, train_fraction=0.7, seed=123)  # doctest: +SKIP
+>>> train, test = train_test_split(cleaned_df, train_fraction=0.7, seed=0)  # doctest: +SKIP
 """
 
 from __future__ import annotations
