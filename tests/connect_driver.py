@@ -69,18 +69,18 @@ def section_backend(spark: Any) -> dict[str, Any]:
 
 
 def section_kmeans(spark: Any) -> dict[str, Any]:
-    from tests.dataframe_support import BLOB_CENTRES, blob_frame
+    from tests.dataframe_support import BLOB_CENTRES, blob_frame, fit_kmeans_dataframe
 
     from rddml import KMeans
     from rddml.frames import FrameDataset
-    from rddml.kmeans_dataframe import dataframe_lloyd_pass, fit_kmeans_dataframe
+    from rddml.kmeans_dataframe import dataframe_lloyd_pass
 
     df = blob_frame(spark)
     out: dict[str, Any] = {}
     fitted = fit_kmeans_dataframe(df, k=3, init=BLOB_CENTRES, max_iter=4, tol=0.0,
                                   weight_col="w")
-    out["fit"] = {"centres": _array(fitted["cluster_centers_"]),
-                  "inertia": fitted["inertia_"], "n_iter": fitted["n_iter_"]}
+    out["fit"] = {"centres": _array(fitted.cluster_centers_), "inertia": fitted.inertia_,
+                  "n_iter": fitted.n_iter_}
     with FrameDataset.from_dataframe(df, features_col="features", weight_col="w") as fd:
         for aggregation in ("collect", "groupBy"):
             stats = dataframe_lloyd_pass(fd, BLOB_CENTRES, 3, aggregation)
@@ -88,8 +88,8 @@ def section_kmeans(spark: Any) -> dict[str, Any]:
                                 "cost": stats.cost}
     seeded = fit_kmeans_dataframe(df.repartition(2), k=3, init="k-means||", seed=11,
                                   max_iter=10, weight_col="w")
-    out["seeded"] = {"init": _array(seeded["init_centers_"]),
-                     "centres": _array(seeded["cluster_centers_"])}
+    out["seeded"] = {"init": _array(seeded.init_centers_),
+                     "centres": _array(seeded.cluster_centers_)}
     model = KMeans(k=3)
     model.cluster_centers_ = np.asarray(out["fit"]["centres"])
     predicted = model.predict(df).select("x0", "x1", "x2", "prediction").toPandas()

@@ -68,14 +68,48 @@ def labelled_frame(spark: Any, partitions: int = 3) -> Any:
     return spark.createDataFrame(pdf).repartition(partitions)
 
 
-def fit_logistic_dataframe(df: Any, **params: Any) -> Any:
-    """Fit ``LogisticRegression(**params)`` on the DataFrame backend.
+def _fit_with_steps(estimator_module: Any, steps: Any, names: tuple[str, ...],
+                    est: Any, dataset: Any) -> None:
+    """Run ``est._fit_blocks(dataset)`` with the module-level passes ``names`` of
+    ``estimator_module`` taken from ``steps`` (restored afterwards)."""
+    saved = {name: getattr(estimator_module, name) for name in names}
+    try:
+        for name in names:
+            setattr(estimator_module, name, getattr(steps, name))
+        est._fit_blocks(dataset)
+    finally:
+        for name, fn in saved.items():
+            setattr(estimator_module, name, fn)
+
+
+def fit_kmeans_dataframe(df: Any, **params: Any) -> Any:
+    """Fit ``KMeans(**params)`` on the DataFrame backend.
 
     Once the estimator has a ``backend`` parameter this is ``fit(df)`` with
     ``backend="dataframe"``. Until then it runs the estimator's own ``_fit_blocks`` with
-    its three data passes taken from :mod:`rddml.logistic_dataframe` (the hook the
-    lead adds does exactly this switch).
+    its passes taken from :mod:`rddml.kmeans_dataframe`: exactly the switch the hook
+    makes.
     """
+    import rddml.kmeans as kmeans
+    from rddml import kmeans_dataframe
+    from rddml.frames import FrameDataset
+
+    if "backend" in kmeans.KMeans().get_params():
+        return kmeans.KMeans(**{**params, "backend": "dataframe"}).fit(df)
+    est = kmeans.KMeans(**params)
+    est._validate_params()
+    with FrameDataset.from_dataframe(
+        df, features_col=est.features_col, feature_cols=est.feature_cols,
+        weight_col=est.weight_col, unit_norm=est.distance == "cosine",
+    ) as fd:
+        _fit_with_steps(kmeans, kmeans_dataframe, ("lloyd_pass", "cost_pass", "init_random",
+                        "init_kmeans_plus_plus", "init_kmeans_parallel"), est, fd)
+    return est
+
+
+def fit_logistic_dataframe(df: Any, **params: Any) -> Any:
+    """Fit ``LogisticRegression(**params)`` on the DataFrame backend (as
+    :func:`fit_kmeans_dataframe`, with the passes of :mod:`rddml.logistic_dataframe`)."""
     import rddml.logistic as logistic
     from rddml import logistic_dataframe
     from rddml.frames import FrameDataset
@@ -84,17 +118,10 @@ def fit_logistic_dataframe(df: Any, **params: Any) -> Any:
         return logistic.LogisticRegression(**{**params, "backend": "dataframe"}).fit(df)
     est = logistic.LogisticRegression(**params)
     est._validate_params()
-    names = ("class_moments_pass", "full_objective", "batch_objective")
-    saved = {name: getattr(logistic, name) for name in names}
-    try:
-        for name in names:
-            setattr(logistic, name, getattr(logistic_dataframe, name))
-        with FrameDataset.from_dataframe(
-            df, features_col=est.features_col, feature_cols=est.feature_cols,
-            label_col=est.label_col, weight_col=est.weight_col,
-        ) as fd:
-            est._fit_blocks(fd)
-    finally:
-        for name, fn in saved.items():
-            setattr(logistic, name, fn)
+    with FrameDataset.from_dataframe(
+        df, features_col=est.features_col, feature_cols=est.feature_cols,
+        label_col=est.label_col, weight_col=est.weight_col,
+    ) as fd:
+        _fit_with_steps(logistic, logistic_dataframe,
+                        ("class_moments_pass", "full_objective", "batch_objective"), est, fd)
     return est

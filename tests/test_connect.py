@@ -26,12 +26,12 @@ from tests.dataframe_support import (
     HEART_TRAIN,
     blob_arrays,
     blob_frame,
+    fit_kmeans_dataframe,
     labelled_arrays,
     labelled_frame,
 )
 
 from rddml import KMeans, LogisticRegression
-from rddml.kmeans_dataframe import fit_kmeans_dataframe
 from rddml.logistic_kernels import sigmoid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def connect(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("connect") / "results.json"
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": path}
     env.pop("SPARK_REMOTE", None)
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "connect_driver.py"), str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
@@ -96,8 +97,8 @@ def test_seeded_kmeans_under_connect_equals_the_classic_dataframe_backend(
     got = section(connect, "kmeans")["seeded"]
     classic = fit_kmeans_dataframe(blob_frame(spark).repartition(5), k=3, init="k-means||",
                                    seed=11, max_iter=10, weight_col="w")
-    np.testing.assert_allclose(got["init"], classic["init_centers_"], rtol=0, atol=1e-9)
-    np.testing.assert_allclose(got["centres"], classic["cluster_centers_"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got["init"], classic.init_centers_, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got["centres"], classic.cluster_centers_, rtol=0, atol=1e-9)
 
 
 def test_kmeans_predict_under_connect_assigns_the_closest_centre(connect: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from tests.dataframe_support import (
     BLOB_CENTRES,
     blob_arrays,
     blob_frame,
+    fit_kmeans_dataframe,
     fit_logistic_dataframe,
     labelled_arrays,
     labelled_frame,
@@ -27,12 +28,7 @@ from rddml.backend import has_spark_context, is_connect_dataframe, resolve_backe
 from rddml.content_keys import row_keys
 from rddml.errors import DataValidationError, InvalidParameterError
 from rddml.frames import FrameDataset
-from rddml.kmeans_dataframe import (
-    compute_cost_dataframe,
-    dataframe_cost,
-    dataframe_lloyd_pass,
-    fit_kmeans_dataframe,
-)
+from rddml.kmeans_dataframe import compute_cost_dataframe, dataframe_cost, dataframe_lloyd_pass
 from rddml.logistic_dataframe import (
     class_moments_pass,
     evaluate_dataframe,
@@ -155,12 +151,12 @@ def test_explicit_init_gives_the_rdd_backends_centres(blobs: Any, aggregation: s
     params = dict(k=3, init=BLOB_CENTRES, max_iter=4, tol=0.0, weight_col="w")
     rdd = KMeans(**params).fit(blobs)
     fitted = fit_kmeans_dataframe(blobs, **params)
-    np.testing.assert_allclose(fitted["cluster_centers_"], rdd.cluster_centers_, rtol=0, atol=1e-9)
-    assert fitted["inertia_"] == pytest.approx(rdd.inertia_, rel=1e-12)
-    assert fitted["n_iter_"] == rdd.n_iter_ == 4
-    assert [h["cost"] for h in fitted["history_"]] == pytest.approx(
+    np.testing.assert_allclose(fitted.cluster_centers_, rdd.cluster_centers_, rtol=0, atol=1e-9)
+    assert fitted.inertia_ == pytest.approx(rdd.inertia_, rel=1e-12)
+    assert fitted.n_iter_ == rdd.n_iter_ == 4
+    assert [h["cost"] for h in fitted.history_] == pytest.approx(
         [h["cost"] for h in rdd.history_], rel=1e-12)
-    np.testing.assert_array_equal(fitted["init_centers_"], BLOB_CENTRES)
+    np.testing.assert_array_equal(fitted.init_centers_, BLOB_CENTRES)
 
 
 def test_both_aggregations_keep_the_same_far_point_candidates(blobs: Any) -> None:
@@ -182,8 +178,8 @@ def test_cosine_and_feature_columns_give_the_rdd_backends_centres(blobs: Any) ->
                   features_col=None, feature_cols=["x0", "x1", "x2"])
     rdd = KMeans(**params).fit(blobs)
     fitted = fit_kmeans_dataframe(blobs, **params)
-    np.testing.assert_allclose(fitted["cluster_centers_"], rdd.cluster_centers_, rtol=0, atol=1e-9)
-    assert fitted["inertia_"] == pytest.approx(rdd.inertia_, rel=1e-12)
+    np.testing.assert_allclose(fitted.cluster_centers_, rdd.cluster_centers_, rtol=0, atol=1e-9)
+    assert fitted.inertia_ == pytest.approx(rdd.inertia_, rel=1e-12)
 
 
 def test_empty_cluster_is_reseeded_from_the_farthest_point_like_the_rdd_backend(
@@ -192,8 +188,8 @@ def test_empty_cluster_is_reseeded_from_the_farthest_point_like_the_rdd_backend(
     params = dict(k=3, init=init, max_iter=3, tol=0.0)
     rdd = KMeans(**params).fit(blobs)
     fitted = fit_kmeans_dataframe(blobs, **params)
-    assert fitted["history_"][0]["empty_clusters"] == rdd.history_[0]["empty_clusters"] == 1
-    np.testing.assert_allclose(fitted["cluster_centers_"], rdd.cluster_centers_, rtol=0, atol=1e-9)
+    assert fitted.history_[0]["empty_clusters"] == rdd.history_[0]["empty_clusters"] == 1
+    np.testing.assert_allclose(fitted.cluster_centers_, rdd.cluster_centers_, rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("init", ["random", "k-means++", "k-means||"])
@@ -203,14 +199,14 @@ def test_seeded_init_does_not_depend_on_partitioning(blobs: Any, init: str) -> N
                   weight_col="w")
     one = fit_kmeans_dataframe(blobs.repartition(1), **params)
     four = fit_kmeans_dataframe(blobs.repartition(4), **params)
-    np.testing.assert_allclose(four["init_centers_"], one["init_centers_"], rtol=0, atol=1e-9)
-    np.testing.assert_allclose(four["cluster_centers_"], one["cluster_centers_"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(four.init_centers_, one.init_centers_, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(four.cluster_centers_, one.cluster_centers_, rtol=0, atol=1e-9)
     X, w = blob_arrays()
     if init != "k-means||":  # sampling inits pick data points
-        assert all(np.any(np.all(c == X, axis=1)) for c in one["init_centers_"])
+        assert all(np.any(np.all(c == X, axis=1)) for c in one.init_centers_)
         return
     best = SkKMeans(n_clusters=3, n_init=10, random_state=0).fit(X, sample_weight=w)
-    assert one["inertia_"] <= best.inertia_ * (1 + 1e-6)  # reaches the well-separated optimum
+    assert one.inertia_ <= best.inertia_ * (1 + 1e-6)  # reaches the well-separated optimum
 
 
 def test_cost_matches_numpy(blobs: Any) -> None:

@@ -241,17 +241,12 @@ class FrameDataset:
         ``task`` must be picklable (a module-level function, or a
         :func:`functools.partial` of one binding the pass's parameters).
         """
+        return list(self.partial_frame(task, columns).collect())
+
+    def partial_frame(self, task: Task, columns: Columns) -> DataFrame:
+        """The lazy ``mapInArrow`` DataFrame of ``task``'s rows (to ``groupBy`` them)."""
         fn = partial(_run_task, task=task, layout=self._layout, columns=columns)
-        return list(self.partial_frame(fn, columns).collect())
-
-    def partial_frame(self, fn: Callable[[Iterable[Any]], Iterator[Any]],
-                      columns: Columns) -> DataFrame:
-        """The lazy ``mapInArrow`` DataFrame of a raw Arrow task (for ``groupBy`` plans)."""
         return self.df.mapInArrow(fn, _ddl(columns))
-
-    def task_runner(self, task: Task, columns: Columns) -> Callable[[Iterable[Any]], Iterator[Any]]:
-        """``task`` wrapped as a ``mapInArrow`` function (batches → NumPy → rows → Arrow)."""
-        return partial(_run_task, task=task, layout=self._layout, columns=columns)
 
     def unpersist(self) -> None:
         """Release the cached columns."""

@@ -29,40 +29,38 @@ spare the driver's memory. The estimator's ``aggregation`` parameter names RDD
 operations and does not apply here. The centres travel inside the task's
 :func:`functools.partial` (Spark Connect has no broadcast).
 
-Entry points for the estimator (see :func:`fit_kmeans_dataframe`):
-``fit_kmeans_dataframe(df, **KMeans(...).get_params())`` returns the fitted
-attributes, and :func:`compute_cost_dataframe` backs ``KMeans.compute_cost``.
+Entry points for the estimator: this module has the interface of
+:mod:`rddml.kmeans_steps` (``lloyd_pass``, ``cost_pass``, ``init_random``,
+``init_kmeans_plus_plus``, ``init_kmeans_parallel``, same signatures) over a
+:class:`~rddml.frames.FrameDataset`, so ``KMeans`` runs its own loop (checkpoints,
+history, logging) on either backend by choosing the module it calls;
+:func:`compute_cost_dataframe` backs ``KMeans.compute_cost``.
 
 Examples
 --------
->>> attrs = fit_kmeans_dataframe(df, k=2, init=[[0, 0], [9, 9]], seed=0)  # doctest: +SKIP
->>> attrs["cluster_centers_"]  # doctest: +SKIP
-array([[0. , 0.5],
-       [9. , 8.5]])
+>>> fd = as_frame_dataset(df, features_col="features", feature_cols=None)[0]  # doctest: +SKIP
+>>> stats = lloyd_pass(fd, np.array([[0.0, 0.0], [9.0, 9.0]]), aggregation="tree", n_far=0)  # doctest: +SKIP
+>>> stats.counts  # doctest: +SKIP
+array([2., 2.])
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from rddml.errors import InvalidParameterError
 from rddml.frames import Batch, FrameDataset, as_frame_dataset
 from rddml.kmeans_dataframe_init import init_kmeans_parallel, init_kmeans_plus_plus, init_random
-from rddml.kmeans_kernels import (
-    LloydStats,
-    centre_shift,
-    closest_centre,
-    lloyd_partial_stats,
-    update_centres,
-)
+from rddml.kmeans_kernels import LloydStats, closest_centre, lloyd_partial_stats
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "as_frame_dataset", "compute_cost_dataframe", "cost_pass", "dataframe_cost",
+    "dataframe_lloyd_pass", "init_kmeans_parallel", "init_kmeans_plus_plus", "init_random",
+    "lloyd_pass",
+]
 
 COST_KEY = -1  # the partial row carrying the cost and the far-point candidates
 #: Above this many partial numbers (partitions × (k + 1) × d) "auto" uses groupBy.
@@ -130,7 +128,7 @@ def _grouped_lloyd(fd: FrameDataset, task: Any, k: int, d: int) -> LloydStats:
     """``groupBy(cluster)`` over the partial rows: k + 1 rows reach the driver."""
     from pyspark.sql import functions as F
 
-    partials = fd.partial_frame(fd.task_runner(task, LLOYD_COLUMNS), LLOYD_COLUMNS)
+    partials = fd.partial_frame(task, LLOYD_COLUMNS)
     far = F.struct("far_dists", "far_labels", "far_weights", "far_points")
     grouped = partials.groupBy("cluster").agg(
         F.sum("weight").alias("weight"),
@@ -199,114 +197,18 @@ def dataframe_cost(fd: FrameDataset, centres: np.ndarray) -> float:
     return float(sum(row["cost"] for row in fd.partials(task, (("cost", "double"),))))
 
 
-# --------------------------------------------------------------------- the fit
-def _unit_rows(X: np.ndarray) -> np.ndarray:
-    norms = np.sqrt((X * X).sum(axis=1))
-    norms[norms == 0] = 1.0
-    return X / norms[:, None]
+# ------------------------------------------- the estimator's interface (kmeans_steps)
+def lloyd_pass(ds: FrameDataset, centres: np.ndarray, *, aggregation: str,
+               n_far: int) -> LloydStats:
+    """:func:`rddml.kmeans_steps.lloyd_pass` on a FrameDataset. ``aggregation`` names the
+    RDD operations ("reduceByKey"/"tree") and does not apply: the partials are combined
+    as :func:`dataframe_lloyd_pass` with ``"auto"`` decides."""
+    return dataframe_lloyd_pass(ds, centres, n_far, "auto")
 
 
-def _initial_centres(fd: FrameDataset, init: Any, k: int, seed: int, cosine: bool) -> np.ndarray:
-    from rddml.params import check_matrix
-
-    if not isinstance(init, str):
-        centres = check_matrix("init", init, shape=(k, fd.n_features))
-        return _unit_rows(centres) if cosine else centres.copy()
-    if init == "random":
-        return init_random(fd, k, seed)
-    if init == "k-means++":
-        return init_kmeans_plus_plus(fd, k, seed)
-    return init_kmeans_parallel(fd, k, seed)
-
-
-def fit_kmeans_dataframe(data: Any, **params: Any) -> dict[str, Any]:
-    """Fit k-means on a DataFrame with the DataFrame API only; return the fitted attributes.
-
-    Parameters
-    ----------
-    data : DataFrame (classic or Spark Connect) or FrameDataset
-    **params
-        Exactly :meth:`rddml.KMeans.get_params` (``k``, ``init``, ``max_iter``, ``tol``,
-        ``seed``, ``distance``, ``empty_cluster``, ``aggregation`` (RDD-only, ignored
-        here), the column names, and ``backend`` once the estimator has it); validated
-        as the estimator does.
-
-    Returns
-    -------
-    dict
-        ``cluster_centers_``, ``inertia_``, ``n_iter_``, ``converged_``, ``history_``,
-        ``init_centers_``, ``seed_`` and ``n_features_in_``, with the meanings of
-        :class:`rddml.KMeans`; ``KMeans.fit`` sets them with ``vars(self).update(...)``.
-
-    Examples
-    --------
-    >>> fitted = fit_kmeans_dataframe(df, **KMeans(k=3, seed=1).get_params())  # doctest: +SKIP
-    >>> fitted["n_iter_"] <= 20  # doctest: +SKIP
-    True
-    """
-    from rddml.kmeans import KMeans
-
-    est = KMeans(**params)
-    est._validate_params()
-    cosine = est.distance == "cosine"
-    fd, owned = as_frame_dataset(data, features_col=est.features_col,
-                                 feature_cols=est.feature_cols, weight_col=est.weight_col,
-                                 unit_norm=cosine)
-    try:
-        return _fit(fd, est, cosine)
-    finally:
-        if owned:
-            fd.unpersist()
-
-
-def _fit(fd: FrameDataset, est: Any, cosine: bool) -> dict[str, Any]:
-    k = int(est.k)
-    if fd.has_weights and fd.min_weight is not None and fd.min_weight < 0:
-        raise InvalidParameterError(
-            f"Sample weights must be >= 0, got a minimum weight of {fd.min_weight}."
-        )
-    if k > fd.n_rows:
-        raise InvalidParameterError(
-            f"The 'k' parameter must be <= the number of points ({fd.n_rows}), got {k}."
-        )
-    seed = est.seed if est.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
-    started = time.perf_counter()
-    centres = _initial_centres(fd, est.init, k, seed, cosine)
-    logger.info("k-means (DataFrame backend) init %s: %d centres in %.2fs",
-                est.init if isinstance(est.init, str) else "explicit", k,
-                time.perf_counter() - started)
-    init_centres = centres.copy()
-    history: list[dict[str, Any]] = []
-    converged = False
-    n_far = k if est.empty_cluster == "farthest" else 0
-    for it in range(1, int(est.max_iter) + 1):
-        t0 = time.perf_counter()
-        stats = dataframe_lloyd_pass(fd, centres, n_far, "auto")
-        new, n_empty = update_centres(stats, centres, est.empty_cluster)
-        if cosine:
-            new = _unit_rows(new)
-        shift = centre_shift(centres, new)
-        cost = stats.cost / 2 if cosine else stats.cost
-        seconds = time.perf_counter() - t0
-        history.append({"iteration": it, "cost": cost, "shift": shift,
-                        "empty_clusters": n_empty, "seconds": seconds})
-        logger.info("k-means iteration %d/%d cost=%.6g shift=%.3g empty=%d %.3fs",
-                    it, est.max_iter, cost, shift, n_empty, seconds)
-        centres = new
-        if shift < est.tol and n_empty == 0:
-            converged = True
-            break
-    inertia = dataframe_cost(fd, centres)
-    return {
-        "cluster_centers_": centres,
-        "inertia_": inertia / 2 if cosine else inertia,
-        "n_iter_": len(history),
-        "converged_": converged,
-        "history_": history,
-        "init_centers_": init_centres,
-        "seed_": seed,
-        "n_features_in_": fd.n_features,
-    }
+def cost_pass(ds: FrameDataset, centres: np.ndarray) -> float:
+    """:func:`rddml.kmeans_steps.cost_pass` on a FrameDataset."""
+    return dataframe_cost(ds, centres)
 
 
 def compute_cost_dataframe(

@@ -220,7 +220,7 @@ def evaluate_pass(
     edges = auc_bucket_edges(max(2, 2 * ds.num_partitions))
     task = partial(_evaluation_task, coef=np.asarray(coef, dtype=np.float64),
                    intercept=float(intercept), threshold=float(threshold), edges=edges)
-    partials = ds.partial_frame(ds.task_runner(task, EVAL_COLUMNS), EVAL_COLUMNS)
+    partials = ds.partial_frame(task, EVAL_COLUMNS)
     reduced = {
         int(row["bucket"]): np.asarray(row["values"], dtype=np.float64)
         for row in partials.groupBy("bucket")
