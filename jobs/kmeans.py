@@ -50,7 +50,7 @@ class Config:
     distance: str = field(default="euclidean", metadata={"choices": ("euclidean", "cosine")})
     empty_cluster: str = field(default="farthest",
                                metadata={"choices": ("farthest", "keep", "error")})
-    aggregation: str = field(default="reduceByKey", metadata={"choices": ("reduceByKey", "tree")})
+    aggregation: str = field(default="tree", metadata={"choices": ("tree", "reduceByKey")})
     true_centers: str = field(default="", metadata={"help": "JSON with known centres, for the plot"})
     write_assignments: bool = False
     checkpoint_dir: str = field(default="", metadata={

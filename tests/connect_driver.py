@@ -116,11 +116,9 @@ def section_logistic(spark: Any) -> dict[str, Any]:
         sums = loss_grad_pass(fd, np.array([0.3, -0.2, 0.5]), 0.7)
     out["pass"] = {"loss": sums.loss, "grad": _array(sums.grad_coef),
                    "grad_intercept": sums.grad_intercept, "weight": sums.weight}
-    for name, params in {"gd": dict(optimizer="gd", step_size=1.0, max_iter=10, tol=0.0),
-                         "lbfgs": dict(optimizer="lbfgs", reg_param=0.01, weight_col="w")}.items():
-        model = fit_logistic_dataframe(df, **params)
-        out[name] = {"coef": _array(model.coef_), "intercept": model.intercept_,
-                     "n_iter": model.n_iter_}
+    fitted = fit_logistic_dataframe(df, optimizer="lbfgs", reg_param=0.01, weight_col="w")
+    out["lbfgs"] = {"coef": _array(fitted.coef_), "intercept": fitted.intercept_,
+                    "n_iter": fitted.n_iter_}
     stats, auc = evaluate_dataframe(df, np.array([0.8, -0.4, 0.3]), 3.5, 0.5, weight_col="w")
     out["evaluate"] = classification_metrics(stats, auc)
     model = LogisticRegression()
@@ -146,6 +144,20 @@ def section_errors(spark: Any) -> dict[str, Any]:
         except Exception as exc:
             out[name] = f"{type(exc).__name__}: {exc}"
     return out
+
+
+def section_vectors(spark: Any) -> dict[str, Any]:
+    """A pyspark.ml vector column (VectorUDT) read through vector_to_array under Connect."""
+    from pyspark.ml.linalg import Vectors
+
+    from rddml.frames import FrameDataset
+    from rddml.kmeans_dataframe import dataframe_cost
+
+    rows = [(Vectors.dense([float(i), float(i % 3)]),) for i in range(10)]
+    with FrameDataset.from_dataframe(spark.createDataFrame(rows, ["features"]),
+                                     features_col="features") as fd:
+        return {"n_rows": fd.n_rows, "n_features": fd.n_features,
+                "cost": dataframe_cost(fd, np.array([[0.0, 0.0], [9.0, 0.0]]))}
 
 
 def section_heart(spark: Any) -> dict[str, Any]:
@@ -192,7 +204,8 @@ def section_notebook(spark: Any) -> dict[str, Any]:
 
 SECTIONS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "backend": section_backend, "kmeans": section_kmeans, "logistic": section_logistic,
-    "errors": section_errors, "heart": section_heart, "notebook": section_notebook,
+    "errors": section_errors, "vectors": section_vectors, "heart": section_heart,
+    "notebook": section_notebook,
 }
 
 

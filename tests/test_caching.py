@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import rddml.kmeans as kmeans_module
+import rddml.kmeans_steps as kmeans_module
 from rddml import BlockDataset, KMeans
 from rddml.csv_input import read_labeled_text, read_points_csv
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError

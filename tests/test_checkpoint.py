@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-import rddml.kmeans as kmeans_module
+import rddml.kmeans_steps as kmeans_module
 from rddml import BlockDataset, KMeans
 from rddml.checkpoint import CHECKPOINT_FILE, FitCheckpoint, decode, encode, fit_fingerprint
 from rddml.errors import InvalidParameterError

@@ -31,7 +31,7 @@ from tests.dataframe_support import (
     labelled_frame,
 )
 
-from rddml import KMeans, LogisticRegression
+from rddml import LogisticRegression
 from rddml.logistic_kernels import sigmoid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,14 +70,25 @@ def test_connect_dataframes_choose_the_dataframe_backend(connect: dict[str, Any]
     assert "'rdd' needs a SparkContext" in got["rdd_error"]
 
 
-def test_kmeans_under_connect_gives_the_rdd_backends_centres(
-        spark: Any, connect: dict[str, Any]) -> None:
+def _numpy_lloyd(X: np.ndarray, w: np.ndarray, centres: np.ndarray,
+                 iterations: int) -> tuple[np.ndarray, float]:
+    """Weighted Lloyd iterations (no empty clusters here) and the final inertia."""
+    for _ in range(iterations):
+        labels = ((X[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+        centres = np.array([w[labels == j] @ X[labels == j] / w[labels == j].sum()
+                            for j in range(len(centres))])
+    d2 = ((X[:, None, :] - centres[None]) ** 2).sum(axis=2).min(axis=1)
+    return centres, float(w @ d2)
+
+
+def test_kmeans_under_connect_gives_the_numpy_lloyd_centres(connect: dict[str, Any]) -> None:
+    # test_dataframe_backend.py shows the classic session gives the RDD backend's centres.
     got = section(connect, "kmeans")["fit"]
-    rdd = KMeans(k=3, init=BLOB_CENTRES, max_iter=4, tol=0.0, weight_col="w").fit(
-        blob_frame(spark))
-    np.testing.assert_allclose(got["centres"], rdd.cluster_centers_, rtol=0, atol=1e-9)
-    assert got["inertia"] == pytest.approx(rdd.inertia_, rel=1e-12)
-    assert got["n_iter"] == rdd.n_iter_
+    X, w = blob_arrays()
+    centres, inertia = _numpy_lloyd(X, w, BLOB_CENTRES, 4)
+    np.testing.assert_allclose(got["centres"], centres, rtol=0, atol=1e-9)
+    assert got["inertia"] == pytest.approx(inertia, rel=1e-12)
+    assert got["n_iter"] == 4
 
 
 def test_lloyd_pass_under_connect_collect_and_group_by_agree_with_numpy(
@@ -125,14 +136,11 @@ def test_logistic_pass_under_connect_matches_the_closed_form(connect: dict[str, 
     assert got["weight"] == pytest.approx(w.sum(), rel=1e-12)
 
 
-@pytest.mark.parametrize(("name", "params"), [
-    ("gd", dict(optimizer="gd", step_size=1.0, max_iter=10, tol=0.0)),
-    ("lbfgs", dict(optimizer="lbfgs", reg_param=0.01, weight_col="w")),
-])
 def test_logistic_fit_under_connect_gives_the_rdd_backends_coefficients(
-        spark: Any, connect: dict[str, Any], name: str, params: dict[str, Any]) -> None:
-    got = section(connect, "logistic")[name]
-    rdd = LogisticRegression(**params).fit(labelled_frame(spark))
+        spark: Any, connect: dict[str, Any]) -> None:
+    got = section(connect, "logistic")["lbfgs"]
+    rdd = LogisticRegression(optimizer="lbfgs", reg_param=0.01, weight_col="w").fit(
+        labelled_frame(spark))
     np.testing.assert_allclose(got["coef"], rdd.coef_, rtol=0, atol=1e-9)
     assert got["intercept"] == pytest.approx(rdd.intercept_, abs=1e-9)
     assert got["n_iter"] == rdd.n_iter_
@@ -164,6 +172,15 @@ def test_bad_data_under_connect_raises_the_same_clear_errors(connect: dict[str, 
                                  "['features']: row 1 of the partition has a non-finite value nan")
     assert got["missing_column"].startswith("InvalidParameterError: The features column "
                                             "'features' is not in the DataFrame")
+
+
+def test_vector_columns_under_connect(connect: dict[str, Any]) -> None:
+    got = section(connect, "vectors")
+    X = np.array([[float(i), float(i % 3)] for i in range(10)])
+    centres = np.array([[0.0, 0.0], [9.0, 0.0]])
+    expected = ((X[:, None, :] - centres[None]) ** 2).sum(axis=2).min(axis=1).sum()
+    assert (got["n_rows"], got["n_features"]) == (10, 2)
+    assert got["cost"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_heart_preprocessing_under_connect_equals_the_classic_session(

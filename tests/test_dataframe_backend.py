@@ -303,3 +303,17 @@ def test_evaluate_auc_counts_tied_scores_as_half(spark: Any) -> None:
 def test_evaluate_rejects_a_feature_count_mismatch(labelled: Any) -> None:
     with pytest.raises(DataValidationError, match="has 3 features, but the model was fitted on 2"):
         evaluate_dataframe(labelled, np.zeros(2), 0.0, 0.5)
+
+
+def test_dataframe_backend_fit_checkpoints_and_resumes(blobs: Any, tmp_path: Any) -> None:
+    if "backend" not in KMeans().get_params():
+        pytest.skip("KMeans has no 'backend' parameter yet (the DataFrame-backend hook)")
+    params = dict(k=3, init=BLOB_CENTRES, tol=0.0, weight_col="w", backend="dataframe",
+                  checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_interval=1)
+    KMeans(max_iter=2, **params).fit(blobs)
+    resumed = KMeans(max_iter=4, **params).fit(blobs)
+    straight = KMeans(max_iter=4, **{**params, "checkpoint_dir": None}).fit(blobs)
+    assert resumed.resumed_iteration_ == 2
+    np.testing.assert_array_equal(resumed.cluster_centers_, straight.cluster_centers_)
+    assert resumed.history_ == [{**h, "seconds": r["seconds"]} for h, r in
+                                zip(straight.history_, resumed.history_)]

@@ -8,6 +8,7 @@ nothing a Databricks runtime pins (pyspark, pandas, pyarrow only in extras), and
 from __future__ import annotations
 
 import email
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -25,11 +26,17 @@ RUNTIME_PACKAGES = ("pyspark", "pandas", "pyarrow", "matplotlib", "mlflow", "sci
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Build from a clean copy of what the wheel is made of, so the test neither writes
+    # into the checkout (build/, egg-info) nor picks up stale files from it.
+    src = tmp_path_factory.mktemp("src")
+    shutil.copytree(ROOT / "lib", src / "lib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
     out = tmp_path_factory.mktemp("dist")
-    # The README's command: an isolated build of the sdist, then of the wheel from the
-    # sdist (so stale files under build/ can never slip into the wheel).
-    proc = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-                          capture_output=True, text=True, timeout=300)
+    # The README's command (an isolated build: setuptools and wheel come from the index).
+    proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out),
+                           str(src)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     wheels = list(out.glob("*.whl"))
     assert len(wheels) == 1, wheels

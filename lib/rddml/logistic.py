@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from rddml import logistic_steps, tracking
+from rddml.backend import BACKENDS, resolve_backend
 from rddml.blocks import BlockDataset
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.inputs import as_block_dataset, is_dataframe, is_rdd
@@ -30,12 +32,8 @@ from rddml.logistic_solvers import (
     stochastic_gradient_descent,
 )
 from rddml.logistic_steps import (
-    batch_objective,
     check_labelled,
-    class_moments_pass,
-    evaluate_pass,
     features_expression,
-    full_objective,
     predict_blocks,
     predict_dataframe,
     predict_records,
@@ -58,7 +56,7 @@ PARAM_NAMES = (
     "optimizer", "step_size", "max_iter", "tol", "reg_param", "l1_ratio", "fit_intercept",
     "standardize", "batch_fraction", "class_weight", "init_coef", "init_intercept",
     "threshold", "seed", "features_col", "feature_cols", "label_col", "weight_col",
-    "prediction_col", "probability_col",
+    "prediction_col", "probability_col", "backend",
 )
 
 
@@ -162,6 +160,7 @@ class LogisticRegression:
         weight_col: str | None = None,
         prediction_col: str = "prediction",
         probability_col: str = "probability",
+        backend: str = "auto",
     ) -> None:
         self.optimizer = optimizer
         self.step_size = step_size
@@ -183,6 +182,7 @@ class LogisticRegression:
         self.weight_col = weight_col
         self.prediction_col = prediction_col
         self.probability_col = probability_col
+        self.backend = backend
 
     # ---------------------------------------------------------------- params
     def get_params(self) -> dict[str, Any]:
@@ -223,6 +223,7 @@ class LogisticRegression:
         check_optional_str("weight_col", self.weight_col)
         check_optional_str("prediction_col", self.prediction_col)
         check_optional_str("probability_col", self.probability_col)
+        check_choice("backend", self.backend, BACKENDS)
 
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> LogisticRegression:
@@ -230,21 +231,31 @@ class LogisticRegression:
         tuples, a DataFrame, or a labelled :class:`~rddml.blocks.BlockDataset`.
         Labels must be 0 or 1. Returns ``self``."""
         self._validate_params()
-        ds, owned = self._dataset(data)
+        backend = resolve_backend(data, self.backend)
+        ds, owned = self._dataset(data, backend)
         try:
-            self._fit_blocks(ds)
+            self._fit_blocks(ds, _steps(backend))
         finally:
             if owned:
                 ds.unpersist()
+        tracking.log_fit(self, backend=backend)
         return self
 
-    def _dataset(self, data: Any) -> tuple[BlockDataset, bool]:
+    def _dataset(self, data: Any, backend: str = "rdd") -> tuple[Any, bool]:
+        """A BlockDataset (RDD backend) or a FrameDataset (DataFrame backend) of ``data``."""
+        if backend == "dataframe":
+            from rddml.frames import as_frame_dataset
+
+            return as_frame_dataset(
+                data, features_col=self.features_col, feature_cols=self.feature_cols,
+                label_col=self.label_col, weight_col=self.weight_col,
+            )
         return as_block_dataset(
             data, labeled=True, features_col=self.features_col, feature_cols=self.feature_cols,
             label_col=self.label_col, weight_col=self.weight_col,
         )
 
-    def _fit_blocks(self, ds: BlockDataset) -> None:
+    def _fit_blocks(self, ds: Any, steps: Any = logistic_steps) -> None:
         started = time.perf_counter()
         check_labelled(ds, require_both=True)
         d = ds.n_features
@@ -252,7 +263,7 @@ class LogisticRegression:
         passes = 0
         mean = std = None
         if self.standardize or self.class_weight == "balanced":
-            moments = class_moments_pass(ds)
+            moments = steps.class_moments_pass(ds)
             passes += 1
             if self.class_weight == "balanced":
                 if float(moments.weight.min()) <= 0:
@@ -272,7 +283,7 @@ class LogisticRegression:
         l2 = float(self.reg_param) * (1.0 - float(self.l1_ratio))
         l1_strength = float(self.reg_param) * float(self.l1_ratio)
         l1 = l1_strength * penalty_mask(d, bool(self.fit_intercept)) if l1_strength else None
-        result = self._solve(ds, scaling, class_weights, theta0, l2, l1)
+        result = self._solve(ds, scaling, class_weights, theta0, l2, l1, steps)
         coef, intercept = scaling.to_original(result.theta)
         if not (np.all(np.isfinite(coef)) and math.isfinite(intercept)):
             raise ConvergenceError(
@@ -295,10 +306,10 @@ class LogisticRegression:
                     self.loss_history_[-1] if self.loss_history_ else float("nan"),
                     self.converged_, time.perf_counter() - started)
 
-    def _solve(self, ds: BlockDataset, scaling: Scaling,
+    def _solve(self, ds: Any, scaling: Scaling,
                class_weights: tuple[float, float] | None, theta0: np.ndarray, l2: float,
-               l1: np.ndarray | None) -> SolverResult:
-        fun = partial(full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
+               l1: np.ndarray | None, steps: Any = logistic_steps) -> SolverResult:
+        fun = partial(steps.full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
                       l2=l2)
         max_iter, tol = int(self.max_iter), float(self.tol)
         if self.optimizer == "gd":
@@ -309,7 +320,7 @@ class LogisticRegression:
             if seed is None:
                 seed = int(np.random.SeedSequence().entropy) % 2**31  # type: ignore[arg-type]
             self.seed_ = seed
-            batch_fun = partial(batch_objective, ds=ds, scaling=scaling,
+            batch_fun = partial(steps.batch_objective, ds=ds, scaling=scaling,
                                 class_weights=class_weights, l2=l2, seed=seed,
                                 fraction=float(self.batch_fraction))
             return stochastic_gradient_descent(batch_fun, theta0, step=float(self.step_size),
@@ -372,11 +383,12 @@ class LogisticRegression:
         ``confusion_matrix`` ``[[tn, fp], [fn, tp]]``, ``weight`` (rows or total weight)
         and ``threshold``. Row weights apply; class weights do not."""
         check_is_fitted(self, "coef_")
-        ds, owned = self._dataset(data)
+        backend = resolve_backend(data, self.backend)
+        ds, owned = self._dataset(data, backend)
         try:
             check_labelled(ds, require_both=False)
             self._check_width(ds.n_features)
-            stats, auc = evaluate_pass(ds, self.coef_, float(self.intercept_),
+            stats, auc = _steps(backend).evaluate_pass(ds, self.coef_, float(self.intercept_),
                                        float(self.threshold))
         finally:
             if owned:
@@ -439,6 +451,15 @@ class LogisticRegression:
 
 
 # ------------------------------------------------------------------ helpers
+def _steps(backend: str) -> Any:
+    """The module of data passes for a backend (same function names and signatures)."""
+    if backend == "dataframe":
+        from rddml import logistic_dataframe
+
+        return logistic_dataframe
+    return logistic_steps
+
+
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidParameterError(f"The '{name}' parameter must be a bool, got {value!r}.")
