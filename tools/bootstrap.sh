@@ -40,7 +40,7 @@ bootstrap() {
   [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
   "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" \
-    -e "$ROOT[spark,connect,plots,dev]" >&2
+    -e "$ROOT[spark,connect,plots,mlflow,dev]" >&2
   echo "$want" > "$VENV/.rddml-stamp"
 }
 
