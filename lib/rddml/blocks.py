@@ -587,6 +587,23 @@ def select_model_columns(
     return df.select(*cols)
 
 
+def features_expression(df: Any, features_col: str | None,
+                        feature_cols: list[str] | None) -> Any:
+    """The features of ``df`` as one ``array<double>`` column expression."""
+    from pyspark.sql import functions as F
+
+    select_model_columns(df, features_col=features_col, feature_cols=feature_cols)
+    if feature_cols:
+        return F.array(*[F.col(c).cast("double") for c in feature_cols])
+    assert features_col is not None  # select_model_columns rejected None for both
+    dtype = df.schema[features_col].dataType
+    if type(dtype).__name__ == "VectorUDT":
+        from pyspark.ml.functions import vector_to_array
+
+        return vector_to_array(F.col(features_col))
+    return F.col(features_col).cast("array<double>")
+
+
 def arrow_batch_to_arrays(
     batch: Any, has_y: bool, has_w: bool, names: dict[str, Any], first_row: int
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from rddml import kmeans_steps, tracking
 from rddml.backend import BACKENDS, resolve_backend
-from rddml.blocks import Block, BlockDataset, BlockError
+from rddml.blocks import Block, BlockDataset, BlockError, features_expression
 from rddml.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.errors import InvalidParameterError
 from rddml.inputs import as_block_dataset, is_dataframe, is_rdd
@@ -455,7 +455,7 @@ def _predict_dataframe(model: KMeans, df: Any) -> Any:
 
     centres = model.cluster_centers_
     cosine = model.distance == "cosine"
-    expr = _features_expression(df, model.features_col, model.feature_cols)
+    expr = features_expression(df, model.features_col, model.feature_cols)
 
     def assign(col: pd.Series) -> pd.Series:
         X = np.stack(col.to_numpy()) if len(col) else np.zeros((0, centres.shape[1]))
@@ -465,20 +465,3 @@ def _predict_dataframe(model: KMeans, df: Any) -> Any:
     assign.__annotations__ = {"col": pd.Series, "return": pd.Series}
     udf = F.pandas_udf(assign, "int")  # type: ignore[call-overload,attr-defined]
     return df.withColumn(model.prediction_col, udf(expr))
-
-
-def _features_expression(df: Any, features_col: str | None, feature_cols: list[str] | None) -> Any:
-    from pyspark.sql import functions as F
-
-    from rddml.blocks import select_model_columns
-
-    select_model_columns(df, features_col=features_col, feature_cols=feature_cols)
-    if feature_cols:
-        return F.array(*[F.col(c).cast("double") for c in feature_cols])
-    assert features_col is not None  # select_model_columns rejected None for both
-    dtype = df.schema[features_col].dataType
-    if type(dtype).__name__ == "VectorUDT":
-        from pyspark.ml.functions import vector_to_array
-
-        return vector_to_array(F.col(features_col))
-    return F.col(features_col).cast("array<double>")

@@ -13,7 +13,7 @@ import numpy as np
 
 from rddml import logistic_steps, tracking
 from rddml.backend import BACKENDS, resolve_backend
-from rddml.blocks import BlockDataset
+from rddml.blocks import BlockDataset, features_expression
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.inputs import as_block_dataset, is_dataframe, is_rdd
 from rddml.logistic_kernels import (
@@ -33,7 +33,6 @@ from rddml.logistic_solvers import (
 )
 from rddml.logistic_steps import (
     check_labelled,
-    features_expression,
     predict_blocks,
     predict_dataframe,
     predict_records,

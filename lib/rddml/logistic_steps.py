@@ -295,25 +295,6 @@ def predict_records(rdd: Any, coef: np.ndarray, intercept: float,
                                      threshold=threshold))
 
 
-def features_expression(df: Any, features_col: str | None,
-                        feature_cols: list[str] | None) -> Any:
-    """The features of ``df`` as one ``array<double>`` column expression."""
-    from pyspark.sql import functions as F
-
-    from rddml.blocks import select_model_columns
-
-    select_model_columns(df, features_col=features_col, feature_cols=feature_cols)
-    if feature_cols:
-        return F.array(*[F.col(c).cast("double") for c in feature_cols])
-    assert features_col is not None  # select_model_columns rejected None for both
-    dtype = df.schema[features_col].dataType
-    if type(dtype).__name__ == "VectorUDT":
-        from pyspark.ml.functions import vector_to_array
-
-        return vector_to_array(F.col(features_col))
-    return F.col(features_col).cast("array<double>")
-
-
 def predict_dataframe(
     df: Any, *, features: Any, out_col: str, coef: np.ndarray, intercept: float,
     threshold: float | None,
