@@ -142,15 +142,20 @@ class CentreStepper(Stepper):
 
 
 class PairStepper(Stepper):
-    """A library that cannot be stepped: each sample is a per-iteration time from two fits."""
+    """A library that cannot be stepped: each sample is a per-iteration time from two fits
+    (warm-up calls run the fits but record nothing)."""
 
     def __init__(self, name: str, fit: Callable[[int], float], low: int, high: int) -> None:
         self.pair_samples: list[float] = []
+        self._fit, self._low, self._high = fit, low, high
+        super().__init__(name, lambda: None)
+        self.step = self._warm
 
-        def step() -> None:
-            self.pair_samples.append(per_iteration_from_pair(fit, low, high))
+    def _warm(self) -> None:
+        per_iteration_from_pair(self._fit, self._low, self._high)
 
-        super().__init__(name, step)
+    def measure(self) -> None:
+        self.pair_samples.append(per_iteration_from_pair(self._fit, self._low, self._high))
 
     def per_iteration(self) -> list[float]:
         return self.pair_samples

@@ -1,0 +1,36 @@
+"""The benchmark's quick mode as a smoke test: every variant measured, tables produced,
+and the memory target (cached blocks ≤ 1.05× raw float64 bytes) held. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jobs import benchmark
+
+from rddml.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> None:
+    cfg = load_config(benchmark.Config, ROOT / "conf/jobs/benchmark.toml", [
+        f"output_dir={tmp_path / 'bench'}", "quick=true", 'quick_sizes=["4000x2k3"]',
+        'quick_logistic_sizes=["3000x3"]', "gd_max_iter=60"])
+    results = benchmark.main(spark, cfg)
+    (km,) = results["kmeans"]
+    expected = {"per-record RDD (write-up)", "rddml reduceByKey", "rddml tree",
+                "pyspark.ml block", "pyspark.ml row", "NumPy floor (1 core)"}
+    assert expected <= set(km["seconds_per_iteration"])
+    assert all(len(v) == cfg.rounds for v in km["samples"].values())
+    assert km["raw_bytes"] == 4000 * 2 * 8
+    assert km["raw_bytes"] <= km["cached_bytes"] <= 1.05 * km["raw_bytes"]
+    (lr,) = results["logistic"]
+    # L-BFGS must reach the optimum's log loss + 1e-4 well within its budget.
+    assert lr["iterations_to_target"]["rddml lbfgs"] is not None
+    assert abs(lr["target"] - lr["optimal_log_loss"] - 1e-4) < 1e-12
+    written = json.loads((tmp_path / "bench" / "results.json").read_text())
+    assert written["kmeans"][0]["n"] == 4000
+    table = (tmp_path / "bench" / "results.md").read_text()
+    assert "| rddml tree |" in table and "Logistic regression 3,000 × 3" in table
