@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from rddml import logistic_steps
 from rddml.content_keys import uniform_for_content
 from rddml.errors import DataValidationError
 from rddml.frames import Batch, FrameDataset, as_frame_dataset
@@ -43,7 +44,6 @@ from rddml.logistic_kernels import (
     ClassMoments,
     EvalStats,
     LossGrad,
-    Scaling,
     ScoreCounts,
     auc_bucket_edges,
     auc_from_partials,
@@ -53,7 +53,6 @@ from rddml.logistic_kernels import (
     block_loss_grad,
     block_score_counts,
     sigmoid,
-    smooth_objective,
     split_by_bucket,
 )
 from rddml.logistic_steps import check_labelled
@@ -138,30 +137,9 @@ def class_moments_pass(ds: FrameDataset) -> ClassMoments:
 
 
 # ----------------------------------------------------------------- objectives
-def full_objective(theta: np.ndarray, *, ds: FrameDataset, scaling: Scaling,
-                   class_weights: tuple[float, float] | None,
-                   l2: float) -> tuple[float, np.ndarray]:
-    """The smooth objective and its θ-gradient: one pass over all rows."""
-    coef, intercept = scaling.to_original(theta)
-    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights)
-    if sums.weight <= 0:
-        raise DataValidationError(
-            "The total training weight is 0 (every row has weight 0 or a class weight of 0); "
-            "at least one row needs a positive weight."
-        )
-    return smooth_objective(sums, theta, scaling, l2)
-
-
-def batch_objective(iteration: int, theta: np.ndarray, *, ds: FrameDataset, scaling: Scaling,
-                    class_weights: tuple[float, float] | None, l2: float, seed: int,
-                    fraction: float) -> tuple[float, np.ndarray] | None:
-    """The objective on iteration ``iteration``'s mini-batch (None when it is empty)."""
-    coef, intercept = scaling.to_original(theta)
-    batch = None if fraction >= 1.0 else (seed, iteration, fraction)
-    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights, batch=batch)
-    if sums.weight <= 0:
-        return None
-    return smooth_objective(sums, theta, scaling, l2)
+# The objective is backend-neutral (logistic_steps); bind it to this backend's pass.
+full_objective = partial(logistic_steps.full_objective, pass_fn=loss_grad_pass)
+batch_objective = partial(logistic_steps.batch_objective, pass_fn=loss_grad_pass)
 
 
 # ---------------------------------------------------------------- evaluation

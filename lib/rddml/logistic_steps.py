@@ -15,7 +15,7 @@ and bound with :func:`functools.partial`; broadcasts are released in ``finally``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -123,12 +123,16 @@ def class_moments_pass(ds: BlockDataset) -> ClassMoments:
 
 
 # ----------------------------------------------------------------- objectives
-def full_objective(theta: np.ndarray, *, ds: BlockDataset, scaling: Scaling,
-                   class_weights: tuple[float, float] | None,
-                   l2: float) -> tuple[float, np.ndarray]:
-    """The smooth objective and its θ-gradient: one pass over all rows."""
+def full_objective(theta: np.ndarray, *, ds: Any, scaling: Scaling,
+                   class_weights: tuple[float, float] | None, l2: float,
+                   pass_fn: Callable[..., LossGrad] = loss_grad_pass) -> tuple[float, np.ndarray]:
+    """The smooth objective and its θ-gradient: one pass over all rows.
+
+    ``pass_fn`` is the backend's loss+gradient pass (this module's for a BlockDataset,
+    :mod:`rddml.logistic_dataframe`'s for a FrameDataset); the objective is shared.
+    """
     coef, intercept = scaling.to_original(theta)
-    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights)
+    sums = pass_fn(ds, coef, intercept, class_weights=class_weights)
     if sums.weight <= 0:
         raise DataValidationError(
             "The total training weight is 0 (every row has weight 0 or a class weight of 0); "
@@ -137,13 +141,14 @@ def full_objective(theta: np.ndarray, *, ds: BlockDataset, scaling: Scaling,
     return smooth_objective(sums, theta, scaling, l2)
 
 
-def batch_objective(iteration: int, theta: np.ndarray, *, ds: BlockDataset, scaling: Scaling,
+def batch_objective(iteration: int, theta: np.ndarray, *, ds: Any, scaling: Scaling,
                     class_weights: tuple[float, float] | None, l2: float, seed: int,
-                    fraction: float) -> tuple[float, np.ndarray] | None:
+                    fraction: float, pass_fn: Callable[..., LossGrad] = loss_grad_pass,
+                    ) -> tuple[float, np.ndarray] | None:
     """The objective on iteration ``iteration``'s mini-batch (None when it is empty)."""
     coef, intercept = scaling.to_original(theta)
     batch = None if fraction >= 1.0 else (seed, iteration, fraction)
-    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights, batch=batch)
+    sums = pass_fn(ds, coef, intercept, class_weights=class_weights, batch=batch)
     if sums.weight <= 0:
         return None
     return smooth_objective(sums, theta, scaling, l2)
