@@ -12,7 +12,8 @@ usage() {
 usage: ./spark-submit.sh [--master URL] [--profile local|cluster] JOB [job options]
 
 Runs jobs/JOB.py through spark-submit with conf/spark-PROFILE.conf as the properties
-file and conf/jobs/JOB.toml as the job's config. lib/rddml is zipped for --py-files.
+file (refined by conf/jobs/JOB.spark-PROFILE.conf when present) and conf/jobs/JOB.toml as
+the job's config. lib/rddml is zipped for --py-files.
 
 options:
   --master URL       Spark master (default: from the profile; local[*] for local)
@@ -118,6 +119,15 @@ export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:-} -Dlog4j2.configurationFile=file
 
 ARGS=(--properties-file "$PROPS" --py-files "$ZIP")
 [[ -n "$MASTER" ]] && ARGS+=(--master "$MASTER")
+# A job may refine the profile: conf/jobs/JOB.spark-PROFILE.conf ("key value" lines, as in
+# the profile) goes before --spark-conf, so the command line still wins.
+JOB_PROPS="$ROOT/conf/jobs/$JOB.spark-$PROFILE.conf"
+if [[ -f "$JOB_PROPS" ]]; then
+  while read -r key value; do
+    [[ -z "$key" || "$key" == \#* ]] && continue
+    ARGS+=(--conf "$key=$value")
+  done < "$JOB_PROPS"
+fi
 ARGS+=("${EXTRA_CONF[@]}")
 JOB_CONF="$ROOT/conf/jobs/$JOB.toml"
 JOB_ARGS=()

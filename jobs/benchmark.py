@@ -157,6 +157,8 @@ def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dic
         shutil.rmtree(workdir, ignore_errors=True)
     medians = {s.name: statistics.median(per_iteration_samples(s)) for s in steppers}
     base = medians["rddml tree"]  # the default aggregation
+    logger.info("k-means %dx%d k=%d s/iteration: %s", n, d, k,
+                ", ".join(f"{name} {sec:.4f}" for name, sec in medians.items()))
     return {
         "n": n, "d": d, "k": k, "partitions": parts,
         "seconds_per_iteration": medians,
@@ -272,6 +274,9 @@ def bench_logistic_size(spark: Any, config: Config, n: int, d: int) -> dict[str,
         passes["per-record GD (write-up)"] = per_record_step
         time_to_target["per-record GD (write-up)"] = (
             None if raw_iters is None else raw_iters * per_record_step)
+    logger.info("logistic %dx%d time to target (s): %s; s/pass: %s", n, d,
+                ", ".join(f"{k} {v:.3f}" for k, v in time_to_target.items() if v is not None),
+                ", ".join(f"{k} {v:.4f}" for k, v in passes.items()))
     iterations = {name: b for name, (b, _) in budgets.items()}
     iterations["per-record GD (write-up)"] = raw_iters
     return {

@@ -15,7 +15,7 @@ from rddml.blocks import Block, BlockDataset, BlockError, features_expression
 from rddml.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.errors import InvalidParameterError
 from rddml.inputs import as_block_dataset, is_dataframe, is_rdd
-from rddml.kmeans_kernels import centre_shift, closest_centre, update_centres
+from rddml.kmeans_kernels import LloydStats, centre_shift, closest_centre, update_centres
 from rddml.params import (
     check_choice,
     check_float,
@@ -34,6 +34,23 @@ INITS = ("random", "k-means++", "k-means||")
 DISTANCES = ("euclidean", "cosine")
 EMPTY_CLUSTER = ("farthest", "keep", "error")
 AGGREGATIONS = ("reduceByKey", "tree")
+
+
+def lloyd_iteration(steps: Any, ds: Any, centres: np.ndarray, aggregation: str,
+                    empty_cluster: str) -> tuple[LloydStats, np.ndarray, int]:
+    """One Lloyd step on a backend (``steps``: :mod:`rddml.kmeans_steps` or the DataFrame
+    one): returns the pass's statistics, the new centres and the number of empty clusters.
+
+    Re-seeding an empty cluster needs the points farthest from their centres, and finding
+    them costs a per-point distance and a top-k in every block. They are only needed when
+    a cluster empties, which is rare: the pass runs without them and, in that case, runs
+    again from the same centres with them, so the result equals always collecting them.
+    """
+    stats = steps.lloyd_pass(ds, centres, aggregation=aggregation, n_far=0)
+    if empty_cluster == "farthest" and bool((stats.counts <= 0).any()):
+        stats = steps.lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0])
+    new, n_empty = update_centres(stats, centres, empty_cluster)
+    return stats, new, n_empty
 
 
 class KMeans:
@@ -246,13 +263,12 @@ class KMeans:
         self.seed_ = seed
         self.init_centers_ = init_centres.copy()
         self.resumed_iteration_ = 0 if state is None else done
-        n_far = k if self.empty_cluster == "farthest" else 0
         for it in range(done + 1, int(self.max_iter) + 1):
             if converged:
                 break
             t0 = time.perf_counter()
-            stats = steps.lloyd_pass(ds, centres, aggregation=self.aggregation, n_far=n_far)
-            new, n_empty = update_centres(stats, centres, self.empty_cluster)
+            stats, new, n_empty = lloyd_iteration(steps, ds, centres, self.aggregation,
+                                                  self.empty_cluster)
             if self.distance == "cosine":
                 new = _unit_rows(new)
             shift = centre_shift(centres, new)

@@ -127,17 +127,55 @@ def _top_order(dists: np.ndarray, n: int) -> np.ndarray:
     return order[:n]
 
 
-def assign_block(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Closest centre and squared distance to it, with the fewest passes over (n, k).
+# Up to this many centres, one vectorised pass over n per centre beats NumPy's argmin
+# along short rows (measured 3-4x faster per block at k = 5..20; slower at k = 100).
+SMALL_K = 32
 
-    argmin over c of ‖x‖² − 2x·c + ‖c‖² does not need ‖x‖², so it is added to the
-    n minima only, after the argmin, not to all n·k entries.
+
+def nearest_scores(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Closest centre for each row and the score min_c ‖c‖² − 2x·c (the squared distance
+    without ‖x‖², which the argmin does not need).
+
+    For small k the scores are laid out (k, n): the minimum and the first centre reaching
+    it (NumPy's tie rule) are then k passes over contiguous rows of length n, instead of
+    n reductions over rows of length k, which NumPy does one short row at a time.
     """
-    scores = X @ (-2.0 * centres.T)
-    scores += np.einsum("ij,ij->i", centres, centres)
-    labels = np.argmin(scores, axis=1)
-    best = np.take_along_axis(scores, labels[:, None], axis=1)[:, 0]
-    best += np.einsum("ij,ij->i", X, X)
+    k = centres.shape[0]
+    c_sq = np.einsum("ij,ij->i", centres, centres)
+    if k > SMALL_K:
+        scores = X @ (-2.0 * centres.T)
+        scores += c_sq
+        labels = np.argmin(scores, axis=1)
+        return labels, np.take_along_axis(scores, labels[:, None], axis=1)[:, 0]
+    by_centre = (-2.0 * centres) @ X.T
+    by_centre += c_sq[:, None]
+    best = by_centre.min(axis=0)
+    n = X.shape[0]
+    labels = np.zeros(n, dtype=np.intp)
+    found = by_centre[0] == best
+    hit = np.empty(n, dtype=bool)
+    for j in range(1, k):
+        np.equal(by_centre[j], best, out=hit)
+        np.greater(hit, found, out=hit)  # a hit not already claimed by a lower index
+        found |= hit
+        labels += hit * np.intp(j)
+    return labels, best
+
+
+def row_norms_sq(X: np.ndarray) -> np.ndarray:
+    """‖x‖² per row (a column loop for few features: einsum is slow on 2-wide rows)."""
+    if X.shape[1] > 8:
+        return np.einsum("ij,ij->i", X, X)
+    out = X[:, 0] * X[:, 0]
+    for j in range(1, X.shape[1]):
+        out += X[:, j] * X[:, j]
+    return out
+
+
+def assign_block(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Closest centre and squared distance to it (‖x‖² added to the n minima only)."""
+    labels, best = nearest_scores(X, centres)
+    best += row_norms_sq(X)
     np.maximum(best, 0.0, out=best)
     return labels, best
 
@@ -145,13 +183,28 @@ def assign_block(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.nda
 def lloyd_partial_stats(
     X: np.ndarray, weights: np.ndarray | None, centres: np.ndarray, n_far: int
 ) -> LloydStats:
-    """Assignment step on one block: partial sums, weights, cost and far-point candidates."""
+    """Assignment step on one block: partial sums, weights, cost and far-point candidates.
+
+    Without far points (``n_far=0``, the usual Lloyd step) no per-point distance is
+    formed: the block's cost is Σ‖x‖² + Σ min-score, and Σ‖x‖² is one dot product.
+    """
     k, d = centres.shape
     if X.shape[0] == 0:
         return LloydStats.empty(k, d)
-    labels, d2 = assign_block(X, centres)
+    labels, best = nearest_scores(X, centres)
     sums, counts = partial_sums(X, labels, k, weights)
-    weighted = d2 if weights is None else d2 * weights
+    if n_far <= 0:
+        flat = X.reshape(-1)
+        if weights is None:
+            cost = float(flat @ flat) + float(best.sum())
+        else:
+            cost = float(row_norms_sq(X) @ weights) + float(best @ weights)
+        stats = LloydStats.empty(k, d)
+        stats.sums, stats.counts, stats.cost = sums, counts, max(cost, 0.0)
+        return stats
+    best += row_norms_sq(X)
+    np.maximum(best, 0.0, out=best)
+    weighted = best if weights is None else best * weights
     order = _top_order(weighted, n_far)
     return LloydStats(
         sums=sums,

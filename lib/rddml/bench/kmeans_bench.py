@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from rddml.blocks import BlockDataset
-from rddml.kmeans_kernels import lloyd_partial_stats, update_centres
-from rddml.kmeans_steps import lloyd_pass
+from rddml import kmeans_steps
+from rddml.blocks import BlockDataset, default_block_rows
+from rddml.kmeans import lloyd_iteration
+from rddml.kmeans_kernels import LloydStats, lloyd_partial_stats, update_centres
 
 Point = tuple[float, ...]
 
@@ -72,14 +73,22 @@ def per_record_points(ds: BlockDataset) -> Any:
 # --------------------------------------------------------------------------- rddml
 def rddml_iteration(ds: BlockDataset, centres: np.ndarray, aggregation: str) -> np.ndarray:
     """Exactly one iteration of ``KMeans.fit``'s loop (one ``history_`` entry)."""
-    stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0])
-    new, _ = update_centres(stats, centres, "farthest")
+    _, new, _ = lloyd_iteration(kmeans_steps, ds, centres, aggregation, "farthest")
     return new
 
 
 def numpy_floor_step(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """One assignment + update step on one core, no Spark: the floor for this hardware."""
-    stats = lloyd_partial_stats(X, None, centres, n_far=0)
+    """One assignment + update step on one core, no Spark: the floor for this hardware.
+
+    It walks ``X`` in rddml's block size: one pass over all of ``X`` at once builds an
+    (n, k) temporary that falls out of the CPU caches and runs several times slower than
+    the same arithmetic block by block, which would make the "floor" slower than Spark.
+    """
+    k, d = centres.shape
+    rows = default_block_rows(d)
+    stats = LloydStats.empty(k, d)
+    for start in range(0, X.shape[0], rows):
+        stats = stats.merge(lloyd_partial_stats(X[start:start + rows], None, centres, n_far=0))
     new, _ = update_centres(stats, centres, "keep")
     return new
 
