@@ -8,17 +8,17 @@ bootstrap:
 
 test: bootstrap
 	$(VENV)/python -m pytest
-	$(VENV)/ruff check lib jobs tests
-	$(VENV)/mypy lib jobs
+	$(VENV)/ruff check lib jobs tests tools
+	$(VENV)/mypy lib jobs tools
 
 pytest: bootstrap
 	$(VENV)/python -m pytest
 
 lint: bootstrap
-	$(VENV)/ruff check lib jobs tests
+	$(VENV)/ruff check lib jobs tests tools
 
 typecheck: bootstrap
-	$(VENV)/mypy lib jobs
+	$(VENV)/mypy lib jobs tools
 
 demo:
 	./spark-submit.sh demo --overwrite

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -124,3 +125,24 @@ def test_launcher_rejects_unknown_job() -> None:
     res = subprocess.run([str(ROOT / "spark-submit.sh"), "nosuchjob"], capture_output=True,
                          text=True)
     assert res.returncode == 2 and "unknown job 'nosuchjob'" in res.stderr
+
+
+def test_launcher_applies_job_spark_conf_before_command_line(tmp_path: Path) -> None:
+    # A stand-in spark-submit on PATH records the arguments the launcher passes.
+    fake = tmp_path / "spark-submit"
+    fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    args = subprocess.run(
+        [str(ROOT / "spark-submit.sh"), "--spark-conf", "spark.driver.memory=3g", "benchmark",
+         "--quick"], capture_output=True, text=True, check=True, env=env).stdout.splitlines()
+    confs = [args[i + 1] for i, a in enumerate(args) if a == "--conf"]
+    # conf/jobs/benchmark.spark-local.conf: the JVM defaults pyspark.ml is measured with...
+    assert "spark.driver.extraJavaOptions=-XX:+UseG1GC" in confs
+    # ...and the command line still wins (spark-submit keeps the last --conf of a key).
+    assert confs.index("spark.driver.memory=6g") < confs.index("spark.driver.memory=3g")
+    assert args[args.index("--properties-file") + 1].endswith("conf/spark-local.conf")
+    # Jobs without an overlay get none.
+    other = subprocess.run([str(ROOT / "spark-submit.sh"), "kmeans", "--help"],
+                           capture_output=True, text=True, check=True, env=env).stdout
+    assert "spark.driver.memory=6g" not in other

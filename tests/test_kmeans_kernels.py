@@ -10,11 +10,14 @@ from hypothesis.extra.numpy import arrays
 
 from rddml.errors import DataValidationError
 from rddml.kmeans_kernels import (
+    SMALL_K,
     LloydStats,
     centre_shift,
     closest_centre,
     lloyd_partial_stats,
+    nearest_scores,
     partial_sums,
+    row_norms_sq,
     squared_distances,
     update_centres,
     weighted_kmeans_plus_plus,
@@ -49,6 +52,11 @@ def test_partial_stats_equal_per_point_reference(n: int, d: int, k: int, data: s
     w = data.draw(arrays(np.float64, (n,), elements=st.floats(0, 10)))
     stats = lloyd_partial_stats(X, w, C, n_far=k)
     sums, counts, cost = reference_stats(X, w, C)
+    # The usual Lloyd step (no far points) forms no per-point distance: same statistics.
+    lean = lloyd_partial_stats(X, w, C, n_far=0)
+    np.testing.assert_array_equal(lean.sums, stats.sums)
+    np.testing.assert_array_equal(lean.counts, stats.counts)
+    np.testing.assert_allclose(lean.cost, cost, rtol=1e-7, atol=1e-3)
     # Ties between equidistant centres may resolve differently; compare totals then.
     np.testing.assert_allclose(stats.counts.sum(), counts.sum(), rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(stats.cost, cost, rtol=1e-7, atol=1e-3)
@@ -135,3 +143,27 @@ def test_weighted_kmeans_plus_plus_picks_distinct_heavy_points() -> None:
     assert len({tuple(c) for c in centres}) == 3
     # The two far points must both be chosen: any 3-seeding missing one costs far more.
     assert {(10.0, 10.0), (20.0, 0.0)} <= {tuple(c) for c in centres}
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, SMALL_K, SMALL_K + 1, 60])
+@pytest.mark.parametrize("d", [1, 2, 9, 20])
+def test_nearest_scores_follow_argmin_including_its_tie_rule(k: int, d: int) -> None:
+    # Small integers: every score is exact, so equidistant centres tie exactly and the
+    # labels must be np.argmin's (the first closest centre) on both code paths (k <= 32
+    # uses the (k, n) layout, larger k the (n, k) one).
+    rng = np.random.default_rng(k * 100 + d)
+    X = rng.integers(-3, 4, size=(500, d)).astype(np.float64)
+    C = rng.integers(-3, 4, size=(k, d)).astype(np.float64)
+    C[-1] = C[0]  # a duplicate centre: every point closest to it ties (k >= 2)
+    d2 = ((X[:, None, :] - C[None]) ** 2).sum(-1)
+    top2 = np.sort(d2, axis=1)[:, :2]
+    assert k == 1 or (top2[:, 0] == top2[:, -1]).any()  # ties do occur
+    labels, best = nearest_scores(X, C)
+    np.testing.assert_array_equal(labels, np.argmin(d2, axis=1))
+    np.testing.assert_array_equal(best + (X**2).sum(1), d2.min(axis=1))
+
+
+@pytest.mark.parametrize("d", [1, 3, 8, 9, 30])
+def test_row_norms_sq(d: int) -> None:
+    X = np.random.default_rng(d).normal(size=(50, d))
+    np.testing.assert_allclose(row_norms_sq(X), (X**2).sum(1), rtol=1e-14)
