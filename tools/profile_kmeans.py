@@ -98,14 +98,13 @@ def job_timings(events: list[dict[str, Any]]) -> dict[int, dict[str, float]]:
                 "duration": info["Finish Time"] - info["Launch Time"],
                 "run": metrics.get("Executor Run Time", 0),
                 "deserialize": metrics.get("Executor Deserialize Time", 0),
-                "gc": metrics.get("JVM GC Time", 0),
             })
     out = {}
     for jid, j in jobs.items():
         slowest = max(j["tasks"], key=lambda t: t["duration"])
         out[jid] = {"submitted": j["start"], "job": (j["end"] - j["start"]) / 1e3,
                     "task": slowest["duration"] / 1e3, "run": slowest["run"] / 1e3,
-                    "deserialize": slowest["deserialize"] / 1e3, "gc": slowest["gc"] / 1e3}
+                    "deserialize": slowest["deserialize"] / 1e3}
     return out
 
 

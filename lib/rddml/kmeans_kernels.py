@@ -191,7 +191,7 @@ def lloyd_partial_stats(
     k, d = centres.shape
     if X.shape[0] == 0:
         return LloydStats.empty(k, d)
-    labels, best = nearest_scores(X, centres)
+    labels, best = nearest_scores(X, centres) if n_far <= 0 else assign_block(X, centres)
     sums, counts = partial_sums(X, labels, k, weights)
     if n_far <= 0:
         flat = X.reshape(-1)
@@ -202,8 +202,6 @@ def lloyd_partial_stats(
         stats = LloydStats.empty(k, d)
         stats.sums, stats.counts, stats.cost = sums, counts, max(cost, 0.0)
         return stats
-    best += row_norms_sq(X)
-    np.maximum(best, 0.0, out=best)
     weighted = best if weights is None else best * weights
     order = _top_order(weighted, n_far)
     return LloydStats(
