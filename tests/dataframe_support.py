@@ -68,60 +68,34 @@ def labelled_frame(spark: Any, partitions: int = 3) -> Any:
     return spark.createDataFrame(pdf).repartition(partitions)
 
 
-def _fit_with_steps(estimator_module: Any, steps: Any, names: tuple[str, ...],
-                    est: Any, dataset: Any) -> None:
-    """Run ``est._fit_blocks(dataset)`` with the module-level passes ``names`` of
-    ``estimator_module`` taken from ``steps`` (restored afterwards)."""
-    saved = {name: getattr(estimator_module, name) for name in names}
-    try:
-        for name in names:
-            setattr(estimator_module, name, getattr(steps, name))
-        est._fit_blocks(dataset)
-    finally:
-        for name, fn in saved.items():
-            setattr(estimator_module, name, fn)
-
-
 def fit_kmeans_dataframe(df: Any, **params: Any) -> Any:
-    """Fit ``KMeans(**params)`` on the DataFrame backend.
+    """Fit ``KMeans(**params)`` on the DataFrame backend (``backend="dataframe"``)."""
+    from rddml import KMeans
 
-    Once the estimator has a ``backend`` parameter this is ``fit(df)`` with
-    ``backend="dataframe"``. Until then it runs the estimator's own ``_fit_blocks`` with
-    its passes taken from :mod:`rddml.kmeans_dataframe`: exactly the switch the hook
-    makes.
-    """
-    import rddml.kmeans as kmeans
-    from rddml import kmeans_dataframe
-    from rddml.frames import FrameDataset
-
-    if "backend" in kmeans.KMeans().get_params():
-        return kmeans.KMeans(**{**params, "backend": "dataframe"}).fit(df)
-    est = kmeans.KMeans(**params)
-    est._validate_params()
-    with FrameDataset.from_dataframe(
-        df, features_col=est.features_col, feature_cols=est.feature_cols,
-        weight_col=est.weight_col, unit_norm=est.distance == "cosine",
-    ) as fd:
-        _fit_with_steps(kmeans, kmeans_dataframe, ("lloyd_pass", "cost_pass", "init_random",
-                        "init_kmeans_plus_plus", "init_kmeans_parallel"), est, fd)
-    return est
+    return KMeans(**{**params, "backend": "dataframe"}).fit(df)
 
 
 def fit_logistic_dataframe(df: Any, **params: Any) -> Any:
-    """Fit ``LogisticRegression(**params)`` on the DataFrame backend (as
-    :func:`fit_kmeans_dataframe`, with the passes of :mod:`rddml.logistic_dataframe`)."""
-    import rddml.logistic as logistic
-    from rddml import logistic_dataframe
-    from rddml.frames import FrameDataset
+    """Fit ``LogisticRegression(**params)`` on the DataFrame backend."""
+    from rddml import LogisticRegression
 
-    if "backend" in logistic.LogisticRegression().get_params():
-        return logistic.LogisticRegression(**{**params, "backend": "dataframe"}).fit(df)
-    est = logistic.LogisticRegression(**params)
-    est._validate_params()
-    with FrameDataset.from_dataframe(
-        df, features_col=est.features_col, feature_cols=est.feature_cols,
-        label_col=est.label_col, weight_col=est.weight_col,
-    ) as fd:
-        _fit_with_steps(logistic, logistic_dataframe,
-                        ("class_moments_pass", "full_objective", "batch_objective"), est, fd)
-    return est
+    return LogisticRegression(**{**params, "backend": "dataframe"}).fit(df)
+
+
+def assert_metrics_match_scikit_learn(got: dict[str, Any], y: np.ndarray, p: np.ndarray,
+                                      w: np.ndarray, threshold: float = 0.5) -> None:
+    """Every metric of :func:`rddml.logistic_kernels.classification_metrics` against
+    scikit-learn on the same probabilities and weights, to 1e-9."""
+    import pytest
+    import sklearn.metrics as skm
+
+    pred = (p > threshold).astype(float)
+    for name, ref in (("accuracy", skm.accuracy_score(y, pred, sample_weight=w)),
+                      ("log_loss", skm.log_loss(y, p, sample_weight=w)),
+                      ("auc", skm.roc_auc_score(y, p, sample_weight=w)),
+                      ("precision", skm.precision_score(y, pred, sample_weight=w)),
+                      ("recall", skm.recall_score(y, pred, sample_weight=w)),
+                      ("f1", skm.f1_score(y, pred, sample_weight=w))):
+        assert got[name] == pytest.approx(ref, abs=1e-9), name
+    np.testing.assert_allclose(got["confusion_matrix"],
+                               skm.confusion_matrix(y, pred, sample_weight=w), atol=1e-9)

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn import metrics as skm
 from tests.dataframe_support import (
     BLOB_CENTRES,
     HEART_COLUMNS,
     HEART_TEST,
     HEART_TRAIN,
+    assert_metrics_match_scikit_learn,
     blob_arrays,
     blob_frame,
     fit_kmeans_dataframe,
@@ -149,14 +149,7 @@ def test_logistic_fit_under_connect_gives_the_rdd_backends_coefficients(
 def test_evaluate_under_connect_matches_scikit_learn(connect: dict[str, Any]) -> None:
     got = section(connect, "logistic")["evaluate"]
     X, y, w = labelled_arrays()
-    p = sigmoid(X @ np.array([0.8, -0.4, 0.3]) + 3.5)
-    pred = (p > 0.5).astype(float)
-    assert got["accuracy"] == pytest.approx(skm.accuracy_score(y, pred, sample_weight=w), abs=1e-9)
-    assert got["log_loss"] == pytest.approx(skm.log_loss(y, p, sample_weight=w), abs=1e-9)
-    assert got["auc"] == pytest.approx(skm.roc_auc_score(y, p, sample_weight=w), abs=1e-9)
-    assert got["f1"] == pytest.approx(skm.f1_score(y, pred, sample_weight=w), abs=1e-9)
-    np.testing.assert_allclose(got["confusion_matrix"],
-                               skm.confusion_matrix(y, pred, sample_weight=w), atol=1e-9)
+    assert_metrics_match_scikit_learn(got, y, sigmoid(X @ np.array([0.8, -0.4, 0.3]) + 3.5), w)
 
 
 def test_predict_proba_under_connect(connect: dict[str, Any]) -> None:

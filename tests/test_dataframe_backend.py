@@ -15,6 +15,7 @@ from sklearn import metrics as skm
 from sklearn.cluster import KMeans as SkKMeans
 from tests.dataframe_support import (
     BLOB_CENTRES,
+    assert_metrics_match_scikit_learn,
     blob_arrays,
     blob_frame,
     fit_kmeans_dataframe,
@@ -277,17 +278,8 @@ def test_evaluate_matches_scikit_learn(labelled: Any) -> None:
     X, y, w = labelled_arrays()
     coef, intercept = np.array([0.8, -0.4, 0.3]), 3.5
     stats, auc = evaluate_dataframe(labelled, coef, intercept, 0.5, weight_col="w")
-    got = classification_metrics(stats, auc)
-    p = sigmoid(X @ coef + intercept)
-    pred = (p > 0.5).astype(float)
-    assert got["accuracy"] == pytest.approx(skm.accuracy_score(y, pred, sample_weight=w), abs=1e-9)
-    assert got["log_loss"] == pytest.approx(skm.log_loss(y, p, sample_weight=w), abs=1e-9)
-    assert got["auc"] == pytest.approx(skm.roc_auc_score(y, p, sample_weight=w), abs=1e-9)
-    assert got["precision"] == pytest.approx(skm.precision_score(y, pred, sample_weight=w), abs=1e-9)
-    assert got["recall"] == pytest.approx(skm.recall_score(y, pred, sample_weight=w), abs=1e-9)
-    assert got["f1"] == pytest.approx(skm.f1_score(y, pred, sample_weight=w), abs=1e-9)
-    np.testing.assert_allclose(got["confusion_matrix"],
-                               skm.confusion_matrix(y, pred, sample_weight=w), atol=1e-9)
+    assert_metrics_match_scikit_learn(classification_metrics(stats, auc), y,
+                                      sigmoid(X @ coef + intercept), w)
 
 
 def test_evaluate_auc_counts_tied_scores_as_half(spark: Any) -> None:
