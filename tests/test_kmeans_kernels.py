@@ -167,3 +167,16 @@ def test_nearest_scores_follow_argmin_including_its_tie_rule(k: int, d: int) -> 
 def test_row_norms_sq(d: int) -> None:
     X = np.random.default_rng(d).normal(size=(50, d))
     np.testing.assert_allclose(row_norms_sq(X), (X**2).sum(1), rtol=1e-14)
+
+
+def test_merge_keeps_n_far_candidates_when_each_slice_has_fewer_rows() -> None:
+    # Found by hypothesis: two one-row slices merged with n_far=2 kept only one candidate,
+    # so the candidates depended on how the data was split.
+    X = np.array([[0.0], [3.0], [7.0]])
+    C = np.array([[0.0], [5.0]])
+    parts = [lloyd_partial_stats(X[i:i + 1], None, C, n_far=2) for i in range(3)]
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    whole = lloyd_partial_stats(X, None, C, n_far=2)
+    np.testing.assert_array_equal(merged.far_dists, whole.far_dists)
+    np.testing.assert_array_equal(merged.far_points, whole.far_points)
+    assert len(merged.far_dists) == 2

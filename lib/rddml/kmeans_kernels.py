@@ -79,10 +79,13 @@ class LloydStats:
     far_points: np.ndarray
     far_labels: np.ndarray
     far_weights: np.ndarray
+    # How many far points to keep. A slice with fewer rows returns fewer, so the lengths
+    # alone would under-count when two such slices merge (0: not known, use the lengths).
+    n_far: int = 0
 
     def merge(self, other: LloydStats) -> LloydStats:
         """Combine the statistics of two disjoint slices of the data."""
-        n_far = max(len(self.far_dists), len(other.far_dists))
+        n_far = max(self.n_far, other.n_far, len(self.far_dists), len(other.far_dists))
         dists = np.concatenate([self.far_dists, other.far_dists])
         order = _top_order(dists, n_far)
         return LloydStats(
@@ -93,6 +96,7 @@ class LloydStats:
             far_points=np.concatenate([self.far_points, other.far_points])[order],
             far_labels=np.concatenate([self.far_labels, other.far_labels])[order],
             far_weights=np.concatenate([self.far_weights, other.far_weights])[order],
+            n_far=max(self.n_far, other.n_far),
         )
 
     @staticmethod
@@ -212,6 +216,7 @@ def lloyd_partial_stats(
         far_points=X[order].copy(),
         far_labels=labels[order],
         far_weights=np.ones(len(order)) if weights is None else weights[order],
+        n_far=n_far,
     )
 
 

@@ -51,31 +51,21 @@ def _split_by_cluster(stats: LloydStats) -> list[tuple[int, Any]]:
         (j, (stats.sums[j], float(stats.counts[j])))
         for j in np.flatnonzero(stats.counts > 0).tolist()
     ]
-    far = (stats.far_dists, stats.far_points, stats.far_labels, stats.far_weights)
-    records.append((COST_KEY, (stats.cost, far)))
+    records.append((COST_KEY, (stats.cost, _far_record(stats))))
     return records
 
 
 def _combine_keyed(a: Any, b: Any) -> Any:
     if isinstance(a[0], float) and isinstance(a[1], tuple):  # the cost record
         left = LloydStats(np.zeros((0, 0)), np.zeros(0), a[0], *a[1])
-        right = LloydStats(np.zeros((0, 0)), np.zeros(0), b[0], *b[1])
-        merged = _merge_far(left, right)
-        return (merged.cost, (merged.far_dists, merged.far_points, merged.far_labels,
-                              merged.far_weights))
+        merged = left.merge(LloydStats(np.zeros((0, 0)), np.zeros(0), b[0], *b[1]))
+        return (merged.cost, _far_record(merged))
     return (a[0] + b[0], a[1] + b[1])
 
 
-def _merge_far(a: LloydStats, b: LloydStats) -> LloydStats:
-    n_far = max(len(a.far_dists), len(b.far_dists))
-    dists = np.concatenate([a.far_dists, b.far_dists])
-    order = np.argsort(-dists, kind="stable")[:n_far]
-    return LloydStats(
-        a.sums, a.counts, a.cost + b.cost, dists[order],
-        np.concatenate([a.far_points, b.far_points])[order],
-        np.concatenate([a.far_labels, b.far_labels])[order],
-        np.concatenate([a.far_weights, b.far_weights])[order],
-    )
+def _far_record(stats: LloydStats) -> tuple[Any, ...]:
+    return (stats.far_dists, stats.far_points, stats.far_labels, stats.far_weights,
+            stats.n_far)
 
 
 def lloyd_pass(ds: BlockDataset, centres: np.ndarray, *, aggregation: str, n_far: int) -> LloydStats:
@@ -98,7 +88,8 @@ def lloyd_pass(ds: BlockDataset, centres: np.ndarray, *, aggregation: str, n_far
             stats.counts[j] = weight
         if COST_KEY in by_key:
             stats.cost, far = by_key[COST_KEY]
-            stats.far_dists, stats.far_points, stats.far_labels, stats.far_weights = far
+            (stats.far_dists, stats.far_points, stats.far_labels, stats.far_weights,
+             stats.n_far) = far
         return stats
     finally:
         bc.unpersist()
