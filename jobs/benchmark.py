@@ -41,8 +41,8 @@ from rddml.bench.kmeans_bench import (
 )
 from rddml.bench.memory import peak_rss
 from rddml.errors import ConfigError
-from rddml.jobkit import run_job
-from rddml.output import atomic_directory, check_output_path
+from rddml.io.jobkit import run_job
+from rddml.io.output import atomic_directory, check_output_path
 
 logger = logging.getLogger("rddml.jobs.benchmark")
 SIZE = re.compile(r"^(\d+(?:e\d+)?)x(\d+)k(\d+)$")

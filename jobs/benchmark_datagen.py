@@ -1,6 +1,6 @@
 """Benchmark: rows/second and peak memory of make_blobs to Parquet vs scikit-learn.
 
-Generates ``n_samples`` points with :func:`rddml.datasets.make_blobs` and writes them
+Generates ``n_samples`` points with :func:`rddml.data.datasets.make_blobs` and writes them
 to Parquet, while a sampler thread reads the resident memory (``/proc/<pid>/status``,
 Linux only) of the driver's Python process, the JVM (driver and, in local mode, the
 executors) and every PySpark Python worker. Then runs scikit-learn's single-process
@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rddml.datasets import make_blobs
-from rddml.jobkit import run_job
-from rddml.output import atomic_directory, check_output_path
+from rddml.data.datasets import make_blobs
+from rddml.io.jobkit import run_job
+from rddml.io.output import atomic_directory, check_output_path
 
 logger = logging.getLogger("rddml.jobs.benchmark_datagen")
 

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from rddml import KMeans, LogisticRegression
-from rddml.csv_input import read_labeled_text, read_points_csv
-from rddml.jobkit import run_job
-from rddml.output import atomic_directory, check_output_path
-from rddml.plots import plot_clusters, plot_curve, plot_decision_line
-from rddml.sampling import sample_rows
+from rddml.data.text import read_labeled_text, read_points_csv
+from rddml.engine.sampling import sample_rows
+from rddml.io.jobkit import run_job
+from rddml.io.output import atomic_directory, check_output_path
+from rddml.io.plots import plot_clusters, plot_curve, plot_decision_line
 
 logger = logging.getLogger("rddml.jobs.demo")
 

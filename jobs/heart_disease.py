@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rddml.heart import run_study, write_report
-from rddml.jobkit import run_job
-from rddml.output import atomic_directory, check_output_path
+from rddml.io.jobkit import run_job
+from rddml.io.output import atomic_directory, check_output_path
 
 logger = logging.getLogger("rddml.jobs.heart_disease")
 

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from rddml import BlockDataset, KMeans
-from rddml.csv_input import read_points_csv
+from rddml.cluster.kmeans import assign_points
+from rddml.data.text import read_points_csv
 from rddml.errors import DataValidationError
-from rddml.jobkit import run_job
-from rddml.kmeans import assign_points
-from rddml.output import atomic_directory, check_output_path
+from rddml.io.jobkit import run_job
+from rddml.io.output import atomic_directory, check_output_path
 
 logger = logging.getLogger("rddml.jobs.kmeans")
 
@@ -111,8 +111,8 @@ def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -
     """Load: write everything into a temporary directory, then rename it into place."""
     from functools import partial
 
-    from rddml.plots import plot_clusters
-    from rddml.sampling import sample_rows
+    from rddml.engine.sampling import sample_rows
+    from rddml.io.plots import plot_clusters
 
     summary = {
         "config": asdict(config),

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from rddml import BlockDataset, LogisticRegression
-from rddml.csv_input import read_labeled_text
+from rddml.data.text import read_labeled_text
 from rddml.errors import DataValidationError
-from rddml.jobkit import run_job
-from rddml.output import atomic_directory, check_output_path
+from rddml.io.jobkit import run_job
+from rddml.io.output import atomic_directory, check_output_path
 
 logger = logging.getLogger("rddml.jobs.logistic_regression")
 
@@ -109,8 +109,8 @@ def build_model(config: Config) -> LogisticRegression:
 def write_outputs(ds: BlockDataset, model: LogisticRegression, config: Config,
                   seconds: float) -> dict[str, Any]:
     """Load: evaluate on the training data and write everything atomically."""
-    from rddml.plots import plot_curve, plot_decision_line
-    from rddml.sampling import sample_rows
+    from rddml.engine.sampling import sample_rows
+    from rddml.io.plots import plot_curve, plot_decision_line
 
     metrics = model.evaluate(ds)
     summary = {

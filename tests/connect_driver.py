@@ -55,7 +55,7 @@ def _array(value: Any) -> Any:
 
 
 def section_backend(spark: Any) -> dict[str, Any]:
-    from rddml.backend import has_spark_context, is_connect_dataframe, resolve_backend
+    from rddml.engine.backend import has_spark_context, is_connect_dataframe, resolve_backend
 
     df = spark.range(3)
     out: dict[str, Any] = {"is_connect": is_connect_dataframe(df),
@@ -72,8 +72,8 @@ def section_kmeans(spark: Any) -> dict[str, Any]:
     from tests.dataframe_support import BLOB_CENTRES, blob_frame, fit_kmeans_dataframe
 
     from rddml import KMeans
-    from rddml.frames import FrameDataset
-    from rddml.kmeans_dataframe import dataframe_lloyd_pass
+    from rddml.cluster.frame_passes import dataframe_lloyd_pass
+    from rddml.engine.frames import FrameDataset
 
     df = blob_frame(spark)
     out: dict[str, Any] = {}
@@ -105,9 +105,9 @@ def section_logistic(spark: Any) -> dict[str, Any]:
     from tests.dataframe_support import fit_logistic_dataframe, labelled_frame
 
     from rddml import LogisticRegression
-    from rddml.frames import FrameDataset
-    from rddml.logistic_dataframe import evaluate_dataframe, loss_grad_pass
-    from rddml.logistic_kernels import classification_metrics
+    from rddml.engine.frames import FrameDataset
+    from rddml.linear.frame_passes import evaluate_dataframe, loss_grad_pass
+    from rddml.linear.kernels import classification_metrics
 
     df = labelled_frame(spark)
     out: dict[str, Any] = {}
@@ -132,7 +132,7 @@ def section_logistic(spark: Any) -> dict[str, Any]:
 
 
 def section_errors(spark: Any) -> dict[str, Any]:
-    from rddml.frames import FrameDataset
+    from rddml.engine.frames import FrameDataset
 
     out = {}
     bad = spark.createDataFrame([([1.0, 2.0],), ([1.0, float("nan")],)], "features array<double>")
@@ -150,8 +150,8 @@ def section_vectors(spark: Any) -> dict[str, Any]:
     """A pyspark.ml vector column (VectorUDT) read through vector_to_array under Connect."""
     from pyspark.ml.linalg import Vectors
 
-    from rddml.frames import FrameDataset
-    from rddml.kmeans_dataframe import dataframe_cost
+    from rddml.cluster.frame_passes import dataframe_cost
+    from rddml.engine.frames import FrameDataset
 
     rows = [(Vectors.dense([float(i), float(i % 3)]),) for i in range(10)]
     with FrameDataset.from_dataframe(spark.createDataFrame(rows, ["features"]),

@@ -84,7 +84,7 @@ def fit_logistic_dataframe(df: Any, **params: Any) -> Any:
 
 def assert_metrics_match_scikit_learn(got: dict[str, Any], y: np.ndarray, p: np.ndarray,
                                       w: np.ndarray, threshold: float = 0.5) -> None:
-    """Every metric of :func:`rddml.logistic_kernels.classification_metrics` against
+    """Every metric of :func:`rddml.linear.kernels.classification_metrics` against
     scikit-learn on the same probabilities and weights, to 1e-9."""
     import pytest
     import sklearn.metrics as skm

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from rddml import BlockDataset, KMeans
-from rddml.config import load_config
-from rddml.csv_input import read_labeled_text, read_points_csv
+from rddml.data.text import read_labeled_text, read_points_csv
 from rddml.errors import ConfigError, DataValidationError, InvalidParameterError
-from rddml.jobkit import spark_failure
-from rddml.logistic import LogisticRegression
+from rddml.io.config import load_config
+from rddml.io.jobkit import spark_failure
+from rddml.linear.logistic import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = sorted(p.stem for p in (ROOT / "jobs").glob("*.py") if not p.stem.startswith("_"))

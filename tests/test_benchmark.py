@@ -9,7 +9,7 @@ from typing import Any
 
 from jobs import benchmark
 
-from rddml.config import load_config
+from rddml.io.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

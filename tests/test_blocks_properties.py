@@ -14,8 +14,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rddml.blocks import Block, BlockError, records_to_blocks, summarise_partition
-from rddml.csv_input import parse_text_partition
+from rddml.data.text import parse_text_partition
+from rddml.engine.blocks import Block, BlockError, records_to_blocks, summarise_partition
 
 SETTINGS = settings(max_examples=60, deadline=None)
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import rddml.kmeans_steps as kmeans_module
+import rddml.cluster.rdd_passes as kmeans_module
 from rddml import BlockDataset, KMeans
-from rddml.csv_input import read_labeled_text, read_points_csv
+from rddml.data.text import read_labeled_text, read_points_csv
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
-from rddml.logistic import LogisticRegression
+from rddml.linear.logistic import LogisticRegression
 
 
 def persisted(sc: Any) -> dict[int, tuple[bool, bool, bool, int]]:

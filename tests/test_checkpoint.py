@@ -1,4 +1,4 @@
-"""Checkpoint and resume of long fits (rddml.checkpoint, KMeans(checkpoint_dir=...)).
+"""Checkpoint and resume of long fits (rddml.io.checkpoint, KMeans(checkpoint_dir=...)).
 
 The driver-kill test (a real spark-submit SIGKILLed mid-fit, then rerun) is in
 tests/cluster/test_checkpoint_resume.py; these tests simulate the crash in-process.
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-import rddml.kmeans_steps as kmeans_module
+import rddml.cluster.rdd_passes as kmeans_module
 from rddml import BlockDataset, KMeans
-from rddml.checkpoint import CHECKPOINT_FILE, FitCheckpoint, decode, encode, fit_fingerprint
 from rddml.errors import InvalidParameterError
+from rddml.io.checkpoint import CHECKPOINT_FILE, FitCheckpoint, decode, encode, fit_fingerprint
 
 X, _ = make_blobs(n_samples=600, n_features=3, centers=4, random_state=7)
 PARAMS = {"k": 4, "init": "random", "seed": 3, "tol": 0.0, "checkpoint_interval": 2}

@@ -32,7 +32,7 @@ from tests.dataframe_support import (
 )
 
 from rddml import LogisticRegression
-from rddml.logistic_kernels import sigmoid
+from rddml.linear.kernels import sigmoid
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -25,18 +25,18 @@ from tests.dataframe_support import (
 )
 
 from rddml import KMeans, LogisticRegression
-from rddml.backend import has_spark_context, is_connect_dataframe, resolve_backend
-from rddml.content_keys import row_keys
+from rddml.cluster.frame_passes import compute_cost_dataframe, dataframe_cost, dataframe_lloyd_pass
+from rddml.engine.backend import has_spark_context, is_connect_dataframe, resolve_backend
+from rddml.engine.content_keys import row_keys
+from rddml.engine.frames import FrameDataset
 from rddml.errors import DataValidationError, InvalidParameterError
-from rddml.frames import FrameDataset
-from rddml.kmeans_dataframe import compute_cost_dataframe, dataframe_cost, dataframe_lloyd_pass
-from rddml.logistic_dataframe import (
+from rddml.linear.frame_passes import (
     class_moments_pass,
     evaluate_dataframe,
     loss_grad_pass,
 )
-from rddml.logistic_kernels import classification_metrics, sigmoid
-from rddml.logistic_steps import class_moments_pass as rdd_class_moments_pass
+from rddml.linear.kernels import classification_metrics, sigmoid
+from rddml.linear.rdd_passes import class_moments_pass as rdd_class_moments_pass
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_bad_columns_and_weights_raise_before_fitting(spark: Any, blobs: Any) ->
 @pytest.mark.parametrize("aggregation", ["collect", "groupBy"])
 def test_explicit_init_gives_the_rdd_backends_centres(blobs: Any, aggregation: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import rddml.kmeans_dataframe as kd
+    import rddml.cluster.frame_passes as kd
 
     # Force the aggregation under test ("auto" collects at this size).
     monkeypatch.setattr(kd, "MAX_COLLECT_VALUES", 0 if aggregation == "groupBy" else 10**9)

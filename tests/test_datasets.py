@@ -1,4 +1,4 @@
-"""Spark tests of rddml.datasets and jobs/generate_data.py.
+"""Spark tests of rddml.data.datasets and jobs/generate_data.py.
 
 References: scikit-learn's own generators (exact mode), the NumPy chunk generators
 run on the driver, and the write-up's printed centres. Bad input must fail before
@@ -18,9 +18,9 @@ from sklearn.datasets import make_blobs as sk_make_blobs
 from sklearn.datasets import make_classification as sk_make_classification
 
 from rddml import KMeans
-from rddml.config import load_config
-from rddml.datasets import make_blobs, make_classification
+from rddml.data.datasets import make_blobs, make_classification
 from rddml.errors import ConfigError, InvalidParameterError, OutputExistsError
+from rddml.io.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"

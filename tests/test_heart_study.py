@@ -18,7 +18,6 @@ from pyspark.sql import functions as F
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from sklearn.preprocessing import MinMaxScaler
 
-from rddml.config import load_config
 from rddml.errors import ConfigError, OutputExistsError
 from rddml.heart import run_study
 from rddml.heart.columns import MEDIAN_IMPUTED, MODE_IMPUTED
@@ -30,7 +29,8 @@ from rddml.heart.pipeline import (
     prepare_splits,
     unseen_category_counts,
 )
-from rddml.logistic import LogisticRegression
+from rddml.io.config import load_config
+from rddml.linear.logistic import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data/uci-heart-disease"

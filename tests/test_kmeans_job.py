@@ -15,8 +15,8 @@ import pytest
 from jobs import kmeans as job
 
 from rddml import KMeans
-from rddml.config import load_config
 from rddml.errors import ConfigError, DataValidationError, OutputExistsError
+from rddml.io.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf/jobs/kmeans.toml"

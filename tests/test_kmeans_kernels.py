@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rddml.errors import DataValidationError
-from rddml.kmeans_kernels import (
+from rddml.cluster.kernels import (
     SMALL_K,
     LloydStats,
     centre_shift,
@@ -22,6 +21,7 @@ from rddml.kmeans_kernels import (
     update_centres,
     weighted_kmeans_plus_plus,
 )
+from rddml.errors import DataValidationError
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 

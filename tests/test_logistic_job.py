@@ -16,8 +16,8 @@ from jobs.logistic_regression import Config, main
 from sklearn.datasets import make_classification
 
 from rddml import LogisticRegression
-from rddml.config import load_config
 from rddml.errors import DataValidationError, OutputExistsError
+from rddml.io.config import load_config
 from test_logistic_kernels import sklearn_logreg
 
 CONF = "conf/jobs/logistic_regression.toml"

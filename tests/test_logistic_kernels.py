@@ -30,7 +30,7 @@ from sklearn.metrics import (
 from sklearn.utils.class_weight import compute_class_weight
 
 from rddml.errors import ConvergenceError
-from rddml.logistic_kernels import (
+from rddml.linear.kernels import (
     ClassMoments,
     LossGrad,
     Scaling,
@@ -53,7 +53,7 @@ from rddml.logistic_kernels import (
     soft_threshold,
     split_by_bucket,
 )
-from rddml.logistic_solvers import gradient_descent, lbfgs, owlqn
+from rddml.linear.solvers import gradient_descent, lbfgs, owlqn
 
 # The write-up's printed loss history (first and last of 11 iterations).
 WRITEUP_FIRST = 0.7985616355198335

@@ -1,4 +1,4 @@
-"""NumPy-only tests of the chunked generators (rddml.synthetic, rddml.synthetic_exact).
+"""NumPy-only tests of the chunked generators (rddml.data.synthetic, rddml.data.synthetic_exact).
 
 References are closed forms (group counts, means, covariances, binomial flip rates)
 or scikit-learn itself; statistical tolerances are 5-6 standard errors, so a correct
@@ -14,8 +14,8 @@ import pytest
 from sklearn.datasets import make_blobs as sk_make_blobs
 from sklearn.datasets import make_classification as sk_make_classification
 
-from rddml import synthetic
-from rddml.synthetic_exact import replay_classification, sklearn_classification
+from rddml.data import synthetic
+from rddml.data.synthetic_exact import replay_classification, sklearn_classification
 
 
 def _all_chunks(spec: synthetic.ChunkSource) -> tuple[np.ndarray, np.ndarray]:

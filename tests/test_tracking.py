@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rddml import KMeans, LogisticRegression, tracking
+from rddml import KMeans, LogisticRegression
 from rddml.errors import RddmlError
+from rddml.io import tracking
 
 mlflow = pytest.importorskip("mlflow", reason="mlflow is the optional rddml[mlflow] extra")
 
@@ -42,7 +43,7 @@ def test_a_kmeans_fit_logs_params_iteration_metrics_and_the_model(sc: Any, store
     assert run.data.params["k"] == "2"
     assert run.data.params["init"] == "[[0.0, 0.0], [4.0, 5.0]]"
     assert run.data.tags["rddml.estimator"] == "KMeans"
-    assert run.data.tags["rddml.backend"] == "rdd"
+    assert run.data.tags["rddml.engine.backend"] == "rdd"
     costs = store.get_metric_history(run_id, "cost")
     assert [(m.step, m.value) for m in costs] == [(h["iteration"], h["cost"]) for h in km.history_]
     assert run.data.metrics["inertia"] == pytest.approx(km.inertia_)

@@ -87,8 +87,10 @@ for name in ("pyspark", "pandas", "pyarrow", "sklearn", "matplotlib", "mlflow"):
     sys.modules[name] = None
 import numpy as np
 import rddml
-from rddml import KMeans, LogisticRegression, backend, tracking
-import rddml.kmeans_dataframe, rddml.logistic_dataframe
+from rddml import KMeans, LogisticRegression
+from rddml.engine import backend
+from rddml.io import tracking
+import rddml.cluster.frame_passes, rddml.linear.frame_passes
 assert rddml.__file__.startswith({str(tmp_path)!r}), rddml.__file__
 km = KMeans(k=2)
 km.cluster_centers_ = np.array([[0.0, 0.0], [5.0, 5.0]])

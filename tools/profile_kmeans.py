@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from rddml import kmeans_steps
-from rddml.blocks import BlockDataset
-from rddml.kmeans import lloyd_iteration
-from rddml.kmeans_kernels import LloydStats, lloyd_partial_stats
+from rddml.cluster import rdd_passes as kmeans_steps
+from rddml.cluster.kernels import LloydStats, lloyd_partial_stats
+from rddml.cluster.kmeans import lloyd_iteration
+from rddml.engine.blocks import BlockDataset
 
 
 def _timed_partition(items: Iterable[Any], *, centres: Any, n_far: int) -> Iterator[Any]:

@@ -49,8 +49,8 @@ def build_session(master: str, ui_port: int, max_failures: int) -> Any:
 
 def fit(spark: Any, args: argparse.Namespace) -> dict[str, Any]:
     from rddml import KMeans
-    from rddml.csv_input import read_labeled_text, read_points_csv
-    from rddml.logistic import LogisticRegression
+    from rddml.data.text import read_labeled_text, read_points_csv
+    from rddml.linear.logistic import LogisticRegression
 
     sc = spark.sparkContext
     if args.estimator == "kmeans":

@@ -28,7 +28,7 @@ INTERVAL = 2
 @pytest.fixture(scope="module")
 def reference(sc: Any) -> Any:
     from rddml import KMeans
-    from rddml.csv_input import read_points_csv
+    from rddml.data.text import read_points_csv
 
     with read_points_csv(sc, str(BLOBS)) as ds:
         return KMeans(k=5, init="random", seed=5, max_iter=MAX_ITER, tol=0.0).fit(ds)

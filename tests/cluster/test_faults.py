@@ -42,7 +42,7 @@ KILL_AFTER = r"iteration 3/"
 @pytest.fixture(scope="module")
 def kmeans_reference(sc: Any) -> dict[str, Any]:
     from rddml import KMeans
-    from rddml.csv_input import read_points_csv
+    from rddml.data.text import read_points_csv
 
     with read_points_csv(sc, str(BLOBS)) as ds:
         km = KMeans(k=5, init="random", seed=5, max_iter=MAX_ITER, tol=0.0).fit(ds)
@@ -52,8 +52,8 @@ def kmeans_reference(sc: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def logistic_reference(sc: Any) -> dict[str, Any]:
-    from rddml.csv_input import read_labeled_text
-    from rddml.logistic import LogisticRegression
+    from rddml.data.text import read_labeled_text
+    from rddml.linear.logistic import LogisticRegression
 
     with read_labeled_text(sc, str(CLASSIFICATION)) as ds:
         lr = LogisticRegression(optimizer="gd", step_size=1.0, max_iter=MAX_ITER, tol=0.0,

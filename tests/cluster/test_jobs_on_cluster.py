@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from cluster_support import ROOT, Cluster
 
-from rddml.config import load_config
+from rddml.io.config import load_config
 
 pytestmark = pytest.mark.cluster
 

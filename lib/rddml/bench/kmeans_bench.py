@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from rddml import kmeans_steps
-from rddml.blocks import BlockDataset, default_block_rows
-from rddml.kmeans import lloyd_iteration
-from rddml.kmeans_kernels import LloydStats, lloyd_partial_stats, update_centres
+from rddml.cluster import rdd_passes as kmeans_steps
+from rddml.cluster.kernels import LloydStats, lloyd_partial_stats, update_centres
+from rddml.cluster.kmeans import lloyd_iteration
+from rddml.engine.blocks import BlockDataset, default_block_rows
 
 Point = tuple[float, ...]
 

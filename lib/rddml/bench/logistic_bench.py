@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rddml.blocks import BlockDataset
+from rddml.engine.blocks import BlockDataset
 
 
 def mean_log_loss(X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float) -> float:

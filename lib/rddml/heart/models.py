@@ -1,6 +1,6 @@
 """Step 6: rddml's logistic regression, and scikit-learn beside it on the same rows.
 
-rddml's :class:`~rddml.logistic.LogisticRegression` trains distributed on the
+rddml's :class:`~rddml.linear.logistic.LogisticRegression` trains distributed on the
 prepared ``features`` column. The references — scikit-learn's
 ``LogisticRegression`` (defaults, as in the write-up: L2 with ``C = 1``) and
 ``RandomForestClassifier(random_state=0)`` — are fitted on exactly the same
@@ -141,7 +141,7 @@ def rddml_logistic(
     features: ``reg_param = 1 / (C * n_train)``, ``standardize=False``.
     Returns the score and the fitted model.
     """
-    from rddml.logistic import LogisticRegression
+    from rddml.linear.logistic import LogisticRegression
 
     rows = train.count() if n_train is None else n_train
     model = LogisticRegression(

@@ -6,7 +6,7 @@
 - :func:`study_metrics`: the JSON-ready figures;
 - :func:`write_report`: all of it plus the prepared Parquet splits and the fitted
   pipeline, into an existing directory (wrap it in
-  :func:`rddml.output.atomic_directory` for an atomic result).
+  :func:`rddml.io.output.atomic_directory` for an atomic result).
 
 Examples
 --------

@@ -1,9 +1,9 @@
 """k-means initialisations on the DataFrame backend ("random", "k-means++", "k-means||").
 
-The algorithms are those of :mod:`rddml.kmeans_steps`, pass for pass. The one
+The algorithms are those of :mod:`rddml.cluster.rdd_passes`, pass for pass. The one
 difference is where the randomness comes from: the RDD backend keys its counter RNG
 on each row's global index, which a DataFrame does not have; here every draw is
-keyed on a hash of the row's feature values (:mod:`rddml.content_keys`). So the same
+keyed on a hash of the row's feature values (:mod:`rddml.engine.content_keys`). So the same
 seed gives the same centres for any partitioning, batch size or row order of the
 same rows, on this backend. (The two backends draw different random numbers, so a
 seeded random init differs between them; an explicit ``init`` array gives the same
@@ -11,7 +11,7 @@ centres on both.)
 
 Rows with identical features share one draw: "random" picks k distinct points with
 equal chances per distinct point, and the weighted samples treat duplicates as one
-point carrying its own weight (see :mod:`rddml.content_keys`).
+point carrying its own weight (see :mod:`rddml.engine.content_keys`).
 
 Examples
 --------
@@ -28,10 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rddml.content_keys import row_keys
-from rddml.counter_rng import uniform_for_rows
-from rddml.frames import Batch, FrameDataset
-from rddml.kmeans_kernels import (
+from rddml.cluster.kernels import (
     closest_centre,
     n_local_trials,
     squared_distances,
@@ -39,7 +36,10 @@ from rddml.kmeans_kernels import (
     weighted_kmeans_plus_plus,
     weighted_lloyd,
 )
-from rddml.kmeans_steps import LOCAL_RESTARTS, _add_distinct, _unique_in_order
+from rddml.cluster.rdd_passes import LOCAL_RESTARTS, _add_distinct, _unique_in_order
+from rddml.engine.content_keys import row_keys
+from rddml.engine.counter_rng import uniform_for_rows
+from rddml.engine.frames import Batch, FrameDataset
 
 SAMPLE_COLUMNS = (("key", "double"), ("tie", "long"), ("point", "array<double>"))
 
@@ -197,7 +197,7 @@ def init_kmeans_parallel(fd: FrameDataset, k: int, seed: int, steps: int = 2) ->
     """k-means|| (Bahmani et al. 2012) as the RDD backend runs it: one sampled point, then
     ``steps`` rounds keeping each point with probability min(1, 2k·w·D²/φ); candidates
     weighted by the data closest to them, reduced to k by seeded local k-means++/Lloyd."""
-    from rddml.kmeans_dataframe import dataframe_cost
+    from rddml.cluster.frame_passes import dataframe_cost
 
     candidates = weighted_sample(fd, seed, 0, None, 1)
     for step in range(1, steps + 1):

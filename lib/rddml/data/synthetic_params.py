@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rddml import synthetic_exact
+from rddml.data import synthetic_exact
 from rddml.errors import InvalidParameterError
 from rddml.params import check_float, check_int, check_matrix, check_seed
 

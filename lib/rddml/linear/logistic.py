@@ -11,12 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from rddml import logistic_steps, tracking
-from rddml.backend import BACKENDS, resolve_backend
-from rddml.blocks import BlockDataset, features_expression
+from rddml.engine.backend import BACKENDS, resolve_backend
+from rddml.engine.blocks import BlockDataset, features_expression
+from rddml.engine.inputs import as_block_dataset, is_dataframe, is_rdd
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
-from rddml.inputs import as_block_dataset, is_dataframe, is_rdd
-from rddml.logistic_kernels import (
+from rddml.io import tracking
+from rddml.io.persist import load_model, save_model
+from rddml.linear import rdd_passes as logistic_steps
+from rddml.linear.kernels import (
     Scaling,
     balanced_class_weights,
     classification_metrics,
@@ -24,18 +26,18 @@ from rddml.logistic_kernels import (
     pooled_mean_std,
     sigmoid,
 )
-from rddml.logistic_solvers import (
+from rddml.linear.rdd_passes import (
+    check_labelled,
+    predict_blocks,
+    predict_dataframe,
+    predict_records,
+)
+from rddml.linear.solvers import (
     SolverResult,
     gradient_descent,
     lbfgs,
     owlqn,
     stochastic_gradient_descent,
-)
-from rddml.logistic_steps import (
-    check_labelled,
-    predict_blocks,
-    predict_dataframe,
-    predict_records,
 )
 from rddml.params import (
     check_choice,
@@ -46,7 +48,6 @@ from rddml.params import (
     check_seed,
     check_str_list,
 )
-from rddml.persist import load_model, save_model
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ class LogisticRegression:
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> LogisticRegression:
         """Fit on ``data``: an RDD of ``(features, label)`` or ``(features, label, weight)``
-        tuples, a DataFrame, or a labelled :class:`~rddml.blocks.BlockDataset`.
+        tuples, a DataFrame, or a labelled :class:`~rddml.engine.blocks.BlockDataset`.
         Labels must be 0 or 1. Returns ``self``."""
         self._validate_params()
         backend = resolve_backend(data, self.backend)
@@ -243,7 +244,7 @@ class LogisticRegression:
     def _dataset(self, data: Any, backend: str = "rdd") -> tuple[Any, bool]:
         """A BlockDataset (RDD backend) or a FrameDataset (DataFrame backend) of ``data``."""
         if backend == "dataframe":
-            from rddml.frames import as_frame_dataset
+            from rddml.engine.frames import as_frame_dataset
 
             return as_frame_dataset(
                 data, features_col=self.features_col, feature_cols=self.feature_cols,
@@ -453,7 +454,7 @@ class LogisticRegression:
 def _steps(backend: str) -> Any:
     """The module of data passes for a backend (same function names and signatures)."""
     if backend == "dataframe":
-        from rddml import logistic_dataframe
+        from rddml.linear import frame_passes as logistic_dataframe
 
         return logistic_dataframe
     return logistic_steps

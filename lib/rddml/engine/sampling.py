@@ -6,8 +6,8 @@ from functools import partial
 
 import numpy as np
 
-from rddml.blocks import Block, BlockDataset
-from rddml.counter_rng import uniform_for_rows
+from rddml.engine.blocks import Block, BlockDataset
+from rddml.engine.counter_rng import uniform_for_rows
 
 
 def _sample_block(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rddml.blocks import BlockDataset
+from rddml.engine.blocks import BlockDataset
 from rddml.errors import InvalidParameterError
 
 

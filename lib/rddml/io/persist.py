@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rddml.errors import DataValidationError
-from rddml.output import atomic_directory
+from rddml.io.output import atomic_directory
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"

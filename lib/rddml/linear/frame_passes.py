@@ -1,8 +1,8 @@
 """Logistic regression passes on the DataFrame API only: the backend for Spark Connect.
 
 Each function here has the name, signature and result of its RDD counterpart in
-:mod:`rddml.logistic_steps`, taking a :class:`~rddml.frames.FrameDataset` instead of a
-:class:`~rddml.blocks.BlockDataset`, so the estimator switches backend by switching
+:mod:`rddml.linear.rdd_passes`, taking a :class:`~rddml.engine.frames.FrameDataset` instead of a
+:class:`~rddml.engine.blocks.BlockDataset`, so the estimator switches backend by switching
 module (``steps = logistic_dataframe``) and keeps its optimisers untouched:
 
 - :func:`loss_grad_pass`: weighted log loss and gradient sums, one ``mapInArrow`` job
@@ -14,9 +14,9 @@ module (``steps = logistic_dataframe``) and keeps its optimisers untouched:
   ranges, ``groupBy(range).applyInPandas`` merges each range across partitions, and
   only three numbers per range reach the driver.
 
-The math is :mod:`rddml.logistic_kernels`; coefficients travel inside each task's
+The math is :mod:`rddml.linear.kernels`; coefficients travel inside each task's
 :func:`functools.partial` (no broadcast in Spark Connect). Mini-batches draw each
-row's coin from a hash of its values (:mod:`rddml.content_keys`), so a seed gives
+row's coin from a hash of its values (:mod:`rddml.engine.content_keys`), so a seed gives
 the same batches for any partitioning on this backend.
 
 Examples
@@ -36,11 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from rddml import logistic_steps
-from rddml.content_keys import uniform_for_content
+from rddml.engine.content_keys import uniform_for_content
+from rddml.engine.frames import Batch, FrameDataset, as_frame_dataset
 from rddml.errors import DataValidationError
-from rddml.frames import Batch, FrameDataset, as_frame_dataset
-from rddml.logistic_kernels import (
+from rddml.linear import rdd_passes as logistic_steps
+from rddml.linear.kernels import (
     ClassMoments,
     EvalStats,
     LossGrad,
@@ -55,7 +55,7 @@ from rddml.logistic_kernels import (
     sigmoid,
     split_by_bucket,
 )
-from rddml.logistic_steps import check_labelled
+from rddml.linear.rdd_passes import check_labelled
 
 __all__ = [
     "as_frame_dataset", "batch_objective", "check_labelled", "class_moments_pass",

@@ -1,7 +1,7 @@
 """Counter-RNG keys from a row's values, for data that has no global row index.
 
 The RDD backend draws each row's random numbers from ``(seed, stream, global row
-index)`` (:mod:`rddml.counter_rng`). A DataFrame has no stable global index: its row
+index)`` (:mod:`rddml.engine.counter_rng`). A DataFrame has no stable global index: its row
 order changes with repartitioning and shuffles. The DataFrame backend keys the same
 counter RNG on a 64-bit hash of the row's *values* instead, so a seeded draw depends
 only on the multiset of rows, never on partitioning, batch size or order.
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rddml.counter_rng import _GOLDEN, _mix, uniform_for_rows
+from rddml.engine.counter_rng import _GOLDEN, _mix, uniform_for_rows
 
 _START = np.uint64(0x243F6A8885A308D3)  # π's fraction: any odd constant works
 

@@ -14,7 +14,7 @@ Group sizes follow scikit-learn exactly: with ``k`` groups, group ``g`` gets
 chunk's labels are shuffled, which keeps those counts exact and every chunk a
 balanced random mix.
 
-Nothing here imports Spark; :mod:`rddml.datasets` runs these on the executors.
+Nothing here imports Spark; :mod:`rddml.data.datasets` runs these on the executors.
 
 Examples
 --------

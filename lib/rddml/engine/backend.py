@@ -1,10 +1,10 @@
 """Choosing the execution backend: Spark RDDs, or the DataFrame API only.
 
 Databricks "dedicated" clusters (and any classic PySpark session) have a
-SparkContext, so the RDD path of :mod:`rddml.blocks` works there. Standard (shared)
+SparkContext, so the RDD path of :mod:`rddml.engine.blocks` works there. Standard (shared)
 access mode and Serverless compute run Spark Connect: the notebook's ``spark`` is a
 client session, ``spark.sparkContext`` raises, and only the DataFrame API exists.
-The DataFrame backend (:mod:`rddml.kmeans_dataframe`, :mod:`rddml.logistic_dataframe`)
+The DataFrame backend (:mod:`rddml.cluster.frame_passes`, :mod:`rddml.linear.frame_passes`)
 runs the same iterations with ``mapInArrow`` partial aggregates instead.
 
 Rules of :func:`resolve_backend`:
@@ -42,8 +42,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rddml.engine.inputs import is_dataframe, is_rdd
 from rddml.errors import InvalidParameterError
-from rddml.inputs import is_dataframe, is_rdd
 from rddml.params import check_choice
 
 BACKENDS = ("auto", "rdd", "dataframe")

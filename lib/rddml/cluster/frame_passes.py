@@ -1,8 +1,8 @@
 """k-means on the DataFrame API only: the backend for Spark Connect (no RDDs).
 
-The same Lloyd iterations as :mod:`rddml.kmeans_steps`, expressed with
+The same Lloyd iterations as :mod:`rddml.cluster.rdd_passes`, expressed with
 ``mapInArrow``: each partition turns its Arrow batches into NumPy arrays and reduces
-them with the kernels of :mod:`rddml.kmeans_kernels` to at most ``k + 1`` small rows
+them with the kernels of :mod:`rddml.cluster.kernels` to at most ``k + 1`` small rows
 (per-cluster sums and weights, plus one row with the cost and the far-point
 candidates for ``empty_cluster="farthest"``). Those rows are combined either
 
@@ -30,9 +30,9 @@ operations and does not apply here. The centres travel inside the task's
 :func:`functools.partial` (Spark Connect has no broadcast).
 
 Entry points for the estimator: this module has the interface of
-:mod:`rddml.kmeans_steps` (``lloyd_pass``, ``cost_pass``, ``init_random``,
+:mod:`rddml.cluster.rdd_passes` (``lloyd_pass``, ``cost_pass``, ``init_random``,
 ``init_kmeans_plus_plus``, ``init_kmeans_parallel``, same signatures) over a
-:class:`~rddml.frames.FrameDataset`, so ``KMeans`` runs its own loop (checkpoints,
+:class:`~rddml.engine.frames.FrameDataset`, so ``KMeans`` runs its own loop (checkpoints,
 history, logging) on either backend by choosing the module it calls;
 :func:`compute_cost_dataframe` backs ``KMeans.compute_cost``.
 
@@ -52,9 +52,9 @@ from typing import Any
 
 import numpy as np
 
-from rddml.frames import Batch, FrameDataset, as_frame_dataset
-from rddml.kmeans_dataframe_init import init_kmeans_parallel, init_kmeans_plus_plus, init_random
-from rddml.kmeans_kernels import LloydStats, closest_centre, lloyd_partial_stats
+from rddml.cluster.frame_init import init_kmeans_parallel, init_kmeans_plus_plus, init_random
+from rddml.cluster.kernels import LloydStats, closest_centre, lloyd_partial_stats
+from rddml.engine.frames import Batch, FrameDataset, as_frame_dataset
 
 __all__ = [
     "as_frame_dataset", "compute_cost_dataframe", "cost_pass", "dataframe_cost",
@@ -200,14 +200,14 @@ def dataframe_cost(fd: FrameDataset, centres: np.ndarray) -> float:
 # ------------------------------------------- the estimator's interface (kmeans_steps)
 def lloyd_pass(ds: FrameDataset, centres: np.ndarray, *, aggregation: str,
                n_far: int) -> LloydStats:
-    """:func:`rddml.kmeans_steps.lloyd_pass` on a FrameDataset. ``aggregation`` names the
+    """:func:`rddml.cluster.rdd_passes.lloyd_pass` on a FrameDataset. ``aggregation`` names the
     RDD operations ("reduceByKey"/"tree") and does not apply: the partials are combined
     as :func:`dataframe_lloyd_pass` with ``"auto"`` decides."""
     return dataframe_lloyd_pass(ds, centres, n_far, "auto")
 
 
 def cost_pass(ds: FrameDataset, centres: np.ndarray) -> float:
-    """:func:`rddml.kmeans_steps.cost_pass` on a FrameDataset."""
+    """:func:`rddml.cluster.rdd_passes.cost_pass` on a FrameDataset."""
     return dataframe_cost(ds, centres)
 
 

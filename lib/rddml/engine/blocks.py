@@ -291,7 +291,7 @@ class BlockDataset:
     """An RDD of NumPy blocks, persisted, with its size and global row offsets.
 
     Build one with :meth:`from_rdd`, :meth:`from_dataframe` or
-    :func:`rddml.csv_input.read_points_csv`; estimators accept it directly, so a
+    :func:`rddml.data.text.read_points_csv`; estimators accept it directly, so a
     dataset cached once can be reused across fits. It is a context manager that
     unpersists on exit.
 

@@ -9,13 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from rddml import kmeans_steps, tracking
-from rddml.backend import BACKENDS, resolve_backend
-from rddml.blocks import Block, BlockDataset, BlockError, features_expression
-from rddml.checkpoint import FitCheckpoint, fit_fingerprint
+from rddml.cluster import rdd_passes as kmeans_steps
+from rddml.cluster.kernels import LloydStats, centre_shift, closest_centre, update_centres
+from rddml.engine.backend import BACKENDS, resolve_backend
+from rddml.engine.blocks import Block, BlockDataset, BlockError, features_expression
+from rddml.engine.inputs import as_block_dataset, is_dataframe, is_rdd
 from rddml.errors import InvalidParameterError
-from rddml.inputs import as_block_dataset, is_dataframe, is_rdd
-from rddml.kmeans_kernels import LloydStats, centre_shift, closest_centre, update_centres
+from rddml.io import tracking
+from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
+from rddml.io.persist import load_model, save_model
 from rddml.params import (
     check_choice,
     check_float,
@@ -26,7 +28,6 @@ from rddml.params import (
     check_seed,
     check_str_list,
 )
-from rddml.persist import load_model, save_model
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ AGGREGATIONS = ("reduceByKey", "tree")
 
 def lloyd_iteration(steps: Any, ds: Any, centres: np.ndarray, aggregation: str,
                     empty_cluster: str) -> tuple[LloydStats, np.ndarray, int]:
-    """One Lloyd step on a backend (``steps``: :mod:`rddml.kmeans_steps` or the DataFrame
+    """One Lloyd step on a backend (``steps``: :mod:`rddml.cluster.rdd_passes` or the DataFrame
     one): returns the pass's statistics, the new centres and the number of empty clusters.
 
     Re-seeding an empty cluster needs the points farthest from their centres, and finding
@@ -98,7 +99,7 @@ class KMeans:
         every ``checkpoint_interval`` iterations and at the end. A fit started again with
         the same directory resumes from the last state (same result as an uninterrupted
         fit); one whose parameters (other than ``max_iter``) or data shape differ is
-        refused. See :mod:`rddml.checkpoint`.
+        refused. See :mod:`rddml.io.checkpoint`.
     checkpoint_interval : int, default=10
         Iterations between checkpoints.
 
@@ -193,11 +194,11 @@ class KMeans:
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> KMeans:
         """Cluster ``data``: an RDD of points (or ``(point, weight)`` pairs), a DataFrame,
-        or a :class:`~rddml.blocks.BlockDataset`. Returns ``self``."""
+        or a :class:`~rddml.engine.blocks.BlockDataset`. Returns ``self``."""
         self._validate_params()
         backend = resolve_backend(data, self.backend)
         if backend == "dataframe":
-            from rddml import kmeans_dataframe
+            from rddml.cluster import frame_passes as kmeans_dataframe
 
             frame, frame_owned = kmeans_dataframe.as_frame_dataset(
                 data, features_col=self.features_col, feature_cols=self.feature_cols,
@@ -228,8 +229,8 @@ class KMeans:
         return self
 
     def _fit_blocks(self, ds: Any, steps: Any = kmeans_steps) -> None:
-        """The fit on a BlockDataset (``steps`` = :mod:`rddml.kmeans_steps`) or a
-        FrameDataset (``steps`` = :mod:`rddml.kmeans_dataframe`): same loop, same passes."""
+        """The fit on a BlockDataset (``steps`` = :mod:`rddml.cluster.rdd_passes`) or a
+        FrameDataset (``steps`` = :mod:`rddml.cluster.frame_passes`): same loop, same passes."""
         k = int(self.k)
         if ds.has_weights and ds.min_weight is not None and ds.min_weight < 0:
             raise InvalidParameterError(
@@ -347,7 +348,7 @@ class KMeans:
         """Weighted sum of squared distances of ``data`` to the fitted centres."""
         check_is_fitted(self, "cluster_centers_")
         if resolve_backend(data, self.backend) == "dataframe":
-            from rddml.kmeans_dataframe import compute_cost_dataframe
+            from rddml.cluster.frame_passes import compute_cost_dataframe
 
             return compute_cost_dataframe(
                 data, self.cluster_centers_, distance=self.distance,

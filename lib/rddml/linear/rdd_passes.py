@@ -9,7 +9,7 @@
 - :func:`evaluate_pass`: confusion counts, log loss and exact AUC in one job;
 - prediction helpers for blocks, RDD records and DataFrames.
 
-The math lives in :mod:`rddml.logistic_kernels`. Task functions are module-level
+The math lives in :mod:`rddml.linear.kernels`. Task functions are module-level
 and bound with :func:`functools.partial`; broadcasts are released in ``finally``.
 """
 
@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rddml.aggregation import keyed_partials, tree_aggregate
-from rddml.blocks import Block, BlockDataset
-from rddml.counter_rng import uniform_for_rows
+from rddml.engine.aggregation import keyed_partials, tree_aggregate
+from rddml.engine.blocks import Block, BlockDataset
+from rddml.engine.counter_rng import uniform_for_rows
 from rddml.errors import DataValidationError
-from rddml.logistic_kernels import (
+from rddml.linear.kernels import (
     ClassMoments,
     EvalStats,
     LossGrad,
@@ -129,7 +129,7 @@ def full_objective(theta: np.ndarray, *, ds: Any, scaling: Scaling,
     """The smooth objective and its θ-gradient: one pass over all rows.
 
     ``pass_fn`` is the backend's loss+gradient pass (this module's for a BlockDataset,
-    :mod:`rddml.logistic_dataframe`'s for a FrameDataset); the objective is shared.
+    :mod:`rddml.linear.frame_passes`'s for a FrameDataset); the objective is shared.
     """
     coef, intercept = scaling.to_original(theta)
     sums = pass_fn(ds, coef, intercept, class_weights=class_weights)

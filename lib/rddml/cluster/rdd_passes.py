@@ -1,7 +1,7 @@
 """The Spark side of k-means: one Lloyd pass, the cost pass and the initialisations.
 
 Each function runs one (or a few) Spark jobs over a :class:`BlockDataset`; the
-math lives in :mod:`rddml.kmeans_kernels`. Task functions are module-level and
+math lives in :mod:`rddml.cluster.kernels`. Task functions are module-level and
 bound with :func:`functools.partial`, so closures never capture loop variables
 or an estimator.
 """
@@ -14,11 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rddml.aggregation import reduce_by_key, tree_aggregate
-from rddml.blocks import Block, BlockDataset
-from rddml.counter_rng import uniform_for_rows
-from rddml.errors import InvalidParameterError
-from rddml.kmeans_kernels import (
+from rddml.cluster.kernels import (
     LloydStats,
     closest_centre,
     lloyd_partial_stats,
@@ -28,6 +24,10 @@ from rddml.kmeans_kernels import (
     weighted_kmeans_plus_plus,
     weighted_lloyd,
 )
+from rddml.engine.aggregation import reduce_by_key, tree_aggregate
+from rddml.engine.blocks import Block, BlockDataset
+from rddml.engine.counter_rng import uniform_for_rows
+from rddml.errors import InvalidParameterError
 
 if TYPE_CHECKING:
     from pyspark import Broadcast

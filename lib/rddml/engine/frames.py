@@ -1,10 +1,10 @@
 """The DataFrame backend's dataset: model columns selected once, persisted, summarised.
 
 :class:`FrameDataset` is the DataFrame-API counterpart of
-:class:`~rddml.blocks.BlockDataset`, for sessions without a SparkContext (Spark
+:class:`~rddml.engine.blocks.BlockDataset`, for sessions without a SparkContext (Spark
 Connect: Databricks Standard/shared access mode and Serverless). It holds the input's
 model columns as one ``array<double>`` features column (plus label and weight
-doubles, :func:`rddml.blocks.select_model_columns`), persisted for the whole fit, and
+doubles, :func:`rddml.engine.blocks.select_model_columns`), persisted for the whole fit, and
 the same summary attributes as a BlockDataset (``n_rows``, ``n_features``,
 ``has_labels``, ``labels``, ``has_weights``, ``min_weight``), so the driver-side
 checks of the estimators apply unchanged.
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from rddml.blocks import _check_finite, arrow_batch_to_arrays, select_model_columns
+from rddml.engine.blocks import _check_finite, arrow_batch_to_arrays, select_model_columns
 from rddml.errors import DataValidationError
 
 if TYPE_CHECKING:

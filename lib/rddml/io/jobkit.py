@@ -20,8 +20,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from rddml.config import describe_config, load_config
 from rddml.errors import RddmlError
+from rddml.io.config import describe_config, load_config
 
 C = TypeVar("C")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from rddml.errors import DataValidationError, InvalidParameterError
-from rddml.output import atomic_file
+from rddml.io.output import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def fit_fingerprint(params: Mapping[str, Any], data: Any,
                     exclude: Iterable[str] = ()) -> dict[str, Any]:
     """What must match for a checkpoint to be resumed: the parameters (without
     ``exclude`` and :data:`NOT_FINGERPRINTED`) and the shape of ``data`` (a
-    :class:`~rddml.blocks.BlockDataset`: rows, features, labels, weights)."""
+    :class:`~rddml.engine.blocks.BlockDataset`: rows, features, labels, weights)."""
     skip = set(exclude) | set(NOT_FINGERPRINTED)
     shape = {
         "n_rows": int(data.n_rows),

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rddml.errors import ConvergenceError
-from rddml.logistic_kernels import (
+from rddml.linear.kernels import (
     lbfgs_direction,
     project_orthant,
     pseudo_gradient,

@@ -1,0 +1,3 @@
+"""Getting data in: synthetic generators (``make_blobs``, ``make_classification``,
+written in parallel on the executors), readers of the write-ups' text formats with
+file:line errors (:mod:`~rddml.data.text`), and reference datasets."""
