@@ -105,13 +105,6 @@ def _shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path) -> tupl
     return ds, df
 
 
-def _storage_bytes(sc: Any, rdd_id: int) -> int:
-    for info in sc._jsc.sc().getRDDStorageInfo():
-        if info.id() == rdd_id:
-            return int(info.memSize() + info.diskSize())
-    return 0
-
-
 def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dict[str, Any]:
     """All k-means variants on one problem size; returns medians, ratios and memory."""
     sc = spark.sparkContext
@@ -123,7 +116,7 @@ def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dic
     logger.info("k-means %dx%d k=%d on %d partitions", n, d, k, parts)
     workdir = Path(tempfile.mkdtemp(prefix="rddml-bench-"))  # removed in the finally below
     ds, df = _shared_frames(spark, X, parts, workdir)
-    cached = _storage_bytes(sc, ds.rdd.id())
+    cached = ds.cached_bytes()
     steppers: list[Stepper] = [
         CentreStepper("rddml reduceByKey", partial(rddml_iteration, ds, aggregation="reduceByKey"),
                       init),

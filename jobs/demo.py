@@ -42,7 +42,7 @@ class Config:
     heart_seed: int = field(default=0, metadata={"min": 0, "help": "train/test split seed"})
     kmeans_iterations: int = field(default=10, metadata={"min": 1})
     kmeans_seed: int = field(default=0, metadata={"min": 0})
-    random_init_good_seed: int = field(default=5, metadata={"min": 0})
+    random_init_good_seed: int = field(default=1, metadata={"min": 0})
     random_init_bad_seed: int = field(default=0, metadata={"min": 0})
     output_dir: str = "output/demo"
     overwrite: bool = False

@@ -102,15 +102,18 @@ def fit_kmeans(ds: BlockDataset, config: Config) -> KMeans:
     ).fit(ds)
 
 
-def _assignment_lines(block: Any, *, centres: np.ndarray, cosine: bool) -> list[str]:
+def _assignment_lines(block: Any, params: tuple[np.ndarray, bool]) -> list[str]:
+    centres, cosine = params
     labels = assign_points(block.X, centres, cosine)
     return [",".join(map(repr, row)) + f",{int(c)}" for row, c in zip(block.X.tolist(), labels)]
 
 
+def _items(items: list[str]) -> list[str]:
+    return items
+
+
 def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -> dict[str, Any]:
     """Load: write everything into a temporary directory, then rename it into place."""
-    from functools import partial
-
     from rddml.engine.sampling import sample_rows
     from rddml.io.plots import plot_clusters
 
@@ -133,8 +136,9 @@ def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -
         model.save(str(tmp / "model"))
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if config.write_assignments:
-            lines = ds.rdd.flatMap(partial(_assignment_lines, centres=model.cluster_centers_,
-                                           cosine=config.distance == "cosine"))
+            lines = ds.map_blocks(
+                _assignment_lines, (model.cluster_centers_, config.distance == "cosine")
+            ).flatMap(_items)
             lines.saveAsTextFile((tmp / "assignments").resolve().as_uri())
         if ds.n_features == 2:
             X, _ = sample_rows(ds, 20_000, seed=config.seed)

@@ -72,7 +72,7 @@ def section_kmeans(spark: Any) -> dict[str, Any]:
     from tests.dataframe_support import BLOB_CENTRES, blob_frame, fit_kmeans_dataframe
 
     from rddml import KMeans
-    from rddml.cluster.frame_passes import dataframe_lloyd_pass
+    from rddml.cluster.passes import lloyd_pass
     from rddml.engine.frames import FrameDataset
 
     df = blob_frame(spark)
@@ -82,8 +82,8 @@ def section_kmeans(spark: Any) -> dict[str, Any]:
     out["fit"] = {"centres": _array(fitted.cluster_centers_), "inertia": fitted.inertia_,
                   "n_iter": fitted.n_iter_}
     with FrameDataset.from_dataframe(df, features_col="features", weight_col="w") as fd:
-        for aggregation in ("collect", "groupBy"):
-            stats = dataframe_lloyd_pass(fd, BLOB_CENTRES, 3, aggregation)
+        for aggregation in ("tree", "reduceByKey"):
+            stats = lloyd_pass(fd, BLOB_CENTRES, aggregation=aggregation, n_far=3)
             out[aggregation] = {"sums": _array(stats.sums), "counts": _array(stats.counts),
                                 "cost": stats.cost}
     seeded = fit_kmeans_dataframe(df.repartition(2), k=3, init="k-means||", seed=11,
@@ -95,9 +95,8 @@ def section_kmeans(spark: Any) -> dict[str, Any]:
     predicted = model.predict(df).select("x0", "x1", "x2", "prediction").toPandas()
     out["predict"] = {"X": _array(predicted[["x0", "x1", "x2"]].to_numpy()),
                       "prediction": predicted["prediction"].tolist()}
-    if "backend" in KMeans().get_params():  # the estimator's own hook
-        fitted_est = KMeans(k=3, init=BLOB_CENTRES, max_iter=4, tol=0.0, weight_col="w").fit(df)
-        out["estimator"] = {"centres": _array(fitted_est.cluster_centers_)}
+    fitted_est = KMeans(k=3, init=BLOB_CENTRES, max_iter=4, tol=0.0, weight_col="w").fit(df)
+    out["estimator"] = {"centres": _array(fitted_est.cluster_centers_)}
     return out
 
 
@@ -106,8 +105,7 @@ def section_logistic(spark: Any) -> dict[str, Any]:
 
     from rddml import LogisticRegression
     from rddml.engine.frames import FrameDataset
-    from rddml.linear.frame_passes import evaluate_dataframe, loss_grad_pass
-    from rddml.linear.kernels import classification_metrics
+    from rddml.linear.passes import loss_grad_pass
 
     df = labelled_frame(spark)
     out: dict[str, Any] = {}
@@ -119,15 +117,15 @@ def section_logistic(spark: Any) -> dict[str, Any]:
     fitted = fit_logistic_dataframe(df, optimizer="lbfgs", reg_param=0.01, weight_col="w")
     out["lbfgs"] = {"coef": _array(fitted.coef_), "intercept": fitted.intercept_,
                     "n_iter": fitted.n_iter_}
-    stats, auc = evaluate_dataframe(df, np.array([0.8, -0.4, 0.3]), 3.5, 0.5, weight_col="w")
-    out["evaluate"] = classification_metrics(stats, auc)
+    evaluator = LogisticRegression(weight_col="w")
+    evaluator.coef_, evaluator.intercept_ = np.array([0.8, -0.4, 0.3]), 3.5
+    out["evaluate"] = evaluator.evaluate(df)
     model = LogisticRegression()
     model.coef_, model.intercept_ = np.array([0.8, -0.4, 0.3]), 3.5
     scored = model.predict_proba(df).select("features", "probability").toPandas()
     out["predict_proba"] = {"X": [list(v) for v in scored["features"]],
                             "p": scored["probability"].tolist()}
-    if "backend" in LogisticRegression().get_params():
-        out["estimator_evaluate"] = model.evaluate(df)
+    out["estimator_evaluate"] = model.evaluate(df)
     return out
 
 
@@ -150,14 +148,14 @@ def section_vectors(spark: Any) -> dict[str, Any]:
     """A pyspark.ml vector column (VectorUDT) read through vector_to_array under Connect."""
     from pyspark.ml.linalg import Vectors
 
-    from rddml.cluster.frame_passes import dataframe_cost
+    from rddml.cluster.passes import cost_pass
     from rddml.engine.frames import FrameDataset
 
     rows = [(Vectors.dense([float(i), float(i % 3)]),) for i in range(10)]
     with FrameDataset.from_dataframe(spark.createDataFrame(rows, ["features"]),
                                      features_col="features") as fd:
         return {"n_rows": fd.n_rows, "n_features": fd.n_features,
-                "cost": dataframe_cost(fd, np.array([[0.0, 0.0], [9.0, 0.0]]))}
+                "cost": cost_pass(fd, np.array([[0.0, 0.0], [9.0, 0.0]]))}
 
 
 def section_heart(spark: Any) -> dict[str, Any]:

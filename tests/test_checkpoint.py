@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-import rddml.cluster.rdd_passes as kmeans_module
+import rddml.cluster.kmeans as kmeans_module
 from rddml import BlockDataset, KMeans
 from rddml.errors import InvalidParameterError
 from rddml.io.checkpoint import CHECKPOINT_FILE, FitCheckpoint, decode, encode, fit_fingerprint
@@ -140,7 +140,30 @@ def test_fingerprint_ignores_checkpoint_settings_and_max_iter(points: BlockDatas
     b = KMeans(max_iter=50, checkpoint_dir="b", **PARAMS)
     fa = fit_fingerprint(a.get_params(), points, exclude=("max_iter",))
     assert fa == fit_fingerprint(b.get_params(), points, exclude=("max_iter",))
-    assert fa["data"] == {"n_rows": 600, "n_features": 3, "labels": [], "weighted": False}
+    assert fa["data"] == {"n_rows": 600, "n_features": 3, "labels": [], "weighted": False,
+                          "content": points.digest}
+
+
+def test_checkpoint_of_other_data_of_the_same_shape_is_refused(
+        sc: Any, points: BlockDataset, tmp_path: Path) -> None:
+    """The fingerprint covers the rows' contents: one changed value is refused (it used to
+    resume and return the other data's centres)."""
+    KMeans(max_iter=2, checkpoint_dir=str(tmp_path), **PARAMS).fit(points)
+    changed = X.copy()
+    changed[123, 1] += 1e-9
+    with pytest.raises(InvalidParameterError, match=r"data\.content=.* here but"):
+        KMeans(max_iter=2, checkpoint_dir=str(tmp_path), **PARAMS).fit(
+            sc.parallelize(changed.tolist(), 3))
+
+
+def test_the_same_rows_in_another_order_and_partitioning_resume(
+        sc: Any, points: BlockDataset, tmp_path: Path) -> None:
+    done = KMeans(max_iter=2, checkpoint_dir=str(tmp_path), **PARAMS).fit(points)
+    shuffled = X[np.random.default_rng(1).permutation(len(X))]
+    again = KMeans(max_iter=2, checkpoint_dir=str(tmp_path), **PARAMS).fit(
+        sc.parallelize(shuffled.tolist(), 5))
+    assert again.resumed_iteration_ == 2
+    np.testing.assert_array_equal(again.cluster_centers_, done.cluster_centers_)
 
 
 @pytest.mark.parametrize(

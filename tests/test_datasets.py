@@ -47,8 +47,9 @@ def _rows(df: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _block_rows(ds: Any) -> tuple[np.ndarray, np.ndarray]:
-    blocks = sorted(ds.rdd.collect(), key=lambda b: (b.partition, b.start))
-    return np.concatenate([b.X for b in blocks]), np.concatenate([b.y for b in blocks])
+    blocks = sorted(ds.map_blocks(lambda b, _: (b.first_row, b.X, b.y), None).collect(),
+                    key=lambda b: b[0])
+    return np.concatenate([b[1] for b in blocks]), np.concatenate([b[2] for b in blocks])
 
 
 def _job(spark: Any, overrides: list[str]) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def test_block_dataset_is_built_from_chunks_without_rows(spark: Any) -> None:
         assert ds.labels == (0.0, 1.0, 2.0, 3.0)
         X, y = _block_rows(ds)
         # a task yields one chunk per block, so it never holds more than one chunk
-        assert max(b.X.shape[0] for b in ds.rdd.collect()) == 1000
+        assert max(ds.map_blocks(lambda b, _: b.n_rows, None).collect()) == 1000
     X_df, y_df = _rows(data.dataframe)
     assert np.array_equal(X, X_df) and np.array_equal(y, y_df)
 

@@ -70,8 +70,9 @@ def test_wheel_holds_the_package_and_its_type_marker_only(wheel: Path) -> None:
         names = zf.namelist()
     top = {n.split("/")[0] for n in names}
     assert top == {"rddml", f"rddml-{rddml.__version__}.dist-info"}
-    for module in ("rddml/__init__.py", "rddml/py.typed", "rddml/kmeans_dataframe.py",
-                   "rddml/logistic_dataframe.py", "rddml/backend.py", "rddml/heart/__init__.py"):
+    for module in ("rddml/__init__.py", "rddml/py.typed", "rddml/engine/frames.py",
+                   "rddml/cluster/passes.py", "rddml/linear/passes.py", "rddml/io/config.py",
+                   "rddml/data/text.py", "rddml/engine/backend.py", "rddml/heart/__init__.py"):
         assert module in names
 
 
@@ -90,7 +91,7 @@ import rddml
 from rddml import KMeans, LogisticRegression
 from rddml.engine import backend
 from rddml.io import tracking
-import rddml.cluster.frame_passes, rddml.linear.frame_passes
+import rddml.cluster.passes, rddml.cluster.init, rddml.linear.passes, rddml.engine.frames
 assert rddml.__file__.startswith({str(tmp_path)!r}), rddml.__file__
 km = KMeans(k=2)
 km.cluster_centers_ = np.array([[0.0, 0.0], [5.0, 5.0]])

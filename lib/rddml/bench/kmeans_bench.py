@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from rddml.cluster import rdd_passes as kmeans_steps
 from rddml.cluster.kernels import LloydStats, lloyd_partial_stats, update_centres
 from rddml.cluster.kmeans import lloyd_iteration
 from rddml.engine.blocks import BlockDataset, default_block_rows
@@ -57,15 +56,19 @@ def per_record_iteration(points: Any, means: np.ndarray) -> np.ndarray:
     return new
 
 
-def _block_rows(block: Any) -> list[Point]:
+def _block_rows(block: Any, _: None) -> list[Point]:
     return [tuple(r) for r in block.X.tolist()]
+
+
+def _items(items: list[Any]) -> list[Any]:
+    return items
 
 
 def per_record_points(ds: BlockDataset) -> Any:
     """The data as an RDD of per-point tuples, cached (the write-up's representation)."""
     from pyspark import StorageLevel
 
-    rdd = ds.rdd.flatMap(_block_rows).persist(StorageLevel.MEMORY_AND_DISK)
+    rdd = ds.map_blocks(_block_rows, None).flatMap(_items).persist(StorageLevel.MEMORY_AND_DISK)
     rdd.count()
     return rdd
 
@@ -73,7 +76,7 @@ def per_record_points(ds: BlockDataset) -> Any:
 # --------------------------------------------------------------------------- rddml
 def rddml_iteration(ds: BlockDataset, centres: np.ndarray, aggregation: str) -> np.ndarray:
     """Exactly one iteration of ``KMeans.fit``'s loop (one ``history_`` entry)."""
-    _, new, _ = lloyd_iteration(kmeans_steps, ds, centres, aggregation, "farthest")
+    _, new, _ = lloyd_iteration(ds, centres, aggregation, "farthest")
     return new
 
 

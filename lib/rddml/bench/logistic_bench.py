@@ -59,14 +59,18 @@ def per_record_gd_step(records: Any, params: np.ndarray, step: float) -> np.ndar
     return params - step * np.asarray(grad) / count
 
 
-def _block_records(block: Any) -> list[tuple[list[float], float]]:
+def _block_records(block: Any, _: None) -> list[tuple[list[float], float]]:
     return list(zip(block.X.tolist(), block.y.tolist()))
+
+
+def _items(items: list[Any]) -> list[Any]:
+    return items
 
 
 def per_record_rdd(ds: BlockDataset) -> Any:
     from pyspark import StorageLevel
 
-    rdd = ds.rdd.flatMap(_block_records).persist(StorageLevel.MEMORY_AND_DISK)
+    rdd = ds.map_blocks(_block_records, None).flatMap(_items).persist(StorageLevel.MEMORY_AND_DISK)
     rdd.count()
     return rdd
 

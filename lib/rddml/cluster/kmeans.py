@@ -9,11 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from rddml.cluster import rdd_passes as kmeans_steps
+from rddml.base import BaseEstimator
+from rddml.cluster.init import INITIALISERS
 from rddml.cluster.kernels import LloydStats, centre_shift, closest_centre, update_centres
-from rddml.engine.backend import BACKENDS, resolve_backend
-from rddml.engine.blocks import Block, BlockDataset, BlockError, features_expression
-from rddml.engine.inputs import as_block_dataset, is_dataframe, is_rdd
+from rddml.cluster.passes import AGGREGATIONS, cost_pass, lloyd_pass, unit_rows_view
+from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
+from rddml.engine.blocks import BlockDataset
+from rddml.engine.columns import features_expression
+from rddml.engine.dataset import BlockView, Dataset
+from rddml.engine.inputs import as_dataset
 from rddml.errors import InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
@@ -34,27 +38,26 @@ logger = logging.getLogger(__name__)
 INITS = ("random", "k-means++", "k-means||")
 DISTANCES = ("euclidean", "cosine")
 EMPTY_CLUSTER = ("farthest", "keep", "error")
-AGGREGATIONS = ("reduceByKey", "tree")
 
 
-def lloyd_iteration(steps: Any, ds: Any, centres: np.ndarray, aggregation: str,
+def lloyd_iteration(ds: Dataset, centres: np.ndarray, aggregation: str,
                     empty_cluster: str) -> tuple[LloydStats, np.ndarray, int]:
-    """One Lloyd step on a backend (``steps``: :mod:`rddml.cluster.rdd_passes` or the DataFrame
-    one): returns the pass's statistics, the new centres and the number of empty clusters.
+    """One Lloyd step: returns the pass's statistics, the new centres and the number of
+    empty clusters.
 
     Re-seeding an empty cluster needs the points farthest from their centres, and finding
     them costs a per-point distance and a top-k in every block. They are only needed when
     a cluster empties, which is rare: the pass runs without them and, in that case, runs
     again from the same centres with them, so the result equals always collecting them.
     """
-    stats = steps.lloyd_pass(ds, centres, aggregation=aggregation, n_far=0)
+    stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=0)
     if empty_cluster == "farthest" and bool((stats.counts <= 0).any()):
-        stats = steps.lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0])
+        stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0])
     new, n_empty = update_centres(stats, centres, empty_cluster)
     return stats, new, n_empty
 
 
-class KMeans:
+class KMeans(BaseEstimator):
     """k-means clustering with Lloyd iterations distributed over Spark.
 
     Each iteration broadcasts the centres, lets every partition reduce its NumPy
@@ -164,13 +167,6 @@ class KMeans:
         self.backend = backend
 
     # ---------------------------------------------------------------- params
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as scikit-learn's ``get_params``."""
-        names = ("k", "init", "max_iter", "tol", "seed", "distance", "empty_cluster",
-                 "aggregation", "features_col", "feature_cols", "weight_col", "prediction_col",
-                 "checkpoint_dir", "checkpoint_interval", "backend")
-        return {name: getattr(self, name) for name in names}
-
     def _validate_params(self) -> None:
         check_int("k", self.k, low=1)
         check_int("max_iter", self.max_iter, low=1)
@@ -194,43 +190,24 @@ class KMeans:
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> KMeans:
         """Cluster ``data``: an RDD of points (or ``(point, weight)`` pairs), a DataFrame,
-        or a :class:`~rddml.engine.blocks.BlockDataset`. Returns ``self``."""
+        or a dataset built with :class:`~rddml.BlockDataset` /
+        :class:`~rddml.engine.frames.FrameDataset`. Returns ``self``."""
         self._validate_params()
-        backend = resolve_backend(data, self.backend)
-        if backend == "dataframe":
-            from rddml.cluster import frame_passes as kmeans_dataframe
-
-            frame, frame_owned = kmeans_dataframe.as_frame_dataset(
-                data, features_col=self.features_col, feature_cols=self.feature_cols,
-                weight_col=self.weight_col, unit_norm=self.distance == "cosine",
-            )
-            try:
-                self._fit_blocks(frame, kmeans_dataframe)
-            finally:
-                if frame_owned:
-                    frame.unpersist()
-            tracking.log_fit(self, backend=backend)
-            return self
-        ds, owned = as_block_dataset(
-            data, labeled=False, features_col=self.features_col,
+        ds, owned = as_dataset(
+            data, backend=self.backend, labeled=False, features_col=self.features_col,
             feature_cols=self.feature_cols, weight_col=self.weight_col,
         )
-        work = ds
         try:
-            if self.distance == "cosine":
-                work = _normalised(ds)
-            self._fit_blocks(work)
+            work = unit_rows_view(ds) if self.distance == "cosine" else ds
+            self._fit_dataset(work)
         finally:
-            if work is not ds:
-                work.unpersist()
             if owned:
                 ds.unpersist()
-        tracking.log_fit(self, backend=backend)
+        tracking.log_fit(self, backend=ds.backend)
         return self
 
-    def _fit_blocks(self, ds: Any, steps: Any = kmeans_steps) -> None:
-        """The fit on a BlockDataset (``steps`` = :mod:`rddml.cluster.rdd_passes`) or a
-        FrameDataset (``steps`` = :mod:`rddml.cluster.frame_passes`): same loop, same passes."""
+    def _fit_dataset(self, ds: Dataset) -> None:
+        """The fit on an engine dataset: initialisation, Lloyd loop, checkpoints."""
         k = int(self.k)
         if ds.has_weights and ds.min_weight is not None and ds.min_weight < 0:
             raise InvalidParameterError(
@@ -246,7 +223,7 @@ class KMeans:
             seed = self.seed if self.seed is not None else int(
                 np.random.SeedSequence().generate_state(1)[0])
             started = time.perf_counter()
-            centres = self._initial_centres(ds, k, seed, steps)
+            centres = self._initial_centres(ds, k, seed)
             logger.info("k-means init %s: %d centres in %.2fs", self._init_name(), k,
                         time.perf_counter() - started)
             init_centres = centres.copy()
@@ -268,7 +245,7 @@ class KMeans:
             if converged:
                 break
             t0 = time.perf_counter()
-            stats, new, n_empty = lloyd_iteration(steps, ds, centres, self.aggregation,
+            stats, new, n_empty = lloyd_iteration(ds, centres, self.aggregation,
                                                   self.empty_cluster)
             if self.distance == "cosine":
                 new = _unit_rows(new)
@@ -287,7 +264,7 @@ class KMeans:
         # The final state too: running the same fit again then only recomputes the inertia.
         ckpt.save(done, _kmeans_state(seed, init_centres, centres, history, converged),
                   final=True)
-        inertia = steps.cost_pass(ds, centres)
+        inertia = cost_pass(ds, centres)
         self.cluster_centers_ = centres
         self.inertia_ = inertia / 2 if self.distance == "cosine" else inertia
         self.n_iter_ = len(history)
@@ -306,16 +283,11 @@ class KMeans:
     def _init_name(self) -> str:
         return self.init if isinstance(self.init, str) else "explicit"
 
-    def _initial_centres(self, ds: Any, k: int, seed: int, steps: Any = kmeans_steps
-                         ) -> np.ndarray:
+    def _initial_centres(self, ds: Dataset, k: int, seed: int) -> np.ndarray:
         if not isinstance(self.init, str):
             centres = check_matrix("init", self.init, shape=(k, ds.n_features))
             return _unit_rows(centres) if self.distance == "cosine" else centres.copy()
-        if self.init == "random":
-            return steps.init_random(ds, k, seed)
-        if self.init == "k-means++":
-            return steps.init_kmeans_plus_plus(ds, k, seed)
-        return steps.init_kmeans_parallel(ds, k, seed)
+        return INITIALISERS[self.init](ds, k, seed)
 
     # --------------------------------------------------------------- predict
     def predict(self, data: Any) -> Any:
@@ -332,7 +304,12 @@ class KMeans:
             X = check_matrix("data", data, shape=(None, centres.shape[1]))
             return assign_points(X, centres, cosine)
         if isinstance(data, BlockDataset):
-            return data.rdd.map(partial(_predict_block, centres=centres, cosine=cosine))
+            return data.map_blocks(_predict_block, (centres, cosine))
+        if isinstance(data, Dataset):
+            raise InvalidParameterError(
+                f"predict takes an RDD, a DataFrame, a BlockDataset or an array; for a "
+                f"{type(data).__name__} pass the DataFrame it was built from."
+            )
         if is_rdd(data):
             return data.mapPartitionsWithIndex(
                 partial(_predict_records, centres=centres, cosine=cosine)
@@ -345,26 +322,17 @@ class KMeans:
         )
 
     def compute_cost(self, data: Any) -> float:
-        """Weighted sum of squared distances of ``data`` to the fitted centres."""
+        """Weighted sum of squared distances of ``data`` to the fitted centres (``1 - cos``
+        summed for ``distance="cosine"``): one pass, on the backend ``fit`` would use."""
         check_is_fitted(self, "cluster_centers_")
-        if resolve_backend(data, self.backend) == "dataframe":
-            from rddml.cluster.frame_passes import compute_cost_dataframe
-
-            return compute_cost_dataframe(
-                data, self.cluster_centers_, distance=self.distance,
-                features_col=self.features_col, feature_cols=self.feature_cols,
-                weight_col=self.weight_col,
-            )
-        ds, owned = as_block_dataset(
-            data, labeled=False, features_col=self.features_col,
+        ds, owned = as_dataset(
+            data, backend=self.backend, labeled=False, features_col=self.features_col,
             feature_cols=self.feature_cols, weight_col=self.weight_col,
         )
-        work = _normalised(ds) if self.distance == "cosine" else ds
         try:
-            cost = kmeans_steps.cost_pass(work, self.cluster_centers_)
+            work = unit_rows_view(ds) if self.distance == "cosine" else ds
+            cost = cost_pass(work, self.cluster_centers_)
         finally:
-            if work is not ds:
-                work.unpersist()
             if owned:
                 ds.unpersist()
         return cost / 2 if self.distance == "cosine" else cost
@@ -417,24 +385,6 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X / norms[:, None]
 
 
-def _normalise_block(item: Block | BlockError, *, offsets: np.ndarray) -> Block | BlockError:
-    if isinstance(item, BlockError):
-        return item
-    norms = np.sqrt(np.einsum("ij,ij->i", item.X, item.X))
-    zero = np.flatnonzero(norms == 0)
-    if zero.size:
-        row = int(offsets[item.partition]) + item.start + int(zero[0])
-        return BlockError(f"distance='cosine' needs non-zero points, but row {row} is all zeros")
-    return item._replace(X=item.X / norms[:, None])
-
-
-def _normalised(ds: BlockDataset) -> BlockDataset:
-    return BlockDataset.from_blocks(
-        ds.rdd.map(partial(_normalise_block, offsets=ds.partition_offsets)),
-        source="the input (cosine normalisation)",
-    )
-
-
 def assign_points(X: np.ndarray, centres: np.ndarray, cosine: bool = False) -> np.ndarray:
     """Closest-centre index of each row of ``X`` (rows unit-normalised first for cosine)."""
     if cosine:
@@ -442,7 +392,8 @@ def assign_points(X: np.ndarray, centres: np.ndarray, cosine: bool = False) -> n
     return closest_centre(X, centres)[0]
 
 
-def _predict_block(block: Block, *, centres: np.ndarray, cosine: bool) -> np.ndarray:
+def _predict_block(block: BlockView, params: tuple[np.ndarray, bool]) -> np.ndarray:
+    centres, cosine = params
     return assign_points(block.X, centres, cosine)
 
 

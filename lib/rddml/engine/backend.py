@@ -4,7 +4,7 @@ Databricks "dedicated" clusters (and any classic PySpark session) have a
 SparkContext, so the RDD path of :mod:`rddml.engine.blocks` works there. Standard (shared)
 access mode and Serverless compute run Spark Connect: the notebook's ``spark`` is a
 client session, ``spark.sparkContext`` raises, and only the DataFrame API exists.
-The DataFrame backend (:mod:`rddml.cluster.frame_passes`, :mod:`rddml.linear.frame_passes`)
+The DataFrame backend (:class:`rddml.engine.frames.FrameDataset`)
 runs the same iterations with ``mapInArrow`` partial aggregates instead.
 
 Rules of :func:`resolve_backend`:
@@ -42,11 +42,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from rddml.engine.inputs import is_dataframe, is_rdd
 from rddml.errors import InvalidParameterError
 from rddml.params import check_choice
 
 BACKENDS = ("auto", "rdd", "dataframe")
+
+
+def is_rdd(data: Any) -> bool:
+    """True for a PySpark RDD (checked without importing Spark eagerly)."""
+    return any(c.__name__ == "RDD" and c.__module__.startswith("pyspark")
+               for c in type(data).__mro__)
+
+
+def is_dataframe(data: Any) -> bool:
+    """True for a classic or Spark Connect DataFrame."""
+    return any(c.__name__ == "DataFrame" and c.__module__.startswith("pyspark.sql")
+               for c in type(data).__mro__)
 
 
 def is_connect_dataframe(data: Any) -> bool:

@@ -1,10 +1,12 @@
 """Block datasets: the input cached once as NumPy blocks per partition.
 
 Every iteration of every estimator works on blocks, never on per-record Python
-objects. A :class:`BlockDataset` wraps an RDD of :class:`Block` tuples (features
-matrix, optional labels and weights, and the block's position so each row has a
-global index), persisted ``MEMORY_AND_DISK`` so executor loss or memory pressure
-never forces re-reading and re-parsing the source.
+objects. A :class:`BlockDataset` (the RDD backend of :mod:`rddml.engine.dataset`)
+keeps an RDD of :class:`Block` tuples (features matrix, optional labels and weights,
+and the block's position so each row has a global index), persisted
+``MEMORY_AND_DISK`` so executor loss or memory pressure never forces re-reading and
+re-parsing the source. This module also converts records (RDD elements, Arrow
+batches) into blocks.
 
 Conversion happens on the executors. A bad record does not raise there (Spark
 would bury the message in a Java stack trace): the task emits a
@@ -21,17 +23,46 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import logging
 import numbers
 import pickle
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from rddml.errors import DataValidationError, InvalidParameterError
+from rddml.engine.columns import arrow_batch_to_arrays, column_names, select_model_columns
+from rddml.engine.dataset import (
+    BROADCAST_MIN_BYTES,
+    BlockFn,
+    BlockView,
+    Carrier,
+    Dataset,
+    Transform,
+    apply_transforms,
+    block_rows,
+    fold_blocks,
+    keyed_records,
+    payload_bytes,
+    tree_depth,
+)
+from rddml.engine.records import (
+    Block,
+    BlockError,
+    PartitionSummary,
+    SkippedRows,
+    apply_summaries,
+    check_summaries,
+    summarise_partition,
+)
+from rddml.errors import InvalidParameterError
+
+__all__ = ["Block", "BlockDataset", "BlockError", "SkippedRows", "default_block_rows",
+           "records_to_blocks", "summarise_partition"]
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from pyspark import RDD
@@ -47,51 +78,6 @@ TARGET_BLOCK_BYTES = 4 * 1024 * 1024
 def default_block_rows(n_features: int) -> int:
     """Rows per block for a given number of features."""
     return max(1024, TARGET_BLOCK_BYTES // (8 * max(1, n_features)))
-
-
-class Block(NamedTuple):
-    """A slice of consecutive rows of one partition."""
-
-    partition: int
-    start: int
-    X: np.ndarray
-    y: np.ndarray | None
-    w: np.ndarray | None
-
-
-class BlockError(NamedTuple):
-    """A conversion failure, carried back to the driver instead of raised on an executor.
-
-    ``file``/``offset`` locate the bad line of a text input by byte offset; the driver
-    turns that into a line number only when it has to report the error.
-    """
-
-    message: str
-    file: str | None = None
-    offset: int | None = None
-
-
-class SkippedRows(NamedTuple):
-    """Rows a partition dropped because the user asked for ``on_bad_rows="skip"``."""
-
-    n_rows: int
-    examples: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class PartitionSummary:
-    """What the summary pass learns about one partition."""
-
-    partition: int
-    n_rows: int
-    n_features: int | None
-    has_labels: bool
-    has_weights: bool
-    labels: tuple[float, ...]
-    min_weight: float | None
-    error: BlockError | None
-    skipped: int = 0
-    skipped_examples: tuple[str, ...] = ()
 
 
 class _BlockBuilder:
@@ -246,92 +232,104 @@ def records_to_blocks(
         yield BlockError(str(exc))
 
 
-def summarise_partition(
-    partition: int, items: Iterable[Block | BlockError | SkippedRows]
-) -> PartitionSummary:
-    """One partition's row count, width, label set and first error (runs on the executors)."""
-    n_rows = 0
-    n_features: int | None = None
-    has_y = has_w = False
-    labels: set[float] = set()
-    min_w: float | None = None
-    skipped = 0
-    examples: list[str] = []
-    for item in items:
-        if isinstance(item, BlockError):
-            return PartitionSummary(partition, n_rows, n_features, has_y, has_w, (), None, item)
-        if isinstance(item, SkippedRows):
-            skipped += item.n_rows
-            examples.extend(item.examples[: max(0, 5 - len(examples))])
-            continue
-        n_rows += item.X.shape[0]
-        if n_features is not None and item.X.shape[1] != n_features:
-            return PartitionSummary(
-                partition, n_rows, n_features, has_y, has_w, (), None,
-                BlockError(f"partition {partition} has blocks of {n_features} and "
-                           f"{item.X.shape[1]} features"),
-            )
-        n_features = item.X.shape[1]
-        if item.y is not None:
-            has_y = True
-            if len(labels) <= 16:
-                labels.update(np.unique(item.y).tolist())
-        if item.w is not None:
-            has_w = True
-            bmin = float(item.w.min()) if item.w.size else None
-            if bmin is not None:
-                min_w = bmin if min_w is None else min(min_w, bmin)
-    return PartitionSummary(
-        partition, n_rows, n_features, has_y, has_w, tuple(sorted(labels)), min_w, None,
-        skipped, tuple(examples),
-    )
+class BlockDataset(Dataset):
+    """The RDD backend's dataset: NumPy blocks cached in Spark's block manager.
 
-
-class BlockDataset:
-    """An RDD of NumPy blocks, persisted, with its size and global row offsets.
-
-    Build one with :meth:`from_rdd`, :meth:`from_dataframe` or
-    :func:`rddml.data.text.read_points_csv`; estimators accept it directly, so a
+    Build one with :meth:`from_rdd`, :meth:`from_dataframe`, :meth:`from_numpy` or
+    :func:`rddml.csv_input.read_points_csv`; estimators accept it directly, so a
     dataset cached once can be reused across fits. It is a context manager that
-    unpersists on exit.
+    unpersists on exit. The blocks are persisted ``MEMORY_AND_DISK``, so executor loss
+    or memory pressure never forces re-reading and re-parsing the source. How they
+    are stored is private: algorithms run passes (:class:`~rddml.engine.dataset.Dataset`).
 
     Attributes
     ----------
-    rdd : RDD of Block
-    n_rows, n_features : int
+    n_rows, n_features, num_partitions : int
     partition_offsets : ndarray of int64, the global index of each partition's first row
     has_labels, has_weights : bool
     labels : tuple of float, the distinct label values (up to 17)
     min_weight : float or None
+    digest : str
     """
 
-    def __init__(self, rdd: RDD[Any], summaries: list[PartitionSummary]) -> None:
-        self.rdd = rdd
-        self._cached = rdd  # what unpersist releases (rdd may be a filter over it)
-        summaries = sorted(summaries, key=lambda s: s.partition)
-        widths = {s.n_features for s in summaries if s.n_features is not None}
-        self.n_rows = int(sum(s.n_rows for s in summaries))
-        self.n_features = int(widths.pop()) if widths else 0
-        counts = np.zeros(rdd.getNumPartitions() + 1, dtype=np.int64)
+    backend = "rdd"
+
+    def __init__(self, blocks: RDD[Any], summaries: list[PartitionSummary], *,
+                 cached: RDD[Any] | None = None) -> None:
+        self._blocks = blocks
+        self._cached = blocks if cached is None else cached  # what unpersist releases
+        self._transforms: tuple[Transform, ...] = ()
+        self._owner = True
+        apply_summaries(self, summaries)
+        counts = np.zeros(blocks.getNumPartitions() + 1, dtype=np.int64)
         for s in summaries:
             counts[s.partition + 1] = s.n_rows
         self.partition_offsets = np.cumsum(counts)[:-1]
-        self.has_labels = any(s.has_labels for s in summaries)
-        self.has_weights = any(s.has_weights for s in summaries)
-        labels: set[float] = set()
-        for s in summaries:
-            labels.update(s.labels)
-        self.labels = tuple(sorted(labels))
-        weights = [s.min_weight for s in summaries if s.min_weight is not None]
-        self.min_weight = min(weights) if weights else None
-        self.n_skipped = int(sum(s.skipped for s in summaries))
-        self.skipped_examples = tuple(e for s in summaries for e in s.skipped_examples)[:5]
 
     @property
     def num_partitions(self) -> int:
-        return int(self.rdd.getNumPartitions())
+        return int(self._blocks.getNumPartitions())
 
-    # ----------------------------------------------------------------- builders
+    # ------------------------------------------------------------------ passes
+    def _carrier(self, params: Any) -> tuple[Any, Any]:
+        """``(carrier, broadcast or None)``: large parameters travel as a broadcast."""
+        if payload_bytes(params) >= BROADCAST_MIN_BYTES:
+            bc = self._blocks.context.broadcast(params)
+            return bc, bc
+        return Carrier(params), None
+
+    def _task(self, runner: Callable[..., Iterator[Any]], fn: BlockFn, carrier: Any,
+              **extra: Any) -> Callable[[Iterable[Any]], Iterator[Any]]:
+        return partial(runner, fn=fn, carrier=carrier, offsets=self.partition_offsets,
+                       transforms=self._transforms, **extra)
+
+    def aggregate(self, fn: BlockFn, params: Any, zero: T, merge: Callable[[T, T], T]) -> T:
+        carrier, bc = self._carrier(params)
+        try:
+            partials = self._blocks.mapPartitions(self._task(_fold_task, fn, carrier, merge=merge))
+            return partials.treeAggregate(zero, merge, merge, depth=tree_depth(self.num_partitions))
+        finally:
+            if bc is not None:
+                bc.unpersist()
+
+    def aggregate_by_key(
+        self, fn: BlockFn, params: Any, *, merge: Callable[[Any, Any], Any],
+        split: Callable[[Any], Iterable[tuple[int, Any]]], combine: Callable[[Any, Any], Any],
+        finish: Callable[[Any], Any] | None = None, num_reducers: int = 1,
+    ) -> dict[int, Any]:
+        carrier, bc = self._carrier(params)
+        try:
+            keyed = self._blocks.mapPartitions(
+                self._task(_keyed_task, fn, carrier, merge=merge, split=split))
+            reduced = keyed.reduceByKey(combine, numPartitions=num_reducers)
+            if finish is not None:
+                reduced = reduced.mapValues(finish)
+            return dict(reduced.collect())
+        finally:
+            if bc is not None:
+                bc.unpersist()
+
+    def rows(self, fn: BlockFn, params: Any) -> list[Any]:
+        carrier, bc = self._carrier(params)
+        try:
+            return list(self._blocks.mapPartitions(self._task(_rows_task, fn, carrier)).collect())
+        finally:
+            if bc is not None:
+                bc.unpersist()
+
+    def map_blocks(self, fn: BlockFn, params: Any) -> RDD[Any]:
+        """A lazy RDD of ``fn(block, params)``, one element per block, in row order
+        (predictions). ``params`` travel inside the tasks: the RDD may be evaluated long
+        after this call, when a broadcast could already be gone."""
+        return self._blocks.mapPartitions(self._task(_map_task, fn, Carrier(params)))
+
+    def transform(self, fn: Callable[[BlockView, Any], BlockView], params: Any) -> BlockDataset:
+        view = copy.copy(self)
+        view._transforms = (*self._transforms, (fn, params))
+        view._owner = False
+        return view
+
+    # --------------------------------------------------------------- builders
     @classmethod
     def from_blocks(
         cls,
@@ -349,26 +347,12 @@ class BlockDataset:
             summaries: list[PartitionSummary] = cached.mapPartitionsWithIndex(
                 _summary_task
             ).collect()
-            errors = [s.error for s in sorted(summaries, key=lambda s: s.partition) if s.error]
-            if errors:
-                if describe_error is not None:
-                    raise DataValidationError(describe_error(errors[0]))
-                raise DataValidationError(f"Invalid data in {source}: {errors[0].message}")
-            widths = sorted({s.n_features for s in summaries if s.n_features is not None})
-            if len(widths) > 1:
-                raise DataValidationError(
-                    f"Invalid data in {source}: rows have differing numbers of features "
-                    f"{widths} in different partitions; every row needs the same dimension."
-                )
-            if sum(s.n_rows for s in summaries) == 0:
-                raise DataValidationError(f"Invalid data in {source}: it has no rows (empty input).")
+            check_summaries(summaries, source, describe_error)
         except BaseException:
             cached.unpersist()
             raise
-        dataset = cls(cached.filter(_is_block) if any(s.skipped for s in summaries) else cached,
-                      summaries)
-        dataset._cached = cached
-        return dataset
+        skipped = any(s.skipped for s in summaries)
+        return cls(cached.filter(_is_block) if skipped else cached, summaries, cached=cached)
 
     @classmethod
     def from_numpy(
@@ -421,8 +405,7 @@ class BlockDataset:
         of ``(features, label)`` / ``(features, label, weight)`` tuples, as blocks."""
         kind = "labeled" if labeled else "points"
         blocks = rdd.mapPartitionsWithIndex(
-            lambda i, it: records_to_blocks(i, it, kind=kind, max_rows=max_block_rows)
-        )
+            partial(_records_task, kind=kind, max_rows=max_block_rows))
         return cls.from_blocks(blocks, source="the RDD")
 
     @classmethod
@@ -444,37 +427,34 @@ class BlockDataset:
             df, features_col=features_col, feature_cols=feature_cols,
             label_col=label_col, weight_col=weight_col,
         )
-        names = _column_names(features_col, feature_cols, label_col, weight_col)
-        max_rows = max_block_rows
-        has_y = label_col is not None
-        has_w = weight_col is not None
-
-        def to_blocks(batches: Iterable[Any]) -> Iterator[Any]:
-            return _arrow_to_pickled_blocks(batches, names, has_y, has_w, max_rows)
-
+        names = column_names(features_col, feature_cols, label_col, weight_col)
+        to_blocks = partial(_arrow_to_pickled_blocks, names=names, has_y=label_col is not None,
+                            has_w=weight_col is not None, max_rows=max_block_rows)
         packed = selected.mapInArrow(to_blocks, "partition int, payload binary")
-        blocks = packed.rdd.map(lambda row: pickle.loads(row[1]))
+        blocks = packed.rdd.map(_unpickle_payload)
         # mapInArrow does not know its partition index; renumber so offsets are global.
         blocks = blocks.mapPartitionsWithIndex(_renumber_partition)
         return cls.from_blocks(blocks, source=f"DataFrame columns {names['describe']}")
 
     # ---------------------------------------------------------------- lifecycle
     def unpersist(self) -> None:
-        """Release the cached blocks (blocking=False: executors drop them in the background)."""
-        self._cached.unpersist()
+        """Release the cached blocks (blocking=False: executors drop them in the background).
+
+        A view made by :meth:`transform` shares its parent's blocks and releases nothing.
+        """
+        if self._owner:
+            self._cached.unpersist()
+
+    def cached_bytes(self) -> int:
+        """Bytes the cached blocks hold in executors' memory and disk (0 when released)."""
+        sc = self._cached.context
+        for info in sc._jsc.sc().getRDDStorageInfo():
+            if info.id() == self._cached.id():
+                return int(info.memSize() + info.diskSize())
+        return 0
 
     def __enter__(self) -> BlockDataset:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.unpersist()
-
-    def __repr__(self) -> str:
-        return (
-            f"BlockDataset(n_rows={self.n_rows}, n_features={self.n_features}, "
-            f"partitions={self.num_partitions}, labels={self.has_labels}, "
-            f"weights={self.has_weights})"
-        )
 
 
 def _row_label(r: int, *, offset: int) -> str:
@@ -483,6 +463,48 @@ def _row_label(r: int, *, offset: int) -> str:
 
 def _identity_list(items: list[Any]) -> list[Any]:
     return items
+
+
+def _views(items: Iterable[Any], offsets: np.ndarray,
+           transforms: tuple[Transform, ...]) -> Iterator[BlockView]:
+    """The stored blocks of a partition as the views block functions see."""
+    for item in items:
+        if isinstance(item, Block):
+            view = BlockView(item.X, item.y, item.w, int(offsets[item.partition]) + item.start)
+            yield apply_transforms(view, transforms) if transforms else view
+
+
+def _fold_task(items: Iterable[Any], *, fn: BlockFn, carrier: Any, offsets: np.ndarray,
+               transforms: tuple[Transform, ...], merge: Callable[[Any, Any], Any]
+               ) -> Iterator[Any]:
+    return fold_blocks(_views(items, offsets, transforms), fn, carrier.value, merge)
+
+
+def _keyed_task(items: Iterable[Any], *, fn: BlockFn, carrier: Any, offsets: np.ndarray,
+                transforms: tuple[Transform, ...], merge: Callable[[Any, Any], Any],
+                split: Callable[[Any], Iterable[tuple[int, Any]]]) -> Iterator[Any]:
+    return keyed_records(_views(items, offsets, transforms), fn, carrier.value, merge, split)
+
+
+def _rows_task(items: Iterable[Any], *, fn: BlockFn, carrier: Any, offsets: np.ndarray,
+               transforms: tuple[Transform, ...]) -> Iterator[Any]:
+    return block_rows(_views(items, offsets, transforms), fn, carrier.value)
+
+
+def _map_task(items: Iterable[Any], *, fn: BlockFn, carrier: Any, offsets: np.ndarray,
+              transforms: tuple[Transform, ...]) -> Iterator[Any]:
+    params = carrier.value
+    for view in _views(items, offsets, transforms):
+        yield fn(view, params)
+
+
+def _records_task(index: int, records: Iterable[Any], *, kind: str,
+                  max_rows: int | None) -> Iterator[Block | BlockError]:
+    return records_to_blocks(index, records, kind=kind, max_rows=max_rows)
+
+
+def _unpickle_payload(row: Any) -> Any:
+    return pickle.loads(row[1])
 
 
 def _summary_task(index: int, items: Iterable[Any]) -> list[PartitionSummary]:
@@ -499,157 +521,6 @@ def _renumber_partition(index: int, items: Iterable[Any]) -> Iterator[Any]:
             yield item._replace(partition=index)
         else:
             yield item
-
-
-def _column_names(
-    features_col: str | None,
-    feature_cols: list[str] | None,
-    label_col: str | None,
-    weight_col: str | None,
-) -> dict[str, Any]:
-    shown = list(feature_cols) if feature_cols else [features_col]
-    if label_col:
-        shown.append(label_col)
-    if weight_col:
-        shown.append(weight_col)
-    return {
-        "features": "__rddml_x",
-        "label": "__rddml_y",
-        "weight": "__rddml_w",
-        "describe": shown,
-        "feature_source": feature_cols or [features_col],
-        "label_source": label_col,
-        "weight_source": weight_col,
-    }
-
-
-def select_model_columns(
-    df: DataFrame,
-    *,
-    features_col: str | None,
-    feature_cols: list[str] | None,
-    label_col: str | None = None,
-    weight_col: str | None = None,
-) -> DataFrame:
-    """Select features as one ``array<double>`` column (plus label/weight as doubles).
-
-    Checks names and types on the driver, before any Spark job, so a wrong
-    column is reported at once with what the DataFrame actually has.
-    """
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    fields = {f.name: f.dataType for f in df.schema.fields}
-
-    def require(name: str, role: str) -> Any:
-        if name not in fields:
-            raise InvalidParameterError(
-                f"The {role} column {name!r} is not in the DataFrame; its columns are "
-                f"{sorted(fields)}."
-            )
-        return fields[name]
-
-    def numeric(name: str, role: str) -> Any:
-        dtype = require(name, role)
-        if not isinstance(dtype, T.NumericType):
-            raise InvalidParameterError(
-                f"The {role} column {name!r} must be numeric, but it has type "
-                f"{dtype.simpleString()}."
-            )
-        return F.col(name).cast("double")
-
-    if feature_cols:
-        features = F.array(*[numeric(c, "feature") for c in feature_cols])
-    elif features_col:
-        dtype = require(features_col, "features")
-        if isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.NumericType):
-            features = F.col(features_col).cast("array<double>")
-        elif type(dtype).__name__ == "VectorUDT":
-            from pyspark.ml.functions import vector_to_array
-
-            features = vector_to_array(F.col(features_col))
-        else:
-            raise InvalidParameterError(
-                f"The features column {features_col!r} must be a vector or an array of "
-                f"numbers, but it has type {dtype.simpleString()}; for separate numeric "
-                "columns pass feature_cols=[...]."
-            )
-    else:
-        raise InvalidParameterError(
-            "Either the 'features_col' or the 'feature_cols' parameter must be set, got None "
-            "for both."
-        )
-    cols = [features.alias("__rddml_x")]
-    if label_col:
-        cols.append(numeric(label_col, "label").alias("__rddml_y"))
-    if weight_col:
-        cols.append(numeric(weight_col, "weight").alias("__rddml_w"))
-    return df.select(*cols)
-
-
-def features_expression(df: Any, features_col: str | None,
-                        feature_cols: list[str] | None) -> Any:
-    """The features of ``df`` as one ``array<double>`` column expression."""
-    from pyspark.sql import functions as F
-
-    select_model_columns(df, features_col=features_col, feature_cols=feature_cols)
-    if feature_cols:
-        return F.array(*[F.col(c).cast("double") for c in feature_cols])
-    assert features_col is not None  # select_model_columns rejected None for both
-    dtype = df.schema[features_col].dataType
-    if type(dtype).__name__ == "VectorUDT":
-        from pyspark.ml.functions import vector_to_array
-
-        return vector_to_array(F.col(features_col))
-    return F.col(features_col).cast("array<double>")
-
-
-def arrow_batch_to_arrays(
-    batch: Any, has_y: bool, has_w: bool, names: dict[str, Any], first_row: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Features matrix, labels and weights of one Arrow record batch (no per-row Python)."""
-    import pyarrow as pa
-
-    n = batch.num_rows
-    xcol = batch.column(0)
-    if isinstance(xcol, pa.ChunkedArray):
-        xcol = xcol.combine_chunks()
-    if xcol.null_count:
-        row = int(np.flatnonzero(~np.asarray(xcol.is_valid()))[0])
-        raise ValueError(
-            f"row {first_row + row} of the partition has a null in feature column(s) "
-            f"{names['feature_source']}"
-        )
-    offsets = np.asarray(xcol.offsets)
-    lengths = np.diff(offsets)
-    values = xcol.flatten()
-    if values.null_count:
-        pos = int(np.flatnonzero(~np.asarray(values.is_valid()))[0])
-        row = int(np.searchsorted(offsets, pos, side="right") - 1)
-        raise ValueError(
-            f"row {first_row + row} of the partition has a null in feature column(s) "
-            f"{names['feature_source']}"
-        )
-    d = int(lengths[0]) if n else 0
-    if n and np.any(lengths != d):
-        row = int(np.flatnonzero(lengths != d)[0])
-        raise ValueError(
-            f"row {first_row + row} of the partition has {int(lengths[row])} features, "
-            f"expected {d}"
-        )
-    X = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False).reshape(n, d)
-
-    def scalar(i: int, what: str, source: str) -> np.ndarray:
-        col = batch.column(i)
-        if col.null_count:
-            row = int(np.flatnonzero(~np.asarray(col.is_valid()))[0])
-            raise ValueError(f"row {first_row + row} of the partition has a null {what} in "
-                             f"column {source!r}")
-        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
-
-    y = scalar(1, "label", names["label_source"]) if has_y else None
-    w = scalar(2 if has_y else 1, "weight", names["weight_source"]) if has_w else None
-    return X, y, w
 
 
 def _arrow_to_pickled_blocks(

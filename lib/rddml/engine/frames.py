@@ -1,23 +1,25 @@
-"""The DataFrame backend's dataset: model columns selected once, persisted, summarised.
+"""The DataFrame backend's dataset: model columns cached as a DataFrame, read by ``mapInArrow``.
 
-:class:`FrameDataset` is the DataFrame-API counterpart of
-:class:`~rddml.engine.blocks.BlockDataset`, for sessions without a SparkContext (Spark
-Connect: Databricks Standard/shared access mode and Serverless). It holds the input's
-model columns as one ``array<double>`` features column (plus label and weight
-doubles, :func:`rddml.engine.blocks.select_model_columns`), persisted for the whole fit, and
-the same summary attributes as a BlockDataset (``n_rows``, ``n_features``,
-``has_labels``, ``labels``, ``has_weights``, ``min_weight``), so the driver-side
-checks of the estimators apply unchanged.
+:class:`FrameDataset` implements :class:`~rddml.engine.dataset.Dataset` with the
+DataFrame API only, for sessions without a SparkContext (Spark Connect: Databricks
+Standard/shared access mode and Serverless). It persists the input's model columns
+(one ``array<double>`` features column plus label and weight doubles,
+:func:`rddml.engine.columns.select_model_columns`) for the whole fit; every pass is one
+``mapInArrow`` job that turns each partition's Arrow batches into
+:class:`~rddml.engine.dataset.BlockView` objects, runs the algorithm's block function
+and folds the results per partition, exactly as the RDD backend does.
 
-Every pass is :meth:`FrameDataset.partials`: ``mapInArrow`` turns each partition's
-Arrow batches into NumPy arrays, a module-level task folds them into a few partial
-rows, and the driver collects those rows. Parameters (centres, coefficients) travel
-inside the task's :func:`functools.partial`, which Spark serialises with the plan:
-Spark Connect has no broadcast variables, and the parameters are small.
+Partials leave a partition as one pickled ``binary`` cell (with the partition index,
+from the task context, so the driver merges them in partition order); keyed records
+are combined by ``groupBy(key).applyInPandas``. Parameters travel inside the task's
+:func:`functools.partial`, which Spark serialises with the plan: Spark Connect has no
+broadcast variables. Rows have no stable global index in a DataFrame, so random
+draws are keyed on each row's values (:meth:`BlockView.row_keys`): a seed gives the
+same result for any partitioning or row order of the same rows on this backend.
 
 Bad data never raises on an executor: the one summary pass returns each partition's
-first problem as text and the driver raises :class:`DataValidationError`, with the
-messages of the RDD path (null, NaN/Inf, ragged rows, empty input).
+first problem and the driver raises :class:`DataValidationError` with the messages of
+the RDD path (null, NaN/Inf, ragged rows, empty input).
 
 Examples
 --------
@@ -29,35 +31,39 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import copy
+import pickle
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-
-from rddml.engine.blocks import _check_finite, arrow_batch_to_arrays, select_model_columns
-from rddml.errors import DataValidationError
+from rddml.engine.blocks import _check_finite
+from rddml.engine.columns import arrow_batch_to_arrays, column_names, select_model_columns
+from rddml.engine.dataset import (
+    BlockFn,
+    BlockView,
+    Dataset,
+    Transform,
+    apply_transforms,
+    block_rows,
+    fold_blocks,
+    keyed_records,
+)
+from rddml.engine.records import (
+    Block,
+    BlockError,
+    PartitionSummary,
+    apply_summaries,
+    check_summaries,
+    summarise_partition,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-#: (name, Spark SQL type) of the columns a partial-aggregate task emits.
-Columns = Sequence[tuple[str, str]]
-
-MAX_LABELS = 16  # distinct labels kept per partition (enough to report bad labels)
-
-
-class Batch(NamedTuple):
-    """One Arrow batch of a partition as NumPy arrays."""
-
-    X: np.ndarray
-    y: np.ndarray | None
-    w: np.ndarray | None
-
-
-#: A partial-aggregate task: a partition's batches → rows of the declared columns.
-Task = Callable[[Iterator[Batch]], list[tuple[Any, ...]]]
+T = TypeVar("T")
+PAYLOAD_SCHEMA = "pid int, key long, payload binary"
 
 
 @dataclass(frozen=True)
@@ -66,75 +72,110 @@ class _Layout:
 
     has_y: bool
     has_w: bool
-    unit_norm: bool
     names: dict[str, Any]
 
 
-def _arrow_type(sql_type: str) -> Any:
-    import pyarrow as pa
+def _partition_id() -> int:
+    from pyspark import TaskContext
 
-    types = {"long": pa.int64(), "double": pa.float64(), "string": pa.string(),
-             "array<double>": pa.list_(pa.float64()), "array<long>": pa.list_(pa.int64())}
-    return types[sql_type]
+    context = TaskContext.get()
+    return -1 if context is None else int(context.partitionId())
 
 
-def _read_batches(batches: Iterable[Any], layout: _Layout) -> Iterator[Batch]:
-    """NumPy arrays of each (already validated) batch; rows unit-normalised if asked."""
+def _views(batches: Iterable[Any], layout: _Layout,
+           transforms: tuple[Transform, ...]) -> Iterator[BlockView]:
+    """NumPy views of each (already validated) batch of a partition."""
     for batch in batches:
         if batch.num_rows == 0:
             continue
         X, y, w = arrow_batch_to_arrays(batch, layout.has_y, layout.has_w, layout.names, 0)
-        if layout.unit_norm:
-            X = X / np.sqrt(np.einsum("ij,ij->i", X, X))[:, None]
-        yield Batch(X, y, w)
+        view = BlockView(X, y, w, None)
+        yield apply_transforms(view, transforms) if transforms else view
 
 
-def _run_task(batches: Iterable[Any], *, task: Task, layout: _Layout,
-              columns: Columns) -> Iterator[Any]:
+def _emit(records: Iterable[tuple[int, Any]]) -> Iterator[Any]:
+    """One Arrow batch of ``(pid, key, pickled value)`` rows (none when there are none)."""
     import pyarrow as pa
 
-    rows = task(_read_batches(batches, layout))
-    schema = pa.schema([(name, _arrow_type(kind)) for name, kind in columns])
-    if rows:
+    keys: list[int] = []
+    payloads: list[bytes] = []
+    for key, value in records:
+        keys.append(int(key))
+        payloads.append(pickle.dumps(value, protocol=5))
+    if keys:
         yield pa.RecordBatch.from_arrays(
-            [pa.array([row[i] for row in rows], type=schema.field(i).type)
-             for i in range(len(columns))],
-            schema=schema,
+            [pa.array([_partition_id()] * len(keys), pa.int32()), pa.array(keys, pa.int64()),
+             pa.array(payloads, pa.binary())],
+            names=["pid", "key", "payload"],
         )
 
 
-# ------------------------------------------------------------------ summary pass
-SUMMARY_COLUMNS: Columns = (
-    ("n_rows", "long"), ("n_features", "long"), ("labels", "array<double>"),
-    ("min_weight", "double"), ("error", "string"),
-)
+def _fold_task(batches: Iterable[Any], *, fn: BlockFn, params: Any, layout: _Layout,
+               transforms: tuple[Transform, ...], merge: Callable[[Any, Any], Any]
+               ) -> Iterator[Any]:
+    views = _views(batches, layout, transforms)
+    return _emit((0, part) for part in fold_blocks(views, fn, params, merge))
 
 
-def _summarise(batches: Iterable[Any], *, layout: _Layout) -> Iterator[Any]:
-    """One row per partition: rows, width, distinct labels, min weight, first error."""
-    import pyarrow as pa
+def _keyed_task(batches: Iterable[Any], *, fn: BlockFn, params: Any, layout: _Layout,
+                transforms: tuple[Transform, ...], merge: Callable[[Any, Any], Any],
+                split: Callable[[Any], Iterable[tuple[int, Any]]]) -> Iterator[Any]:
+    return _emit(keyed_records(_views(batches, layout, transforms), fn, params, merge, split))
 
-    n = 0
+
+def _rows_task(batches: Iterable[Any], *, fn: BlockFn, params: Any, layout: _Layout,
+               transforms: tuple[Transform, ...]) -> Iterator[Any]:
+    items = list(block_rows(_views(batches, layout, transforms), fn, params))
+    return _emit([(0, items)] if items else [])
+
+
+def _combine_group(pdf: Any, *, combine: Callable[[Any, Any], Any],
+                   finish: Callable[[Any], Any] | None) -> Any:
+    """All partitions' records of one key → one record (runs in ``applyInPandas``).
+
+    Records are combined in partition order, so the result does not depend on the
+    order in which the shuffle delivered them.
+    """
+    import pandas as pd
+
+    pdf = pdf.sort_values("pid", kind="stable")
+    acc: Any = None
+    for i, payload in enumerate(pdf["payload"]):
+        value = pickle.loads(payload)
+        acc = value if i == 0 else combine(acc, value)
+    if finish is not None:
+        acc = finish(acc)
+    return pd.DataFrame({"pid": [0], "key": [int(pdf["key"].iloc[0])],
+                         "payload": [pickle.dumps(acc, protocol=5)]})
+
+
+def _group_reducer(combine: Callable[[Any, Any], Any],
+                   finish: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """A plain function for ``applyInPandas`` (which reads a function's type hints; a
+    :func:`functools.partial` would make it warn)."""
+
+    def reduce_group(pdf: Any) -> Any:
+        return _combine_group(pdf, combine=combine, finish=finish)
+
+    return reduce_group
+
+
+def _validated_blocks(batches: Iterable[Any], layout: _Layout) -> Iterator[Block | BlockError]:
+    """A partition's batches as blocks, or the first problem found (summary pass)."""
+    seen = 0
     width: int | None = None
-    labels: set[float] = set()
-    min_w: float | None = None
-    error: str | None = None
     try:
         for batch in batches:
-            X, y, w = arrow_batch_to_arrays(batch, layout.has_y, layout.has_w, layout.names, n)
+            X, y, w = arrow_batch_to_arrays(batch, layout.has_y, layout.has_w, layout.names, seen)
 
-            def where(r: int, base: int = n) -> str:
+            def where(r: int, base: int = seen) -> str:
                 return f"row {base + r} of the partition"
 
             _check_finite(X, where)
             if y is not None:
                 _check_finite(y, where, "label")
-                if len(labels) <= MAX_LABELS:
-                    labels.update(np.unique(y).tolist())
             if w is not None:
                 _check_finite(w, where, "weight")
-                if w.size:
-                    min_w = float(w.min()) if min_w is None else min(min_w, float(w.min()))
             if X.shape[0]:
                 if width is not None and X.shape[1] != width:
                     raise ValueError(f"{where(0)} has {X.shape[1]} features, expected {width} "
@@ -142,59 +183,40 @@ def _summarise(batches: Iterable[Any], *, layout: _Layout) -> Iterator[Any]:
                 width = X.shape[1]
                 if width == 0:
                     raise ValueError(f"{where(0)} has no features")
-                if layout.unit_norm:
-                    zero = np.flatnonzero(np.einsum("ij,ij->i", X, X) == 0)
-                    if zero.size:
-                        raise ValueError(f"distance='cosine' needs non-zero points, but "
-                                         f"{where(int(zero[0]))} is all zeros")
-            n += X.shape[0]
+                yield Block(0, seen, X, y, w)
+            seen += X.shape[0]
     except ValueError as exc:
-        error = str(exc)
-    yield pa.RecordBatch.from_pylist(
-        [{"n_rows": n, "n_features": width, "labels": sorted(labels), "min_weight": min_w,
-          "error": error}],
-        schema=pa.schema([(name, _arrow_type(kind)) for name, kind in SUMMARY_COLUMNS]),
-    )
+        yield BlockError(str(exc))
 
 
-def _ddl(columns: Columns) -> str:
-    return ", ".join(f"{name} {kind}" for name, kind in columns)
+def _summary_task(batches: Iterable[Any], *, layout: _Layout) -> Iterator[Any]:
+    summary = summarise_partition(_partition_id(), _validated_blocks(batches, layout))
+    return _emit([(0, summary)])
 
 
-class FrameDataset:
-    """Model columns of a DataFrame, persisted once, with the summary estimators check.
+class FrameDataset(Dataset):
+    """Model columns of a DataFrame, persisted once, run as ``mapInArrow`` passes.
 
     Build with :meth:`from_dataframe`; release with :meth:`unpersist` (or use it as a
-    context manager).
-
-    Attributes
-    ----------
-    df : DataFrame
-        The persisted model columns (``__rddml_x`` ``array<double>``, then
-        ``__rddml_y`` and ``__rddml_w`` doubles when present).
-    n_rows, n_features, num_partitions : int
-    has_labels, has_weights : bool
-    labels : tuple of float
-        The distinct label values (up to 17, enough to report bad ones).
-    min_weight : float or None
+    context manager). Attributes as :class:`~rddml.engine.dataset.Dataset`.
     """
 
-    def __init__(self, df: DataFrame, layout: _Layout, summaries: list[Any]) -> None:
+    backend = "dataframe"
+
+    def __init__(self, df: DataFrame, layout: _Layout, summaries: list[PartitionSummary]) -> None:
         self.df = df
         self._layout = layout
-        widths = {int(s["n_features"]) for s in summaries if s["n_features"] is not None}
-        self.n_rows = int(sum(int(s["n_rows"]) for s in summaries))
-        self.n_features = widths.pop() if widths else 0
-        self.num_partitions = max(1, len(summaries))
+        self._transforms: tuple[Transform, ...] = ()
+        self._owner = True
+        self._num_partitions = max(1, len(summaries))
+        apply_summaries(self, summaries)
+        # A DataFrame's label and weight columns exist even when every partition is empty.
         self.has_labels = layout.has_y
         self.has_weights = layout.has_w
-        labels: set[float] = set()
-        for s in summaries:
-            labels.update(float(v) for v in (s["labels"] or ()))
-        self.labels = tuple(sorted(labels))
-        weights = [float(s["min_weight"]) for s in summaries if s["min_weight"] is not None]
-        self.min_weight = min(weights) if weights else None
-        self.n_skipped = 0
+
+    @property
+    def num_partitions(self) -> int:
+        return self._num_partitions
 
     @classmethod
     def from_dataframe(
@@ -205,94 +227,77 @@ class FrameDataset:
         feature_cols: list[str] | None = None,
         label_col: str | None = None,
         weight_col: str | None = None,
-        unit_norm: bool = False,
     ) -> FrameDataset:
         """Select, persist and validate the model columns (one Spark job).
 
-        ``unit_norm=True`` (cosine k-means) rejects all-zero rows and hands every pass
-        unit-length rows. Raises :class:`InvalidParameterError` for a missing or
-        non-numeric column (before any job) and :class:`DataValidationError` for null,
-        NaN/Inf, ragged or no rows.
+        Raises :class:`InvalidParameterError` for a missing or non-numeric column (before
+        any job) and :class:`DataValidationError` for null, NaN/Inf, ragged or no rows.
         """
         selected = select_model_columns(
             df, features_col=features_col, feature_cols=feature_cols,
             label_col=label_col, weight_col=weight_col,
         )
-        shown: list[str | None] = list(feature_cols) if feature_cols else [features_col]
-        shown += [c for c in (label_col, weight_col) if c]
-        names: dict[str, Any] = {
-            "feature_source": feature_cols or [features_col], "label_source": label_col,
-            "weight_source": weight_col, "describe": shown,
-        }
-        layout = _Layout(label_col is not None, weight_col is not None, unit_norm, names)
+        names = column_names(features_col, feature_cols, label_col, weight_col)
+        layout = _Layout(label_col is not None, weight_col is not None, names)
         cached = selected.persist()
         try:
-            summaries = [row.asDict() for row in cached.mapInArrow(
-                partial(_summarise, layout=layout), _ddl(SUMMARY_COLUMNS)).collect()]
-            _raise_for_summaries(summaries, f"DataFrame columns {shown}")
+            rows = cached.mapInArrow(partial(_summary_task, layout=layout), PAYLOAD_SCHEMA).collect()
+            summaries: list[PartitionSummary] = [pickle.loads(r["payload"]) for r in rows]
+            check_summaries(summaries, f"DataFrame columns {names['describe']}")
         except BaseException:
             cached.unpersist()
             raise
         return cls(cached, layout, summaries)
 
-    def partials(self, task: Task, columns: Columns) -> list[Any]:
-        """Run ``task`` on every partition and collect the rows it emits (one job).
+    # ------------------------------------------------------------------ passes
+    def _run(self, runner: Callable[..., Iterator[Any]], fn: BlockFn, params: Any,
+             **extra: Any) -> DataFrame:
+        task = partial(runner, fn=fn, params=params, layout=self._layout,
+                       transforms=self._transforms, **extra)
+        return self.df.mapInArrow(task, PAYLOAD_SCHEMA)
 
-        ``task`` must be picklable (a module-level function, or a
-        :func:`functools.partial` of one binding the pass's parameters).
-        """
-        return list(self.partial_frame(task, columns).collect())
+    @staticmethod
+    def _payloads(frame: DataFrame) -> list[Any]:
+        rows = sorted(frame.collect(), key=lambda r: r["pid"])
+        return [pickle.loads(r["payload"]) for r in rows]
 
-    def partial_frame(self, task: Task, columns: Columns) -> DataFrame:
-        """The lazy ``mapInArrow`` DataFrame of ``task``'s rows (to ``groupBy`` them)."""
-        fn = partial(_run_task, task=task, layout=self._layout, columns=columns)
-        return self.df.mapInArrow(fn, _ddl(columns))
+    def aggregate(self, fn: BlockFn, params: Any, zero: T, merge: Callable[[T, T], T]) -> T:
+        """One partial per partition, collected and merged on the driver in partition order
+        (a one-level tree: the partials are small and need no shuffle)."""
+        acc = zero
+        for part in self._payloads(self._run(_fold_task, fn, params, merge=merge)):
+            acc = merge(acc, part)
+        return acc
+
+    def aggregate_by_key(
+        self, fn: BlockFn, params: Any, *, merge: Callable[[Any, Any], Any],
+        split: Callable[[Any], Iterable[tuple[int, Any]]], combine: Callable[[Any, Any], Any],
+        finish: Callable[[Any], Any] | None = None, num_reducers: int = 1,
+    ) -> dict[int, Any]:
+        """Keyed records combined by ``groupBy(key).applyInPandas`` (a shuffle), then
+        ``finish`` per key on the executors. ``num_reducers`` is left to Spark's
+        ``spark.sql.shuffle.partitions`` (and adaptive execution)."""
+        keyed = self._run(_keyed_task, fn, params, merge=merge, split=split)
+        reduced = keyed.groupBy("key").applyInPandas(_group_reducer(combine, finish),
+                                                     PAYLOAD_SCHEMA)
+        return {int(r["key"]): pickle.loads(r["payload"]) for r in reduced.collect()}
+
+    def rows(self, fn: BlockFn, params: Any) -> list[Any]:
+        out: list[Any] = []
+        for items in self._payloads(self._run(_rows_task, fn, params)):
+            out.extend(items)
+        return out
+
+    def transform(self, fn: Callable[[BlockView, Any], BlockView], params: Any) -> FrameDataset:
+        view = copy.copy(self)
+        view._transforms = (*self._transforms, (fn, params))
+        view._owner = False
+        return view
 
     def unpersist(self) -> None:
-        """Release the cached columns."""
-        self.df.unpersist()
+        """Release the cached columns (a :meth:`transform` view releases nothing)."""
+        if self._owner:
+            self.df.unpersist()
 
     def __enter__(self) -> FrameDataset:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.unpersist()
-
-    def __repr__(self) -> str:
-        return (f"FrameDataset(n_rows={self.n_rows}, n_features={self.n_features}, "
-                f"partitions={self.num_partitions}, labels={self.has_labels}, "
-                f"weights={self.has_weights})")
-
-
-def _raise_for_summaries(summaries: list[dict[str, Any]], source: str) -> None:
-    errors = [s["error"] for s in summaries if s["error"]]
-    if errors:
-        raise DataValidationError(f"Invalid data in {source}: {errors[0]}")
-    widths = sorted({int(s["n_features"]) for s in summaries if s["n_features"] is not None})
-    if len(widths) > 1:
-        raise DataValidationError(
-            f"Invalid data in {source}: rows have differing numbers of features {widths} in "
-            "different partitions; every row needs the same dimension."
-        )
-    if sum(int(s["n_rows"]) for s in summaries) == 0:
-        raise DataValidationError(f"Invalid data in {source}: it has no rows (empty input).")
-
-
-def as_frame_dataset(
-    data: Any,
-    *,
-    features_col: str | None,
-    feature_cols: list[str] | None,
-    label_col: str | None = None,
-    weight_col: str | None = None,
-    unit_norm: bool = False,
-) -> tuple[FrameDataset, bool]:
-    """``(dataset, owned)`` for a DataFrame or a FrameDataset; the caller unpersists
-    the dataset when ``owned``. A FrameDataset is used as is (its columns were chosen
-    when it was built)."""
-    if isinstance(data, FrameDataset):
-        return data, False
-    return FrameDataset.from_dataframe(
-        data, features_col=features_col, feature_cols=feature_cols, label_col=label_col,
-        weight_col=weight_col, unit_norm=unit_norm,
-    ), True

@@ -1,23 +1,59 @@
-"""Turning what users pass to ``fit``/``predict`` into a cached :class:`BlockDataset`."""
+"""Turning what users pass to ``fit``/``predict`` into a cached engine dataset."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rddml.engine.backend import is_dataframe, is_rdd, resolve_backend
 from rddml.engine.blocks import BlockDataset
+from rddml.engine.dataset import Dataset
+from rddml.engine.frames import FrameDataset
 from rddml.errors import InvalidParameterError
 
-
-def is_rdd(data: Any) -> bool:
-    """True for a PySpark RDD (checked without importing Spark eagerly)."""
-    return any(c.__name__ == "RDD" and c.__module__.startswith("pyspark")
-               for c in type(data).__mro__)
+__all__ = ["as_block_dataset", "as_dataset", "is_dataframe", "is_rdd"]
 
 
-def is_dataframe(data: Any) -> bool:
-    """True for a classic or Spark Connect DataFrame."""
-    return any(c.__name__ == "DataFrame" and c.__module__.startswith("pyspark.sql")
-               for c in type(data).__mro__)
+def as_dataset(
+    data: Any,
+    *,
+    backend: str = "auto",
+    labeled: bool,
+    features_col: str | None,
+    feature_cols: list[str] | None,
+    label_col: str | None = None,
+    weight_col: str | None = None,
+) -> tuple[Dataset, bool]:
+    """Return ``(dataset, owned)`` for ``data`` on the backend :func:`resolve_backend`
+    picks; ``owned`` means the caller built it and must unpersist it.
+
+    A dataset the user built (BlockDataset or FrameDataset) is used as it is: its
+    columns were chosen when it was built.
+    """
+    if isinstance(data, Dataset):
+        if backend not in ("auto", data.backend):
+            raise InvalidParameterError(
+                f"The 'backend' parameter is {backend!r}, but the data is a "
+                f"{type(data).__name__} of the {data.backend!r} backend; use backend='auto' "
+                f"or {data.backend!r}."
+            )
+        return data, False
+    resolved = resolve_backend(data, backend)
+    if resolved == "dataframe":
+        return FrameDataset.from_dataframe(
+            data, features_col=features_col, feature_cols=feature_cols, label_col=label_col,
+            weight_col=weight_col,
+        ), True
+    if is_rdd(data):
+        return BlockDataset.from_rdd(data, labeled=labeled), True
+    if is_dataframe(data):
+        return BlockDataset.from_dataframe(
+            data, features_col=features_col, feature_cols=feature_cols, label_col=label_col,
+            weight_col=weight_col,
+        ), True
+    raise InvalidParameterError(
+        "The 'data' argument must be a pyspark RDD, a pyspark DataFrame or an "
+        f"rddml BlockDataset, got {type(data).__name__}."
+    )
 
 
 def as_block_dataset(
@@ -28,24 +64,7 @@ def as_block_dataset(
     feature_cols: list[str] | None,
     label_col: str | None = None,
     weight_col: str | None = None,
-) -> tuple[BlockDataset, bool]:
-    """Return ``(dataset, owned)``; ``owned`` means the caller must unpersist it."""
-    if isinstance(data, BlockDataset):
-        return data, False
-    if is_rdd(data):
-        return BlockDataset.from_rdd(data, labeled=labeled), True
-    if is_dataframe(data):
-        return (
-            BlockDataset.from_dataframe(
-                data,
-                features_col=features_col,
-                feature_cols=feature_cols,
-                label_col=label_col,
-                weight_col=weight_col,
-            ),
-            True,
-        )
-    raise InvalidParameterError(
-        "The 'data' argument must be a pyspark RDD, a pyspark DataFrame or an "
-        f"rddml BlockDataset, got {type(data).__name__}."
-    )
+) -> tuple[Dataset, bool]:
+    """:func:`as_dataset` on the RDD backend."""
+    return as_dataset(data, backend="rdd", labeled=labeled, features_col=features_col,
+                      feature_cols=feature_cols, label_col=label_col, weight_col=weight_col)

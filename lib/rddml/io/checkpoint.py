@@ -92,14 +92,17 @@ def decode(value: Any) -> Any:
 def fit_fingerprint(params: Mapping[str, Any], data: Any,
                     exclude: Iterable[str] = ()) -> dict[str, Any]:
     """What must match for a checkpoint to be resumed: the parameters (without
-    ``exclude`` and :data:`NOT_FINGERPRINTED`) and the shape of ``data`` (a
-    :class:`~rddml.engine.blocks.BlockDataset`: rows, features, labels, weights)."""
+    ``exclude`` and :data:`NOT_FINGERPRINTED`), the shape of ``data`` (an engine
+    dataset: rows, features, labels, weights) and its content digest (a hash of every
+    row computed by the summary pass, independent of partitioning and row order), so
+    other data of the same shape is refused."""
     skip = set(exclude) | set(NOT_FINGERPRINTED)
     shape = {
         "n_rows": int(data.n_rows),
         "n_features": int(data.n_features),
         "labels": [float(v) for v in getattr(data, "labels", ())],
         "weighted": bool(getattr(data, "has_weights", False)),
+        "content": str(getattr(data, "digest", "")),
     }
     chosen = {k: v for k, v in params.items() if k not in skip}
     return _normalised({"params": chosen, "data": shape})

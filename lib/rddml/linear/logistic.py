@@ -11,27 +11,30 @@ from typing import Any
 
 import numpy as np
 
-from rddml.engine.backend import BACKENDS, resolve_backend
-from rddml.engine.blocks import BlockDataset, features_expression
-from rddml.engine.inputs import as_block_dataset, is_dataframe, is_rdd
+from rddml.base import BaseEstimator
+from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
+from rddml.engine.blocks import BlockDataset
+from rddml.engine.columns import features_expression
+from rddml.engine.dataset import Dataset
+from rddml.engine.inputs import as_dataset
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
 from rddml.io.persist import load_model, save_model
-from rddml.linear import rdd_passes as logistic_steps
 from rddml.linear.kernels import (
     Scaling,
     balanced_class_weights,
     classification_metrics,
     penalty_mask,
     pooled_mean_std,
-    sigmoid,
 )
-from rddml.linear.rdd_passes import (
+from rddml.linear.passes import (
+    batch_objective,
     check_labelled,
-    predict_blocks,
-    predict_dataframe,
-    predict_records,
+    class_moments_pass,
+    evaluate_pass,
+    full_objective,
 )
+from rddml.linear.predict import predict_blocks, predict_dataframe, predict_records, scores
 from rddml.linear.solvers import (
     SolverResult,
     gradient_descent,
@@ -52,15 +55,7 @@ from rddml.params import (
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("lbfgs", "gd", "sgd")
-PARAM_NAMES = (
-    "optimizer", "step_size", "max_iter", "tol", "reg_param", "l1_ratio", "fit_intercept",
-    "standardize", "batch_fraction", "class_weight", "init_coef", "init_intercept",
-    "threshold", "seed", "features_col", "feature_cols", "label_col", "weight_col",
-    "prediction_col", "probability_col", "backend",
-)
-
-
-class LogisticRegression:
+class LogisticRegression(BaseEstimator):
     """Binary logistic regression whose every optimiser step is one pass over Spark data.
 
     A pass broadcasts the coefficients, lets each partition compute the weighted log
@@ -185,10 +180,6 @@ class LogisticRegression:
         self.backend = backend
 
     # ---------------------------------------------------------------- params
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as scikit-learn's ``get_params``."""
-        return {name: getattr(self, name) for name in PARAM_NAMES}
-
     def _validate_params(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_float("step_size", self.step_size, low=0.0, low_inclusive=False)
@@ -228,34 +219,26 @@ class LogisticRegression:
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> LogisticRegression:
         """Fit on ``data``: an RDD of ``(features, label)`` or ``(features, label, weight)``
-        tuples, a DataFrame, or a labelled :class:`~rddml.engine.blocks.BlockDataset`.
-        Labels must be 0 or 1. Returns ``self``."""
+        tuples, a DataFrame, or a labelled dataset (:class:`~rddml.BlockDataset` or
+        :class:`~rddml.engine.frames.FrameDataset`). Labels must be 0 or 1. Returns ``self``."""
         self._validate_params()
-        backend = resolve_backend(data, self.backend)
-        ds, owned = self._dataset(data, backend)
+        ds, owned = self._dataset(data)
         try:
-            self._fit_blocks(ds, _steps(backend))
+            self._fit_dataset(ds)
         finally:
             if owned:
                 ds.unpersist()
-        tracking.log_fit(self, backend=backend)
+        tracking.log_fit(self, backend=ds.backend)
         return self
 
-    def _dataset(self, data: Any, backend: str = "rdd") -> tuple[Any, bool]:
-        """A BlockDataset (RDD backend) or a FrameDataset (DataFrame backend) of ``data``."""
-        if backend == "dataframe":
-            from rddml.engine.frames import as_frame_dataset
-
-            return as_frame_dataset(
-                data, features_col=self.features_col, feature_cols=self.feature_cols,
-                label_col=self.label_col, weight_col=self.weight_col,
-            )
-        return as_block_dataset(
-            data, labeled=True, features_col=self.features_col, feature_cols=self.feature_cols,
-            label_col=self.label_col, weight_col=self.weight_col,
+    def _dataset(self, data: Any) -> tuple[Dataset, bool]:
+        """An engine dataset of ``data`` on the backend ``backend`` resolves to."""
+        return as_dataset(
+            data, backend=self.backend, labeled=True, features_col=self.features_col,
+            feature_cols=self.feature_cols, label_col=self.label_col, weight_col=self.weight_col,
         )
 
-    def _fit_blocks(self, ds: Any, steps: Any = logistic_steps) -> None:
+    def _fit_dataset(self, ds: Dataset) -> None:
         started = time.perf_counter()
         check_labelled(ds, require_both=True)
         d = ds.n_features
@@ -263,7 +246,7 @@ class LogisticRegression:
         passes = 0
         mean = std = None
         if self.standardize or self.class_weight == "balanced":
-            moments = steps.class_moments_pass(ds)
+            moments = class_moments_pass(ds)
             passes += 1
             if self.class_weight == "balanced":
                 if float(moments.weight.min()) <= 0:
@@ -283,7 +266,7 @@ class LogisticRegression:
         l2 = float(self.reg_param) * (1.0 - float(self.l1_ratio))
         l1_strength = float(self.reg_param) * float(self.l1_ratio)
         l1 = l1_strength * penalty_mask(d, bool(self.fit_intercept)) if l1_strength else None
-        result = self._solve(ds, scaling, class_weights, theta0, l2, l1, steps)
+        result = self._solve(ds, scaling, class_weights, theta0, l2, l1)
         coef, intercept = scaling.to_original(result.theta)
         if not (np.all(np.isfinite(coef)) and math.isfinite(intercept)):
             raise ConvergenceError(
@@ -306,10 +289,10 @@ class LogisticRegression:
                     self.loss_history_[-1] if self.loss_history_ else float("nan"),
                     self.converged_, time.perf_counter() - started)
 
-    def _solve(self, ds: Any, scaling: Scaling,
+    def _solve(self, ds: Dataset, scaling: Scaling,
                class_weights: tuple[float, float] | None, theta0: np.ndarray, l2: float,
-               l1: np.ndarray | None, steps: Any = logistic_steps) -> SolverResult:
-        fun = partial(steps.full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
+               l1: np.ndarray | None) -> SolverResult:
+        fun = partial(full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
                       l2=l2)
         max_iter, tol = int(self.max_iter), float(self.tol)
         if self.optimizer == "gd":
@@ -320,7 +303,7 @@ class LogisticRegression:
             if seed is None:
                 seed = int(np.random.SeedSequence().entropy) % 2**31  # type: ignore[arg-type]
             self.seed_ = seed
-            batch_fun = partial(steps.batch_objective, ds=ds, scaling=scaling,
+            batch_fun = partial(batch_objective, ds=ds, scaling=scaling,
                                 class_weights=class_weights, l2=l2, seed=seed,
                                 fraction=float(self.batch_fraction))
             return stochastic_gradient_descent(batch_fun, theta0, step=float(self.step_size),
@@ -353,8 +336,7 @@ class LogisticRegression:
                 raise InvalidParameterError(
                     f"The 'data' array must have shape (n, {coef.shape[0]}), got {X.shape}."
                 )
-            p = sigmoid(X @ coef + intercept)
-            return p if threshold is None else (p > threshold).astype(np.float64)
+            return scores(X, coef, intercept, threshold)
         if isinstance(data, BlockDataset):
             self._check_width(data.n_features)
             return predict_blocks(data, coef, intercept, threshold)
@@ -383,12 +365,11 @@ class LogisticRegression:
         ``confusion_matrix`` ``[[tn, fp], [fn, tp]]``, ``weight`` (rows or total weight)
         and ``threshold``. Row weights apply; class weights do not."""
         check_is_fitted(self, "coef_")
-        backend = resolve_backend(data, self.backend)
-        ds, owned = self._dataset(data, backend)
+        ds, owned = self._dataset(data)
         try:
             check_labelled(ds, require_both=False)
             self._check_width(ds.n_features)
-            stats, auc = _steps(backend).evaluate_pass(ds, self.coef_, float(self.intercept_),
+            stats, auc = evaluate_pass(ds, self.coef_, float(self.intercept_),
                                        float(self.threshold))
         finally:
             if owned:
@@ -451,15 +432,6 @@ class LogisticRegression:
 
 
 # ------------------------------------------------------------------ helpers
-def _steps(backend: str) -> Any:
-    """The module of data passes for a backend (same function names and signatures)."""
-    if backend == "dataframe":
-        from rddml.linear import frame_passes as logistic_dataframe
-
-        return logistic_dataframe
-    return logistic_steps
-
-
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidParameterError(f"The '{name}' parameter must be a bool, got {value!r}.")

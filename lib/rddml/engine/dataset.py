@@ -1,0 +1,225 @@
+"""The dataset interface every algorithm runs on, whatever the backend or storage.
+
+An algorithm never sees an RDD or a DataFrame. It writes a *block function*
+``fn(block, params)`` over a :class:`BlockView` (a features matrix with its labels,
+weights and row keys) and asks a :class:`Dataset` to run it:
+
+- :meth:`Dataset.aggregate` folds every block of a partition into one partial with
+  ``merge`` before anything crosses the network, then combines the partials
+  (``treeAggregate`` on RDDs; collected and merged in partition order on DataFrames);
+- :meth:`Dataset.aggregate_by_key` splits each partition's partial into a few keyed
+  records and combines them by key (``reduceByKey`` / ``groupBy``), optionally
+  reducing each key on the executors (``finish``) before the driver sees it;
+- :meth:`Dataset.rows` collects small per-block lists (samples, candidates);
+- :meth:`Dataset.transform` gives a view whose blocks are rewritten on the fly
+  (unit-normalised rows for cosine k-means) without a second cached copy.
+
+``params`` travel with the pass: broadcast on RDDs when large, inside the task
+otherwise (Spark Connect has no broadcast). Block functions must be picklable
+module-level functions (or :func:`functools.partial` of one), so closures never
+capture loop variables or an estimator.
+
+Two implementations: :class:`~rddml.engine.blocks.BlockDataset` (RDD of cached NumPy
+blocks) and :class:`~rddml.engine.frames.FrameDataset` (a cached DataFrame read as
+Arrow batches by ``mapInArrow``). Both fill the same summary attributes, so the
+estimators' checks apply unchanged.
+
+Examples
+--------
+>>> import numpy as np
+>>> view = BlockView(np.ones((3, 2)), None, None, first_row=10)
+>>> view.row_keys().tolist()
+[10, 11, 12]
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+
+from rddml.engine.content_keys import row_keys as content_row_keys
+
+T = TypeVar("T")
+
+#: A block function: one block and the pass's parameters → a partial result.
+BlockFn = Callable[["BlockView", Any], Any]
+#: A transform: one block and its parameters → the block with rewritten features.
+Transform = tuple[Callable[["BlockView", Any], "BlockView"], Any]
+
+
+class BlockView(NamedTuple):
+    """What a block function sees: consecutive rows of one partition.
+
+    ``first_row`` is the global index of the first row where the backend has a stable
+    row order (RDD backend), or None (DataFrame backend: rows are keyed by content).
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    w: np.ndarray | None
+    first_row: int | None
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0])
+
+    def row_keys(self) -> np.ndarray:
+        """One 64-bit key per row for counter-based random draws (:mod:`rddml.engine.counter_rng`).
+
+        The global row index where there is one, so a seed gives the same draws for any
+        partitioning of the same ordered rows; otherwise a hash of the row's feature
+        values (:mod:`rddml.engine.content_keys`), the same for any partitioning or row
+        order of the same rows.
+        """
+        if self.first_row is not None:
+            return np.arange(self.first_row, self.first_row + self.n_rows, dtype=np.int64)
+        return content_row_keys(self.X).astype(np.int64)
+
+
+#: Parameters of at least this many bytes travel as a broadcast on the RDD backend;
+#: smaller ones ride inside the task, which spares a broadcast round trip per pass.
+BROADCAST_MIN_BYTES = 256 * 1024
+
+
+def payload_bytes(params: Any) -> int:
+    """Approximate size of a pass's parameters: the arrays' bytes, recursively."""
+    if isinstance(params, np.ndarray):
+        return int(params.nbytes)
+    if isinstance(params, (tuple, list)):
+        return sum(payload_bytes(p) for p in params)
+    if isinstance(params, dict):
+        return sum(payload_bytes(p) for p in params.values())
+    return 64
+
+
+def tree_depth(num_partitions: int) -> int:
+    """``treeAggregate`` depth: with few partitions the driver merges the partials
+    directly (one stage per pass); past 16 an intermediate level spares the driver."""
+    return 1 if num_partitions <= 16 else 2
+
+
+class Carrier:
+    """Parameters shipped inside the task (small ones, or where there is no broadcast)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def apply_transforms(block: BlockView, transforms: tuple[Transform, ...]) -> BlockView:
+    for fn, params in transforms:
+        block = fn(block, params)
+    return block
+
+
+def fold_blocks(blocks: Iterable[BlockView], fn: BlockFn, params: Any,
+                merge: Callable[[Any, Any], Any]) -> Iterator[Any]:
+    """One partial for a partition's blocks (nothing for an empty partition)."""
+    acc: Any = None
+    first = True
+    for block in blocks:
+        part = fn(block, params)
+        acc = part if first else merge(acc, part)
+        first = False
+    if not first:
+        yield acc
+
+
+def keyed_records(blocks: Iterable[BlockView], fn: BlockFn, params: Any,
+                  merge: Callable[[Any, Any], Any],
+                  split: Callable[[Any], Iterable[tuple[int, Any]]]) -> Iterator[tuple[int, Any]]:
+    """Fold a partition, then split its partial into keyed records."""
+    for acc in fold_blocks(blocks, fn, params, merge):
+        yield from split(acc)
+
+
+def block_rows(blocks: Iterable[BlockView], fn: BlockFn, params: Any) -> Iterator[Any]:
+    """The items of every block's list, in block order."""
+    for block in blocks:
+        yield from fn(block, params)
+
+
+class Dataset(ABC):
+    """Model columns cached as NumPy blocks, with the summary the estimators check.
+
+    Attributes
+    ----------
+    n_rows, n_features, num_partitions : int
+    has_labels, has_weights : bool
+    labels : tuple of float
+        The distinct label values (up to 17, enough to report bad ones).
+    min_weight : float or None
+    n_skipped : int
+        Rows dropped because the reader was asked to skip bad rows.
+    digest : str
+        A hash of the rows' contents (features, labels, weights) that does not depend
+        on partitioning or row order: checkpoints use it to refuse other data.
+    backend : {"rdd", "dataframe"}
+    """
+
+    backend: str = ""
+    n_rows: int
+    n_features: int
+    has_labels: bool
+    has_weights: bool
+    labels: tuple[float, ...]
+    min_weight: float | None
+    n_skipped: int
+    skipped_examples: tuple[str, ...]
+    digest: str
+
+    @property
+    @abstractmethod
+    def num_partitions(self) -> int:
+        """Partitions the passes run over."""
+
+    # ------------------------------------------------------------------ passes
+    @abstractmethod
+    def aggregate(self, fn: BlockFn, params: Any, zero: T,
+                  merge: Callable[[T, T], T]) -> T:
+        """``merge(zero, fn(b1), fn(b2), ...)`` over every block: one Spark job.
+
+        Each partition folds its blocks first, so only one partial per partition
+        leaves it; ``merge`` must not modify its arguments.
+        """
+
+    @abstractmethod
+    def aggregate_by_key(
+        self, fn: BlockFn, params: Any, *, merge: Callable[[Any, Any], Any],
+        split: Callable[[Any], Iterable[tuple[int, Any]]], combine: Callable[[Any, Any], Any],
+        finish: Callable[[Any], Any] | None = None, num_reducers: int = 1,
+    ) -> dict[int, Any]:
+        """Fold each partition, split its partial into ``(key, value)`` records, combine the
+        values of each key across partitions (a shuffle) and return ``{key: finish(value)}``.
+        """
+
+    @abstractmethod
+    def rows(self, fn: BlockFn, params: Any) -> list[Any]:
+        """Concatenation of ``fn(block, params)`` (a list per block), in partition order."""
+
+    @abstractmethod
+    def transform(self, fn: Callable[[BlockView, Any], BlockView], params: Any) -> Dataset:
+        """A view whose every pass sees ``fn(block, params)`` instead of ``block``.
+
+        The view shares the cached data (no copy); unpersisting it does nothing.
+        """
+
+    # --------------------------------------------------------------- lifecycle
+    @abstractmethod
+    def unpersist(self) -> None:
+        """Release the cached data."""
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.unpersist()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(n_rows={self.n_rows}, n_features={self.n_features}, "
+                f"partitions={self.num_partitions}, labels={self.has_labels}, "
+                f"weights={self.has_weights})")

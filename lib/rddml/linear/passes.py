@@ -1,0 +1,196 @@
+"""The passes of logistic regression over an engine dataset, written once for both backends.
+
+- :func:`loss_grad_pass`: loss and gradient sums at the given coefficients (optionally
+  over a counter-based mini-batch), one aggregate job;
+- :func:`class_moments_pass`: per-class counts and feature moments for standardisation
+  and balanced class weights, one job;
+- :func:`full_objective` / :func:`batch_objective`: the optimiser's objective and its
+  gradient in the (possibly standardised) parameter space, one pass each;
+- :func:`evaluate_pass`: confusion counts, log loss and the exact ROC AUC, one job;
+- :func:`check_labelled`: the label/weight checks from the dataset's summary (no job).
+
+The math is :mod:`rddml.linear.kernels`; block functions are module-level and take
+their parameters as an argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rddml.engine.counter_rng import uniform_for_rows
+from rddml.engine.dataset import BlockView, Dataset
+from rddml.errors import DataValidationError
+from rddml.linear.kernels import (
+    ClassMoments,
+    EvalStats,
+    LossGrad,
+    Scaling,
+    ScoreCounts,
+    auc_bucket_edges,
+    auc_from_partials,
+    auc_partial,
+    block_class_moments,
+    block_eval_stats,
+    block_loss_grad,
+    block_score_counts,
+    sigmoid,
+    smooth_objective,
+    split_by_bucket,
+)
+
+EVAL_KEY = -1  # evaluate_pass: the key carrying the confusion counts and log loss
+ClassWeights = tuple[float, float] | None
+Batch = tuple[int, int, float] | None
+
+
+def _merge(a: Any, b: Any) -> Any:
+    return a.merge(b)
+
+
+def batch_mask(block: BlockView, seed: int, stream: int, fraction: float) -> np.ndarray:
+    """Rows of ``block`` in the mini-batch: a uniform draw keyed on (seed, stream, row key),
+    so the batch is the same however the data is partitioned."""
+    return uniform_for_rows(seed, stream, block.row_keys()) < fraction
+
+
+# ------------------------------------------------------------- loss/gradient
+def _loss_grad_block(block: BlockView,
+                     params: tuple[np.ndarray, float, ClassWeights, Batch]) -> LossGrad:
+    coef, intercept, class_weights, batch = params
+    assert block.y is not None
+    keep = None if batch is None else batch_mask(block, *batch)
+    return block_loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep)
+
+
+def loss_grad_pass(
+    ds: Dataset,
+    coef: np.ndarray,
+    intercept: float,
+    *,
+    class_weights: ClassWeights = None,
+    batch: Batch = None,
+) -> LossGrad:
+    """Weighted log-loss and gradient sums at ``(coef, intercept)``: one Spark job.
+
+    ``batch = (seed, stream, fraction)`` restricts the sums to a counter-based sample.
+    """
+    params = (np.asarray(coef, dtype=np.float64), float(intercept), class_weights, batch)
+    return ds.aggregate(_loss_grad_block, params, LossGrad.empty(ds.n_features), _merge)
+
+
+# ------------------------------------------------------------ feature moments
+def _moments_block(block: BlockView, _: None) -> ClassMoments:
+    assert block.y is not None
+    return block_class_moments(block.X, block.y, block.w)
+
+
+def class_moments_pass(ds: Dataset) -> ClassMoments:
+    """Per-class row counts and weighted feature moments: one Spark job."""
+    return ds.aggregate(_moments_block, None, ClassMoments.empty(ds.n_features), _merge)
+
+
+# ----------------------------------------------------------------- objectives
+def full_objective(theta: np.ndarray, *, ds: Dataset, scaling: Scaling,
+                   class_weights: ClassWeights, l2: float) -> tuple[float, np.ndarray]:
+    """The smooth objective and its θ-gradient: one pass over all rows."""
+    coef, intercept = scaling.to_original(theta)
+    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights)
+    if sums.weight <= 0:
+        raise DataValidationError(
+            "The total training weight is 0 (every row has weight 0 or a class weight of 0); "
+            "at least one row needs a positive weight."
+        )
+    return smooth_objective(sums, theta, scaling, l2)
+
+
+def batch_objective(iteration: int, theta: np.ndarray, *, ds: Dataset, scaling: Scaling,
+                    class_weights: ClassWeights, l2: float, seed: int,
+                    fraction: float) -> tuple[float, np.ndarray] | None:
+    """The objective on iteration ``iteration``'s mini-batch (None when it is empty)."""
+    coef, intercept = scaling.to_original(theta)
+    batch = None if fraction >= 1.0 else (seed, iteration, fraction)
+    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights, batch=batch)
+    if sums.weight <= 0:
+        return None
+    return smooth_objective(sums, theta, scaling, l2)
+
+
+def check_labelled(ds: Dataset, *, require_both: bool) -> None:
+    """Raise :class:`DataValidationError` unless labels are 0/1 (both present when
+    ``require_both``) and weights are non-negative (from the dataset's summary, no job)."""
+    if not ds.has_labels:
+        raise DataValidationError(
+            "Logistic regression needs labelled data: (features, label[, weight]) tuples, a "
+            "label column, or a BlockDataset built with labels."
+        )
+    bad = [v for v in ds.labels if v not in (0.0, 1.0)]
+    if bad:
+        raise DataValidationError(
+            f"Labels must be 0 or 1, found the label value(s) {bad[:10]} (distinct labels "
+            f"seen: {list(ds.labels)[:10]})."
+        )
+    if require_both and len(ds.labels) < 2:
+        raise DataValidationError(
+            f"The training data has a single class (every label is {ds.labels[0]:g}); "
+            "logistic regression needs rows of both classes 0 and 1."
+        )
+    if ds.has_weights and ds.min_weight is not None and ds.min_weight < 0:
+        raise DataValidationError(
+            f"Sample weights must be >= 0, got a minimum weight of {ds.min_weight}."
+        )
+
+
+# ---------------------------------------------------------------- evaluation
+def _evaluation_block(block: BlockView, params: tuple[np.ndarray, float, float]
+                      ) -> tuple[EvalStats, ScoreCounts]:
+    coef, intercept, threshold = params
+    assert block.y is not None
+    z = block.X @ coef + intercept
+    return (block_eval_stats(z, block.y, block.w, threshold),
+            block_score_counts(sigmoid(z), block.y, block.w))
+
+
+def _merge_evaluation(a: tuple[EvalStats, ScoreCounts],
+                      b: tuple[EvalStats, ScoreCounts]) -> tuple[EvalStats, ScoreCounts]:
+    return a[0].merge(b[0]), a[1].merge(b[1])
+
+
+class _SplitEvaluation:
+    """Cut a partition's (statistics, score counts) into the statistics record and one
+    record per score range (a picklable callable holding the range edges)."""
+
+    def __init__(self, edges: np.ndarray) -> None:
+        self.edges = edges
+
+    def __call__(self, part: tuple[EvalStats, ScoreCounts]) -> list[tuple[int, Any]]:
+        return [(EVAL_KEY, part[0]), *split_by_bucket(part[1], self.edges)]
+
+
+def _finish_bucket(value: Any) -> Any:
+    # Reduce a score range to three numbers before it goes to the driver.
+    return value if isinstance(value, EvalStats) else auc_partial(value)
+
+
+def evaluate_pass(
+    ds: Dataset, coef: np.ndarray, intercept: float, threshold: float
+) -> tuple[EvalStats, float | None]:
+    """Confusion counts, log loss and the exact ROC AUC at ``(coef, intercept)``: one job.
+
+    Each partition groups its rows by distinct predicted probability and cuts the
+    sorted (score, positive weight, negative weight) arrays into fixed score ranges;
+    a keyed aggregation merges each range across partitions (ties meet there exactly)
+    and reduces it to (positives, negatives, concordant pairs) before the driver
+    combines the ranges in score order. No row reaches the driver.
+    """
+    n_buckets = max(2, 2 * ds.num_partitions)
+    reduced = ds.aggregate_by_key(
+        _evaluation_block, (np.asarray(coef, dtype=np.float64), float(intercept),
+                            float(threshold)),
+        merge=_merge_evaluation, split=_SplitEvaluation(auc_bucket_edges(n_buckets)),
+        combine=_merge, finish=_finish_bucket, num_reducers=min(n_buckets, 16),
+    )
+    stats = reduced.pop(EVAL_KEY, EvalStats.empty())
+    auc = auc_from_partials([reduced[k] for k in sorted(reduced)])
+    return stats, auc
