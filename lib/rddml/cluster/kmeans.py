@@ -21,7 +21,8 @@ from rddml.engine.inputs import as_dataset
 from rddml.errors import InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
-from rddml.io.persist import load_model, save_model
+from rddml.io.persist import load_model, model_file, save_model
+from rddml.io.validation import check_kmeans_model
 from rddml.params import (
     check_choice,
     check_float,
@@ -355,14 +356,22 @@ class KMeans(BaseEstimator):
 
     @classmethod
     def load(cls, path: str) -> KMeans:
-        """Read a model written by :meth:`save`; it predicts exactly as the saved one."""
+        """Read a model written by :meth:`save`; it predicts exactly as the saved one.
+
+        Raises
+        ------
+        DataValidationError
+            The file is damaged (not JSON, a missing or mistyped field, invalid params,
+            non-finite centres, fewer centres than ``k`` ...); the message names the file,
+            the field, what was expected and what was found (:mod:`rddml.io.validation`).
+        """
         doc = load_model(path, "KMeans")
-        model = cls(**doc["params"])
-        model.cluster_centers_ = np.array(doc["cluster_centers"], dtype=np.float64)
-        model.n_iter_ = int(doc["n_iter"])
-        model.converged_ = bool(doc["converged"])
-        model.inertia_ = float(doc["inertia"])
-        model.history_ = list(doc["history"])
+        model, fitted = check_kmeans_model(model_file(path), doc, cls)
+        model.cluster_centers_ = fitted["cluster_centers"]
+        model.n_iter_ = fitted["n_iter"]
+        model.converged_ = fitted["converged"]
+        model.inertia_ = fitted["inertia"]
+        model.history_ = fitted["history"]
         model.n_features_in_ = model.cluster_centers_.shape[1]
         return model
 

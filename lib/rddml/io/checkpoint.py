@@ -52,8 +52,13 @@ from typing import Any
 
 import numpy as np
 
-from rddml.errors import DataValidationError, InvalidParameterError
+from rddml.errors import InvalidParameterError
 from rddml.io.output import atomic_file
+from rddml.io.validation import (
+    check_checkpoint_header,
+    check_checkpoint_state,
+    read_json_object,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -167,32 +172,39 @@ class FitCheckpoint:
 
     def load(self) -> dict[str, Any] | None:
         """The state saved last (with its ``iteration`` and ``final`` flag), or None when
-        there is no checkpoint yet. Raises if the checkpoint belongs to another fit."""
+        there is no checkpoint yet.
+
+        Raises
+        ------
+        InvalidParameterError
+            The checkpoint belongs to another estimator or to a fit with other parameters
+            or data shape.
+        DataValidationError
+            The file is damaged: not UTF-8 JSON, a field missing or of the wrong type, a
+            malformed array, or (for estimators with a state check, such as KMeans)
+            non-finite or misshapen state; the message names the file and the field
+            (see :mod:`rddml.io.validation`).
+        """
         path = self.path
         if path is None or not path.is_file():
             return None
-        try:
-            doc = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:  # only a hand-edited file: writes are atomic
-            raise DataValidationError(f"Checkpoint {str(path)!r} is not valid JSON: {exc}") from exc
-        if doc.get("estimator") != self.estimator or doc.get("format_version") != FORMAT_VERSION:
+        doc = read_json_object(path, "Checkpoint")
+        check_checkpoint_header(path, doc, FORMAT_VERSION)
+        if doc["estimator"] != self.estimator:
             raise InvalidParameterError(
                 f"The 'checkpoint_dir' parameter points at {str(self.directory)!r}, which holds "
-                f"a checkpoint of {doc.get('estimator')!r} (format "
-                f"{doc.get('format_version')!r}), not of {self.estimator!r} (format "
-                f"{FORMAT_VERSION}). Use another checkpoint_dir or delete that one."
+                f"a checkpoint of {doc['estimator']!r}, not of {self.estimator!r}. Use another "
+                "checkpoint_dir or delete that one."
             )
-        diffs = _differences(doc.get("fingerprint"), self.fingerprint)
+        diffs = _differences(doc["fingerprint"], self.fingerprint)
         if diffs:
             raise InvalidParameterError(
                 f"The 'checkpoint_dir' parameter points at {str(self.directory)!r}, which holds "
                 f"the checkpoint of a different {self.estimator} fit: {'; '.join(diffs[:5])}. "
                 "Use another checkpoint_dir, or delete that one to start over."
             )
-        state: dict[str, Any] = decode(doc["state"])
-        state["iteration"] = int(doc["iteration"])
-        state["final"] = bool(doc.get("final", False))
-        state["written"] = doc.get("written")
+        # Only now is the state this fit's: check it against the fit's k and d.
+        state = check_checkpoint_state(path, doc, self.fingerprint)
         self.last_saved = state["iteration"]
         return state
 

@@ -1,7 +1,9 @@
 """Saving and loading fitted models as a directory holding one JSON document.
 
 JSON keeps a model readable and portable (floats are written with Python's
-shortest round-trip repr, so centres and coefficients reload bit-for-bit).
+shortest round-trip repr, so centres and coefficients reload bit-for-bit). Reading one
+back is validated (:mod:`rddml.io.validation`): a damaged file is a DataValidationError
+naming the file and the field, never a model that predicts nonsense.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rddml.errors import DataValidationError
 from rddml.io.output import atomic_directory
+from rddml.io.validation import FileCheck, check_tag, read_json_object
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
@@ -29,22 +31,30 @@ def save_model(path: str | os.PathLike[str], kind: str, payload: dict[str, Any],
         (tmp / MODEL_FILE).write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
 
 
+def model_file(path: str | os.PathLike[str]) -> Path:
+    """The JSON document inside the model directory ``path``."""
+    return Path(path) / MODEL_FILE
+
+
 def load_model(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
-    """Read a model directory written by :func:`save_model` and check its kind."""
-    file = Path(path) / MODEL_FILE
+    """Read a model directory written by :func:`save_model` and check its kind.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` holds no model file.
+    DataValidationError
+        The file is not UTF-8 JSON with an object at the top level, or its ``model`` tag
+        is not ``kind``, or its ``format_version`` is not :data:`FORMAT_VERSION`; the
+        message names the file (and the field). The estimator's fields are checked by
+        its ``load`` (see :mod:`rddml.io.validation`).
+    """
+    file = model_file(path)
     if not file.is_file():
         raise FileNotFoundError(f"No saved model at {str(path)!r}: {str(file)!r} does not exist.")
-    try:
-        document: dict[str, Any] = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataValidationError(f"{str(file)!r} is not valid JSON: {exc}") from exc
-    if document.get("model") != kind:
-        raise DataValidationError(
-            f"{str(file)!r} holds a {document.get('model')!r} model, expected {kind!r}."
-        )
-    if document.get("format_version") != FORMAT_VERSION:
-        raise DataValidationError(
-            f"{str(file)!r} has format_version {document.get('format_version')!r}; this rddml "
-            f"reads format_version {FORMAT_VERSION}."
-        )
+    document = read_json_object(file, "Model file")
+    check = FileCheck(file, "Model file")
+    check_tag(check, document, "model", kind)
+    check_tag(check, document, "format_version", FORMAT_VERSION,
+              f"{FORMAT_VERSION} (this rddml's format)")
     return document

@@ -19,7 +19,8 @@ from rddml.engine.dataset import Dataset
 from rddml.engine.inputs import as_dataset
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
-from rddml.io.persist import load_model, save_model
+from rddml.io.persist import load_model, model_file, save_model
+from rddml.io.validation import check_logistic_model
 from rddml.linear.kernels import (
     Scaling,
     balanced_class_weights,
@@ -55,6 +56,8 @@ from rddml.params import (
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("lbfgs", "gd", "sgd")
+
+
 class LogisticRegression(BaseEstimator):
     """Binary logistic regression whose every optimiser step is one pass over Spark data.
 
@@ -403,23 +406,27 @@ class LogisticRegression(BaseEstimator):
 
     @classmethod
     def load(cls, path: str) -> LogisticRegression:
-        """Read a model written by :meth:`save`; it predicts exactly as the saved one."""
+        """Read a model written by :meth:`save`; it predicts exactly as the saved one.
+
+        Raises
+        ------
+        DataValidationError
+            The file is damaged (not JSON, a missing or mistyped field, invalid params,
+            non-finite or 2-D coefficients, statistics of the wrong length ...); the message
+            names the file, the field, what was expected and what was found
+            (:mod:`rddml.io.validation`).
+        """
         doc = load_model(path, "LogisticRegression")
-        params = dict(doc["params"])
-        if isinstance(params.get("class_weight"), dict):
-            params["class_weight"] = {int(k): float(v) for k, v in params["class_weight"].items()}
-        model = cls(**params)
-        model.coef_ = np.array(doc["coef"], dtype=np.float64)
-        model.intercept_ = float(doc["intercept"])
-        model.n_iter_ = int(doc["n_iter"])
-        model.converged_ = bool(doc["converged"])
-        model.loss_history_ = [float(v) for v in doc["loss_history"]]
-        model.n_passes_ = int(doc["n_passes"])
-        cw = doc.get("class_weight")
-        model.class_weight_ = None if cw is None else (float(cw[0]), float(cw[1]))
-        fm, fs = doc.get("feature_mean"), doc.get("feature_std")
-        model.feature_mean_ = None if fm is None else np.array(fm, dtype=np.float64)
-        model.feature_std_ = None if fs is None else np.array(fs, dtype=np.float64)
+        model, fitted = check_logistic_model(model_file(path), doc, cls)
+        model.coef_ = fitted["coef"]
+        model.intercept_ = fitted["intercept"]
+        model.n_iter_ = fitted["n_iter"]
+        model.converged_ = fitted["converged"]
+        model.loss_history_ = fitted["loss_history"]
+        model.n_passes_ = fitted["n_passes"]
+        model.class_weight_ = fitted["class_weight"]
+        model.feature_mean_ = fitted["feature_mean"]
+        model.feature_std_ = fitted["feature_std"]
         model.n_features_in_ = model.coef_.shape[0]
         model.classes_ = np.array([0.0, 1.0])
         return model
