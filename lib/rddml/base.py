@@ -30,6 +30,19 @@ class BaseEstimator:
         parameter of an rddml estimator is itself an estimator."""
         return {name: getattr(self, name) for name in self._param_names()}
 
+    #: Parameters ``repr`` shows.
+    _repr_params: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
+                          if k in self._repr_params)
+        return f"{type(self).__name__}({shown})"
+
+    def _restore(self, fitted: dict[str, Any]) -> None:
+        """Set the learned attributes of a loaded model (``name`` → ``name_``)."""
+        for name, value in fitted.items():
+            setattr(self, f"{name}_", value)
+
     def set_params(self: E, **params: Any) -> E:
         """Set constructor parameters (validated at the next ``fit``); returns ``self``."""
         valid = self._param_names()

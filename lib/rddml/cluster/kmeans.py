@@ -133,6 +133,8 @@ class KMeans(BaseEstimator):
            [9. , 8.5]])
     """
 
+    _repr_params = ("k", "init", "max_iter", "seed", "distance")
+
     def __init__(
         self,
         k: int = 2,
@@ -367,18 +369,10 @@ class KMeans(BaseEstimator):
         """
         doc = load_model(path, "KMeans")
         model, fitted = check_kmeans_model(model_file(path), doc, cls)
-        model.cluster_centers_ = fitted["cluster_centers"]
-        model.n_iter_ = fitted["n_iter"]
-        model.converged_ = fitted["converged"]
-        model.inertia_ = fitted["inertia"]
-        model.history_ = fitted["history"]
+        model._restore(fitted)
         model.n_features_in_ = model.cluster_centers_.shape[1]
         return model
 
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
-                          if k in ("k", "init", "max_iter", "seed", "distance"))
-        return f"KMeans({shown})"
 
 
 # ------------------------------------------------------------------ helpers

@@ -20,7 +20,7 @@ from rddml.cluster.kernels import (
     squared_distances,
 )
 from rddml.engine.counter_rng import uniform_for_rows
-from rddml.engine.dataset import BlockView, Dataset
+from rddml.engine.dataset import BlockView, Dataset, KeyedMerge
 from rddml.errors import DataValidationError, InvalidParameterError
 
 COST_KEY = -1  # keyed aggregation: the record carrying the cost and the far-point candidates
@@ -81,8 +81,8 @@ def lloyd_pass(ds: Dataset, centres: np.ndarray, *, aggregation: str, n_far: int
     if aggregation == "tree":
         return ds.aggregate(_lloyd_block, params, LloydStats.empty(k, d), _merge)
     reducers = 1 if k * d <= MANY_COORDINATES else ds.num_partitions
-    by_key = ds.aggregate_by_key(_lloyd_block, params, merge=_merge, split=_split_by_cluster,
-                                 combine=_combine_keyed, num_reducers=reducers)
+    by_key = ds.aggregate_by_key(_lloyd_block, params, KeyedMerge(
+        merge=_merge, split=_split_by_cluster, combine=_combine_keyed, num_reducers=reducers))
     stats = LloydStats.empty(k, d)
     for j, (total, weight) in ((j, v) for j, v in by_key.items() if j != COST_KEY):
         stats.sums[j] = total

@@ -23,7 +23,6 @@ Examples
 
 from __future__ import annotations
 
-import copy
 import logging
 import numbers
 import pickle
@@ -33,21 +32,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from rddml.engine import dataset as engine
 from rddml.engine.columns import arrow_batch_to_arrays, column_names, select_model_columns
-from rddml.engine.dataset import (
-    BROADCAST_MIN_BYTES,
-    BlockFn,
-    BlockView,
-    Carrier,
-    Dataset,
-    Transform,
-    apply_transforms,
-    block_rows,
-    fold_blocks,
-    keyed_records,
-    payload_bytes,
-    tree_depth,
-)
+from rddml.engine.dataset import BlockFn, BlockView, Carrier, Dataset, KeyedMerge, Transform
 from rddml.engine.records import (
     Block,
     BlockError,
@@ -155,6 +142,25 @@ def _check_finite(X: np.ndarray, where: Callable[[int], str], what: str = "featu
                      "finite number")
 
 
+def _partition_row(r: int, *, base: int) -> str:
+    return f"row {base + r} of the partition"
+
+
+def checked_batch_arrays(
+    batch: Any, has_y: bool, has_w: bool, names: dict[str, Any], first_row: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """One Arrow batch's arrays, with NaN/±Inf reported as "row N of the partition"
+    (raises ValueError, which the tasks turn into a :class:`BlockError`)."""
+    X, y, w = arrow_batch_to_arrays(batch, has_y, has_w, names, first_row)
+    where = partial(_partition_row, base=first_row)
+    _check_finite(X, where)
+    if y is not None:
+        _check_finite(y, where, "label")
+    if w is not None:
+        _check_finite(w, where, "weight")
+    return X, y, w
+
+
 def records_to_blocks(
     partition: int,
     records: Iterable[Any],
@@ -258,8 +264,6 @@ class BlockDataset(Dataset):
                  cached: RDD[Any] | None = None) -> None:
         self._blocks = blocks
         self._cached = blocks if cached is None else cached  # what unpersist releases
-        self._transforms: tuple[Transform, ...] = ()
-        self._owner = True
         apply_summaries(self, summaries)
         counts = np.zeros(blocks.getNumPartitions() + 1, dtype=np.int64)
         for s in summaries:
@@ -273,46 +277,44 @@ class BlockDataset(Dataset):
     # ------------------------------------------------------------------ passes
     def _carrier(self, params: Any) -> tuple[Any, Any]:
         """``(carrier, broadcast or None)``: large parameters travel as a broadcast."""
-        if payload_bytes(params) >= BROADCAST_MIN_BYTES:
+        if engine.payload_bytes(params) >= engine.BROADCAST_MIN_BYTES:
             bc = self._blocks.context.broadcast(params)
             return bc, bc
         return Carrier(params), None
 
-    def _task(self, runner: Callable[..., Iterator[Any]], fn: BlockFn, carrier: Any,
-              **extra: Any) -> Callable[[Iterable[Any]], Iterator[Any]]:
-        return partial(runner, fn=fn, carrier=carrier, offsets=self.partition_offsets,
-                       transforms=self._transforms, **extra)
+    def _run(self, task: Callable[..., Iterator[Any]], fn: BlockFn, params: Any,
+             inline: bool = False, **extra: Any) -> tuple[RDD[Any], Any]:
+        """The lazy RDD of ``task`` over every partition, and the broadcast to release."""
+        carrier, bc = (Carrier(params), None) if inline else self._carrier(params)
+        views = partial(_views, offsets=self.partition_offsets, transforms=self._transforms)
+        rdd = self._blocks.mapPartitions(partial(task, views=views, carrier=carrier, fn=fn,
+                                                 **extra))
+        return rdd, bc
 
     def aggregate(self, fn: BlockFn, params: Any, zero: T, merge: Callable[[T, T], T]) -> T:
-        carrier, bc = self._carrier(params)
+        partials, bc = self._run(engine.fold_task, fn, params, merge=merge)
         try:
-            partials = self._blocks.mapPartitions(self._task(_fold_task, fn, carrier, merge=merge))
-            return partials.treeAggregate(zero, merge, merge, depth=tree_depth(self.num_partitions))
+            depth = engine.tree_depth(self.num_partitions)
+            return partials.treeAggregate(zero, merge, merge, depth=depth)
         finally:
             if bc is not None:
                 bc.unpersist()
 
-    def aggregate_by_key(
-        self, fn: BlockFn, params: Any, *, merge: Callable[[Any, Any], Any],
-        split: Callable[[Any], Iterable[tuple[int, Any]]], combine: Callable[[Any, Any], Any],
-        finish: Callable[[Any], Any] | None = None, num_reducers: int = 1,
-    ) -> dict[int, Any]:
-        carrier, bc = self._carrier(params)
+    def aggregate_by_key(self, fn: BlockFn, params: Any, keyed: KeyedMerge) -> dict[int, Any]:
+        records, bc = self._run(engine.keyed_task, fn, params, keyed=keyed)
         try:
-            keyed = self._blocks.mapPartitions(
-                self._task(_keyed_task, fn, carrier, merge=merge, split=split))
-            reduced = keyed.reduceByKey(combine, numPartitions=num_reducers)
-            if finish is not None:
-                reduced = reduced.mapValues(finish)
+            reduced = records.reduceByKey(keyed.combine, numPartitions=keyed.num_reducers)
+            if keyed.finish is not None:
+                reduced = reduced.mapValues(keyed.finish)
             return dict(reduced.collect())
         finally:
             if bc is not None:
                 bc.unpersist()
 
     def rows(self, fn: BlockFn, params: Any) -> list[Any]:
-        carrier, bc = self._carrier(params)
+        items, bc = self._run(engine.rows_task, fn, params)
         try:
-            return list(self._blocks.mapPartitions(self._task(_rows_task, fn, carrier)).collect())
+            return list(items.collect())
         finally:
             if bc is not None:
                 bc.unpersist()
@@ -321,13 +323,7 @@ class BlockDataset(Dataset):
         """A lazy RDD of ``fn(block, params)``, one element per block, in row order
         (predictions). ``params`` travel inside the tasks: the RDD may be evaluated long
         after this call, when a broadcast could already be gone."""
-        return self._blocks.mapPartitions(self._task(_map_task, fn, Carrier(params)))
-
-    def transform(self, fn: Callable[[BlockView, Any], BlockView], params: Any) -> BlockDataset:
-        view = copy.copy(self)
-        view._transforms = (*self._transforms, (fn, params))
-        view._owner = False
-        return view
+        return self._run(engine.map_task, fn, params, inline=True)[0]
 
     # --------------------------------------------------------------- builders
     @classmethod
@@ -437,13 +433,9 @@ class BlockDataset(Dataset):
         return cls.from_blocks(blocks, source=f"DataFrame columns {names['describe']}")
 
     # ---------------------------------------------------------------- lifecycle
-    def unpersist(self) -> None:
-        """Release the cached blocks (blocking=False: executors drop them in the background).
-
-        A view made by :meth:`transform` shares its parent's blocks and releases nothing.
-        """
-        if self._owner:
-            self._cached.unpersist()
+    def _release(self) -> None:
+        # blocking=False: executors drop the blocks in the background.
+        self._cached.unpersist()
 
     def cached_bytes(self) -> int:
         """Bytes the cached blocks hold in executors' memory and disk (0 when released)."""
@@ -452,9 +444,6 @@ class BlockDataset(Dataset):
             if info.id() == self._cached.id():
                 return int(info.memSize() + info.diskSize())
         return 0
-
-    def __enter__(self) -> BlockDataset:
-        return self
 
 
 def _row_label(r: int, *, offset: int) -> str:
@@ -471,31 +460,7 @@ def _views(items: Iterable[Any], offsets: np.ndarray,
     for item in items:
         if isinstance(item, Block):
             view = BlockView(item.X, item.y, item.w, int(offsets[item.partition]) + item.start)
-            yield apply_transforms(view, transforms) if transforms else view
-
-
-def _fold_task(items: Iterable[Any], *, fn: BlockFn, carrier: Any, offsets: np.ndarray,
-               transforms: tuple[Transform, ...], merge: Callable[[Any, Any], Any]
-               ) -> Iterator[Any]:
-    return fold_blocks(_views(items, offsets, transforms), fn, carrier.value, merge)
-
-
-def _keyed_task(items: Iterable[Any], *, fn: BlockFn, carrier: Any, offsets: np.ndarray,
-                transforms: tuple[Transform, ...], merge: Callable[[Any, Any], Any],
-                split: Callable[[Any], Iterable[tuple[int, Any]]]) -> Iterator[Any]:
-    return keyed_records(_views(items, offsets, transforms), fn, carrier.value, merge, split)
-
-
-def _rows_task(items: Iterable[Any], *, fn: BlockFn, carrier: Any, offsets: np.ndarray,
-               transforms: tuple[Transform, ...]) -> Iterator[Any]:
-    return block_rows(_views(items, offsets, transforms), fn, carrier.value)
-
-
-def _map_task(items: Iterable[Any], *, fn: BlockFn, carrier: Any, offsets: np.ndarray,
-              transforms: tuple[Transform, ...]) -> Iterator[Any]:
-    params = carrier.value
-    for view in _views(items, offsets, transforms):
-        yield fn(view, params)
+            yield engine.apply_transforms(view, transforms) if transforms else view
 
 
 def _records_task(index: int, records: Iterable[Any], *, kind: str,
@@ -543,16 +508,7 @@ def _arrow_to_pickled_blocks(
 
     try:
         for batch in batches:
-            X, y, w = arrow_batch_to_arrays(batch, has_y, has_w, names, seen)
-
-            def where(r: int, base: int = seen) -> str:
-                return f"row {base + r} of the partition"
-
-            _check_finite(X, where)
-            if y is not None:
-                _check_finite(y, where, "label")
-            if w is not None:
-                _check_finite(w, where, "weight")
+            X, y, w = checked_batch_arrays(batch, has_y, has_w, names, seen)
             seen += X.shape[0]
             if X.shape[0]:
                 for block in builder.add(X, y, w):

@@ -22,10 +22,11 @@ if TYPE_CHECKING:
 
 def column_names(
     features_col: str | None,
-    feature_cols: list[str] | None,
-    label_col: str | None,
-    weight_col: str | None,
+    feature_cols: list[str] | None = None,
+    label_col: str | None = None,
+    weight_col: str | None = None,
 ) -> dict[str, Any]:
+    """Names of the selected model columns and of their sources (for error messages)."""
     shown = list(feature_cols) if feature_cols else [features_col]
     if label_col:
         shown.append(label_col)

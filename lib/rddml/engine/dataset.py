@@ -34,8 +34,10 @@ Examples
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -43,6 +45,7 @@ import numpy as np
 from rddml.engine.content_keys import row_keys as content_row_keys
 
 T = TypeVar("T")
+D = TypeVar("D", bound="Dataset")
 
 #: A block function: one block and the pass's parameters → a partial result.
 BlockFn = Callable[["BlockView", Any], Any]
@@ -116,6 +119,20 @@ def apply_transforms(block: BlockView, transforms: tuple[Transform, ...]) -> Blo
     return block
 
 
+@dataclass(frozen=True)
+class KeyedMerge:
+    """How :meth:`Dataset.aggregate_by_key` combines: ``merge`` folds a partition's block
+    results, ``split`` cuts the partial into ``(key, value)`` records, ``combine`` merges
+    the values of one key across partitions, ``finish`` (optional) reduces each key's
+    value on the executors; ``num_reducers`` is a hint for the shuffle."""
+
+    merge: Callable[[Any, Any], Any]
+    split: Callable[[Any], Iterable[tuple[int, Any]]]
+    combine: Callable[[Any, Any], Any]
+    finish: Callable[[Any], Any] | None = None
+    num_reducers: int = 1
+
+
 def fold_blocks(blocks: Iterable[BlockView], fn: BlockFn, params: Any,
                 merge: Callable[[Any, Any], Any]) -> Iterator[Any]:
     """One partial for a partition's blocks (nothing for an empty partition)."""
@@ -129,18 +146,35 @@ def fold_blocks(blocks: Iterable[BlockView], fn: BlockFn, params: Any,
         yield acc
 
 
-def keyed_records(blocks: Iterable[BlockView], fn: BlockFn, params: Any,
-                  merge: Callable[[Any, Any], Any],
-                  split: Callable[[Any], Iterable[tuple[int, Any]]]) -> Iterator[tuple[int, Any]]:
-    """Fold a partition, then split its partial into keyed records."""
-    for acc in fold_blocks(blocks, fn, params, merge):
-        yield from split(acc)
+# Partition tasks shared by both backends. ``views`` turns a partition's stored items
+# (RDD blocks, Arrow batches) into BlockViews; ``carrier.value`` holds the parameters.
+def fold_task(items: Iterable[Any], *, views: Callable[[Iterable[Any]], Iterator[BlockView]],
+              carrier: Any, fn: BlockFn, merge: Callable[[Any, Any], Any]) -> Iterator[Any]:
+    """A partition's blocks folded into one partial."""
+    return fold_blocks(views(items), fn, carrier.value, merge)
 
 
-def block_rows(blocks: Iterable[BlockView], fn: BlockFn, params: Any) -> Iterator[Any]:
+def keyed_task(items: Iterable[Any], *, views: Callable[[Iterable[Any]], Iterator[BlockView]],
+               carrier: Any, fn: BlockFn, keyed: KeyedMerge) -> Iterator[tuple[int, Any]]:
+    """A partition folded, then split into keyed records."""
+    for acc in fold_blocks(views(items), fn, carrier.value, keyed.merge):
+        yield from keyed.split(acc)
+
+
+def rows_task(items: Iterable[Any], *, views: Callable[[Iterable[Any]], Iterator[BlockView]],
+              carrier: Any, fn: BlockFn) -> Iterator[Any]:
     """The items of every block's list, in block order."""
-    for block in blocks:
+    params = carrier.value
+    for block in views(items):
         yield from fn(block, params)
+
+
+def map_task(items: Iterable[Any], *, views: Callable[[Iterable[Any]], Iterator[BlockView]],
+             carrier: Any, fn: BlockFn) -> Iterator[Any]:
+    """One result per block."""
+    params = carrier.value
+    for block in views(items):
+        yield fn(block, params)
 
 
 class Dataset(ABC):
@@ -171,6 +205,8 @@ class Dataset(ABC):
     n_skipped: int
     skipped_examples: tuple[str, ...]
     digest: str
+    _transforms: tuple[Transform, ...] = ()
+    _owner: bool = True  # False for a transform() view, which shares the cached data
 
     @property
     @abstractmethod
@@ -188,11 +224,7 @@ class Dataset(ABC):
         """
 
     @abstractmethod
-    def aggregate_by_key(
-        self, fn: BlockFn, params: Any, *, merge: Callable[[Any, Any], Any],
-        split: Callable[[Any], Iterable[tuple[int, Any]]], combine: Callable[[Any, Any], Any],
-        finish: Callable[[Any], Any] | None = None, num_reducers: int = 1,
-    ) -> dict[int, Any]:
+    def aggregate_by_key(self, fn: BlockFn, params: Any, keyed: KeyedMerge) -> dict[int, Any]:
         """Fold each partition, split its partial into ``(key, value)`` records, combine the
         values of each key across partitions (a shuffle) and return ``{key: finish(value)}``.
         """
@@ -201,19 +233,27 @@ class Dataset(ABC):
     def rows(self, fn: BlockFn, params: Any) -> list[Any]:
         """Concatenation of ``fn(block, params)`` (a list per block), in partition order."""
 
-    @abstractmethod
-    def transform(self, fn: Callable[[BlockView, Any], BlockView], params: Any) -> Dataset:
+    def transform(self: D, fn: Callable[[BlockView, Any], BlockView], params: Any) -> D:
         """A view whose every pass sees ``fn(block, params)`` instead of ``block``.
 
         The view shares the cached data (no copy); unpersisting it does nothing.
         """
+        view = copy.copy(self)
+        view._transforms = (*self._transforms, (fn, params))
+        view._owner = False
+        return view
 
     # --------------------------------------------------------------- lifecycle
-    @abstractmethod
     def unpersist(self) -> None:
-        """Release the cached data."""
+        """Release the cached data (a :meth:`transform` view releases nothing)."""
+        if self._owner:
+            self._release()
 
-    def __enter__(self: T) -> T:
+    @abstractmethod
+    def _release(self) -> None:
+        """Drop the cached data from the executors."""
+
+    def __enter__(self: D) -> D:
         return self
 
     def __exit__(self, *exc: object) -> None:

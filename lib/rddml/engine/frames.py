@@ -31,33 +31,17 @@ Examples
 
 from __future__ import annotations
 
-import copy
 import pickle
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rddml.engine.blocks import _check_finite
+from rddml.engine import dataset as engine
+from rddml.engine import records
+from rddml.engine.blocks import checked_batch_arrays
 from rddml.engine.columns import arrow_batch_to_arrays, column_names, select_model_columns
-from rddml.engine.dataset import (
-    BlockFn,
-    BlockView,
-    Dataset,
-    Transform,
-    apply_transforms,
-    block_rows,
-    fold_blocks,
-    keyed_records,
-)
-from rddml.engine.records import (
-    Block,
-    BlockError,
-    PartitionSummary,
-    apply_summaries,
-    check_summaries,
-    summarise_partition,
-)
+from rddml.engine.dataset import BlockFn, BlockView, Carrier, Dataset, KeyedMerge, Transform
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -90,16 +74,16 @@ def _views(batches: Iterable[Any], layout: _Layout,
             continue
         X, y, w = arrow_batch_to_arrays(batch, layout.has_y, layout.has_w, layout.names, 0)
         view = BlockView(X, y, w, None)
-        yield apply_transforms(view, transforms) if transforms else view
+        yield engine.apply_transforms(view, transforms) if transforms else view
 
 
-def _emit(records: Iterable[tuple[int, Any]]) -> Iterator[Any]:
+def _emit(keyed: Iterable[tuple[int, Any]]) -> Iterator[Any]:
     """One Arrow batch of ``(pid, key, pickled value)`` rows (none when there are none)."""
     import pyarrow as pa
 
     keys: list[int] = []
     payloads: list[bytes] = []
-    for key, value in records:
+    for key, value in keyed:
         keys.append(int(key))
         payloads.append(pickle.dumps(value, protocol=5))
     if keys:
@@ -110,22 +94,16 @@ def _emit(records: Iterable[tuple[int, Any]]) -> Iterator[Any]:
         )
 
 
-def _fold_task(batches: Iterable[Any], *, fn: BlockFn, params: Any, layout: _Layout,
-               transforms: tuple[Transform, ...], merge: Callable[[Any, Any], Any]
-               ) -> Iterator[Any]:
-    views = _views(batches, layout, transforms)
-    return _emit((0, part) for part in fold_blocks(views, fn, params, merge))
+def _emit_values(batches: Iterable[Any], *, task: Callable[..., Iterator[Any]]) -> Iterator[Any]:
+    return _emit((0, value) for value in task(batches))
 
 
-def _keyed_task(batches: Iterable[Any], *, fn: BlockFn, params: Any, layout: _Layout,
-                transforms: tuple[Transform, ...], merge: Callable[[Any, Any], Any],
-                split: Callable[[Any], Iterable[tuple[int, Any]]]) -> Iterator[Any]:
-    return _emit(keyed_records(_views(batches, layout, transforms), fn, params, merge, split))
+def _emit_records(batches: Iterable[Any], *, task: Callable[..., Iterator[Any]]) -> Iterator[Any]:
+    return _emit(task(batches))
 
 
-def _rows_task(batches: Iterable[Any], *, fn: BlockFn, params: Any, layout: _Layout,
-               transforms: tuple[Transform, ...]) -> Iterator[Any]:
-    items = list(block_rows(_views(batches, layout, transforms), fn, params))
+def _emit_list(batches: Iterable[Any], *, task: Callable[..., Iterator[Any]]) -> Iterator[Any]:
+    items = list(task(batches))
     return _emit([(0, items)] if items else [])
 
 
@@ -160,37 +138,31 @@ def _group_reducer(combine: Callable[[Any, Any], Any],
     return reduce_group
 
 
-def _validated_blocks(batches: Iterable[Any], layout: _Layout) -> Iterator[Block | BlockError]:
+def _validated_blocks(batches: Iterable[Any],
+                      layout: _Layout) -> Iterator[records.Block | records.BlockError]:
     """A partition's batches as blocks, or the first problem found (summary pass)."""
     seen = 0
     width: int | None = None
     try:
         for batch in batches:
-            X, y, w = arrow_batch_to_arrays(batch, layout.has_y, layout.has_w, layout.names, seen)
-
-            def where(r: int, base: int = seen) -> str:
-                return f"row {base + r} of the partition"
-
-            _check_finite(X, where)
-            if y is not None:
-                _check_finite(y, where, "label")
-            if w is not None:
-                _check_finite(w, where, "weight")
+            X, y, w = checked_batch_arrays(batch, layout.has_y, layout.has_w, layout.names,
+                                           seen)
+            where = f"row {seen} of the partition"
             if X.shape[0]:
                 if width is not None and X.shape[1] != width:
-                    raise ValueError(f"{where(0)} has {X.shape[1]} features, expected {width} "
+                    raise ValueError(f"{where} has {X.shape[1]} features, expected {width} "
                                      "like the first row of the partition")
                 width = X.shape[1]
                 if width == 0:
-                    raise ValueError(f"{where(0)} has no features")
-                yield Block(0, seen, X, y, w)
+                    raise ValueError(f"{where} has no features")
+                yield records.Block(0, seen, X, y, w)
             seen += X.shape[0]
     except ValueError as exc:
-        yield BlockError(str(exc))
+        yield records.BlockError(str(exc))
 
 
 def _summary_task(batches: Iterable[Any], *, layout: _Layout) -> Iterator[Any]:
-    summary = summarise_partition(_partition_id(), _validated_blocks(batches, layout))
+    summary = records.summarise_partition(_partition_id(), _validated_blocks(batches, layout))
     return _emit([(0, summary)])
 
 
@@ -203,13 +175,12 @@ class FrameDataset(Dataset):
 
     backend = "dataframe"
 
-    def __init__(self, df: DataFrame, layout: _Layout, summaries: list[PartitionSummary]) -> None:
+    def __init__(self, df: DataFrame, layout: _Layout,
+                 summaries: list[records.PartitionSummary]) -> None:
         self.df = df
         self._layout = layout
-        self._transforms: tuple[Transform, ...] = ()
-        self._owner = True
         self._num_partitions = max(1, len(summaries))
-        apply_summaries(self, summaries)
+        records.apply_summaries(self, summaries)
         # A DataFrame's label and weight columns exist even when every partition is empty.
         self.has_labels = layout.has_y
         self.has_weights = layout.has_w
@@ -219,42 +190,36 @@ class FrameDataset(Dataset):
         return self._num_partitions
 
     @classmethod
-    def from_dataframe(
-        cls,
-        df: DataFrame,
-        *,
-        features_col: str | None = "features",
-        feature_cols: list[str] | None = None,
-        label_col: str | None = None,
-        weight_col: str | None = None,
-    ) -> FrameDataset:
+    def from_dataframe(cls, df: DataFrame, **columns: Any) -> FrameDataset:
         """Select, persist and validate the model columns (one Spark job).
 
+        ``columns`` are those of :meth:`BlockDataset.from_dataframe
+        <rddml.engine.blocks.BlockDataset.from_dataframe>`: ``features_col`` (default
+        ``"features"``) or ``feature_cols``, and optional ``label_col`` / ``weight_col``.
         Raises :class:`InvalidParameterError` for a missing or non-numeric column (before
         any job) and :class:`DataValidationError` for null, NaN/Inf, ragged or no rows.
         """
-        selected = select_model_columns(
-            df, features_col=features_col, feature_cols=feature_cols,
-            label_col=label_col, weight_col=weight_col,
-        )
-        names = column_names(features_col, feature_cols, label_col, weight_col)
-        layout = _Layout(label_col is not None, weight_col is not None, names)
+        columns = {"features_col": "features", **columns}
+        selected = select_model_columns(df, **columns)
+        names = column_names(**columns)
+        layout = _Layout(names["label_source"] is not None, names["weight_source"] is not None,
+                         names)
         cached = selected.persist()
         try:
             rows = cached.mapInArrow(partial(_summary_task, layout=layout), PAYLOAD_SCHEMA).collect()
-            summaries: list[PartitionSummary] = [pickle.loads(r["payload"]) for r in rows]
-            check_summaries(summaries, f"DataFrame columns {names['describe']}")
+            summaries: list[records.PartitionSummary] = [pickle.loads(r["payload"]) for r in rows]
+            records.check_summaries(summaries, f"DataFrame columns {names['describe']}")
         except BaseException:
             cached.unpersist()
             raise
         return cls(cached, layout, summaries)
 
     # ------------------------------------------------------------------ passes
-    def _run(self, runner: Callable[..., Iterator[Any]], fn: BlockFn, params: Any,
-             **extra: Any) -> DataFrame:
-        task = partial(runner, fn=fn, params=params, layout=self._layout,
-                       transforms=self._transforms, **extra)
-        return self.df.mapInArrow(task, PAYLOAD_SCHEMA)
+    def _run(self, emit: Callable[..., Iterator[Any]], task: Callable[..., Iterator[Any]],
+             fn: BlockFn, params: Any, **extra: Any) -> DataFrame:
+        views = partial(_views, layout=self._layout, transforms=self._transforms)
+        bound = partial(task, views=views, carrier=Carrier(params), fn=fn, **extra)
+        return self.df.mapInArrow(partial(emit, task=bound), PAYLOAD_SCHEMA)
 
     @staticmethod
     def _payloads(frame: DataFrame) -> list[Any]:
@@ -265,39 +230,24 @@ class FrameDataset(Dataset):
         """One partial per partition, collected and merged on the driver in partition order
         (a one-level tree: the partials are small and need no shuffle)."""
         acc = zero
-        for part in self._payloads(self._run(_fold_task, fn, params, merge=merge)):
+        for part in self._payloads(self._run(_emit_values, engine.fold_task, fn, params, merge=merge)):
             acc = merge(acc, part)
         return acc
 
-    def aggregate_by_key(
-        self, fn: BlockFn, params: Any, *, merge: Callable[[Any, Any], Any],
-        split: Callable[[Any], Iterable[tuple[int, Any]]], combine: Callable[[Any, Any], Any],
-        finish: Callable[[Any], Any] | None = None, num_reducers: int = 1,
-    ) -> dict[int, Any]:
+    def aggregate_by_key(self, fn: BlockFn, params: Any, keyed: KeyedMerge) -> dict[int, Any]:
         """Keyed records combined by ``groupBy(key).applyInPandas`` (a shuffle), then
         ``finish`` per key on the executors. ``num_reducers`` is left to Spark's
         ``spark.sql.shuffle.partitions`` (and adaptive execution)."""
-        keyed = self._run(_keyed_task, fn, params, merge=merge, split=split)
-        reduced = keyed.groupBy("key").applyInPandas(_group_reducer(combine, finish),
-                                                     PAYLOAD_SCHEMA)
+        pairs = self._run(_emit_records, engine.keyed_task, fn, params, keyed=keyed)
+        reduced = pairs.groupBy("key").applyInPandas(
+            _group_reducer(keyed.combine, keyed.finish), PAYLOAD_SCHEMA)
         return {int(r["key"]): pickle.loads(r["payload"]) for r in reduced.collect()}
 
     def rows(self, fn: BlockFn, params: Any) -> list[Any]:
         out: list[Any] = []
-        for items in self._payloads(self._run(_rows_task, fn, params)):
+        for items in self._payloads(self._run(_emit_list, engine.rows_task, fn, params)):
             out.extend(items)
         return out
 
-    def transform(self, fn: Callable[[BlockView, Any], BlockView], params: Any) -> FrameDataset:
-        view = copy.copy(self)
-        view._transforms = (*self._transforms, (fn, params))
-        view._owner = False
-        return view
-
-    def unpersist(self) -> None:
-        """Release the cached columns (a :meth:`transform` view releases nothing)."""
-        if self._owner:
-            self.df.unpersist()
-
-    def __enter__(self) -> FrameDataset:
-        return self
+    def _release(self) -> None:
+        self.df.unpersist()

@@ -10,7 +10,7 @@ from rddml.engine.dataset import Dataset
 from rddml.engine.frames import FrameDataset
 from rddml.errors import InvalidParameterError
 
-__all__ = ["as_block_dataset", "as_dataset", "is_dataframe", "is_rdd"]
+__all__ = ["as_dataset", "is_dataframe", "is_rdd"]
 
 
 def as_dataset(
@@ -54,17 +54,3 @@ def as_dataset(
         "The 'data' argument must be a pyspark RDD, a pyspark DataFrame or an "
         f"rddml BlockDataset, got {type(data).__name__}."
     )
-
-
-def as_block_dataset(
-    data: Any,
-    *,
-    labeled: bool,
-    features_col: str | None,
-    feature_cols: list[str] | None,
-    label_col: str | None = None,
-    weight_col: str | None = None,
-) -> tuple[Dataset, bool]:
-    """:func:`as_dataset` on the RDD backend."""
-    return as_dataset(data, backend="rdd", labeled=labeled, features_col=features_col,
-                      feature_cols=feature_cols, label_col=label_col, weight_col=weight_col)

@@ -136,6 +136,8 @@ class LogisticRegression(BaseEstimator):
     [0.0, 0.0, 1.0, 1.0]
     """
 
+    _repr_params = ("optimizer", "reg_param", "l1_ratio", "max_iter", "standardize")
+
     def __init__(
         self,
         optimizer: str = "lbfgs",
@@ -418,24 +420,11 @@ class LogisticRegression(BaseEstimator):
         """
         doc = load_model(path, "LogisticRegression")
         model, fitted = check_logistic_model(model_file(path), doc, cls)
-        model.coef_ = fitted["coef"]
-        model.intercept_ = fitted["intercept"]
-        model.n_iter_ = fitted["n_iter"]
-        model.converged_ = fitted["converged"]
-        model.loss_history_ = fitted["loss_history"]
-        model.n_passes_ = fitted["n_passes"]
-        model.class_weight_ = fitted["class_weight"]
-        model.feature_mean_ = fitted["feature_mean"]
-        model.feature_std_ = fitted["feature_std"]
+        model._restore(fitted)
         model.n_features_in_ = model.coef_.shape[0]
         model.classes_ = np.array([0.0, 1.0])
         return model
 
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
-                          if k in ("optimizer", "reg_param", "l1_ratio", "max_iter",
-                                   "standardize"))
-        return f"LogisticRegression({shown})"
 
 
 # ------------------------------------------------------------------ helpers

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from rddml.engine.counter_rng import uniform_for_rows
-from rddml.engine.dataset import BlockView, Dataset
+from rddml.engine.dataset import BlockView, Dataset, KeyedMerge
 from rddml.errors import DataValidationError
 from rddml.linear.kernels import (
     ClassMoments,
@@ -188,8 +188,8 @@ def evaluate_pass(
     reduced = ds.aggregate_by_key(
         _evaluation_block, (np.asarray(coef, dtype=np.float64), float(intercept),
                             float(threshold)),
-        merge=_merge_evaluation, split=_SplitEvaluation(auc_bucket_edges(n_buckets)),
-        combine=_merge, finish=_finish_bucket, num_reducers=min(n_buckets, 16),
+        KeyedMerge(merge=_merge_evaluation, split=_SplitEvaluation(auc_bucket_edges(n_buckets)),
+                   combine=_merge, finish=_finish_bucket, num_reducers=min(n_buckets, 16)),
     )
     stats = reduced.pop(EVAL_KEY, EvalStats.empty())
     auc = auc_from_partials([reduced[k] for k in sorted(reduced)])
