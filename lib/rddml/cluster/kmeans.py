@@ -18,6 +18,7 @@ from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.inputs import as_dataset
+from rddml.engine.storage import STORAGES
 from rddml.errors import InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
@@ -106,6 +107,15 @@ class KMeans(BaseEstimator):
         refused. See :mod:`rddml.io.checkpoint`.
     checkpoint_interval : int, default=10
         Iterations between checkpoints.
+    backend : {"auto", "rdd", "dataframe"}, default="auto"
+        Where the passes run (:mod:`rddml.engine.backend`): RDDs where a SparkContext
+        exists, the DataFrame API under Spark Connect.
+    storage : {"auto", "executor", "spark"}, default="auto"
+        How the RDD backend keeps the cached blocks between passes
+        (:mod:`rddml.engine.storage`): ``"executor"`` as ``.npy`` files on the executors'
+        local disks, memory-mapped by each pass (no JVM→Python copy); ``"spark"`` in
+        Spark's block manager (for environments that forbid local files); ``"auto"``
+        is the measured default (README, "Performance").
 
     Attributes
     ----------
@@ -152,6 +162,7 @@ class KMeans(BaseEstimator):
         checkpoint_dir: str | None = None,
         checkpoint_interval: int = 10,
         backend: str = "auto",
+        storage: str = "auto",
     ) -> None:
         self.k = k
         self.init = init
@@ -168,6 +179,7 @@ class KMeans(BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_interval = checkpoint_interval
         self.backend = backend
+        self.storage = storage
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -185,6 +197,7 @@ class KMeans(BaseEstimator):
         check_optional_str("checkpoint_dir", self.checkpoint_dir)
         check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         check_choice("backend", self.backend, BACKENDS)
+        check_choice("storage", self.storage, STORAGES)
         if isinstance(self.init, str):
             check_choice("init", self.init, INITS)
         else:
@@ -197,7 +210,7 @@ class KMeans(BaseEstimator):
         :class:`~rddml.engine.frames.FrameDataset`. Returns ``self``."""
         self._validate_params()
         ds, owned = as_dataset(
-            data, backend=self.backend, labeled=False, features_col=self.features_col,
+            data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
             feature_cols=self.feature_cols, weight_col=self.weight_col,
         )
         try:
@@ -329,7 +342,7 @@ class KMeans(BaseEstimator):
         summed for ``distance="cosine"``): one pass, on the backend ``fit`` would use."""
         check_is_fitted(self, "cluster_centers_")
         ds, owned = as_dataset(
-            data, backend=self.backend, labeled=False, features_col=self.features_col,
+            data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
             feature_cols=self.feature_cols, weight_col=self.weight_col,
         )
         try:

@@ -103,13 +103,14 @@ class SyntheticData:
         )
         return rdd
 
-    def to_block_dataset(self, *, labels: bool = True) -> BlockDataset:
+    def to_block_dataset(self, *, labels: bool = True, storage: str = "auto") -> BlockDataset:
         """The data as a persisted :class:`BlockDataset`, one block per chunk.
 
         With ``labels=True`` the blocks carry ``label_col`` as ``y`` (k-means ignores it).
         """
         rdd = self._chunk_rdd(partial(_block_task, labels=labels))
-        return BlockDataset.from_blocks(rdd, source=f"synthetic {self.kind} data")
+        return BlockDataset.from_blocks(rdd, source=f"synthetic {self.kind} data",
+                                        storage=storage)
 
     def text_rdd(self) -> RDD[str]:
         """One string per chunk in the write-up's text format (see :meth:`render_text`),

@@ -197,6 +197,7 @@ def read_text_blocks(
     sep: str | None,
     labeled: bool,
     on_bad_rows: str = "error",
+    storage: str = "auto",
     max_block_rows: int | None = None,
 ) -> BlockDataset:
     """Read delimited numeric text under ``path`` into a cached :class:`BlockDataset`.
@@ -244,22 +245,25 @@ def read_text_blocks(
         line_no = rdds[idx].filter(partial(_before, offset=error.offset)).count() + 1
         return f"{display_path(error.file)} line {line_no}: {error.message}"
 
-    return BlockDataset.from_blocks(blocks, source=path, describe_error=describe)
+    return BlockDataset.from_blocks(blocks, source=path, describe_error=describe,
+                                    storage=storage)
 
 
 def read_points_csv(
-    sc: SparkContext, path: str, *, on_bad_rows: str = "error"
+    sc: SparkContext, path: str, *, on_bad_rows: str = "error", storage: str = "auto"
 ) -> BlockDataset:
     """k-means input in the write-up's ``data.csv`` format: ``x,y,...`` per line, no header."""
-    return read_text_blocks(sc, path, sep=",", labeled=False, on_bad_rows=on_bad_rows)
+    return read_text_blocks(sc, path, sep=",", labeled=False, on_bad_rows=on_bad_rows,
+                            storage=storage)
 
 
 def read_labeled_text(
-    sc: SparkContext, path: str, *, on_bad_rows: str = "error"
+    sc: SparkContext, path: str, *, on_bad_rows: str = "error", storage: str = "auto"
 ) -> BlockDataset:
     """Logistic-regression input as ``numpy.savetxt`` writes it: features then label,
     whitespace-separated, no header."""
-    return read_text_blocks(sc, path, sep=None, labeled=True, on_bad_rows=on_bad_rows)
+    return read_text_blocks(sc, path, sep=None, labeled=True, on_bad_rows=on_bad_rows,
+                            storage=storage)
 
 
 def spark_context(spark_or_sc: Any) -> SparkContext:

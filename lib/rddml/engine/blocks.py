@@ -44,6 +44,7 @@ from rddml.engine.records import (
     check_summaries,
     summarise_partition,
 )
+from rddml.engine.storage import STORAGES, ExecutorStorage, handles_from_blocks, write_partition
 from rddml.errors import InvalidParameterError
 
 __all__ = ["Block", "BlockDataset", "BlockError", "SkippedRows", "default_block_rows",
@@ -260,19 +261,27 @@ class BlockDataset(Dataset):
 
     backend = "rdd"
 
-    def __init__(self, blocks: RDD[Any], summaries: list[PartitionSummary], *,
-                 cached: RDD[Any] | None = None) -> None:
-        self._blocks = blocks
-        self._cached = blocks if cached is None else cached  # what unpersist releases
+    def __init__(self, storage: Any, summaries: list[PartitionSummary]) -> None:
+        self._storage = storage
         apply_summaries(self, summaries)
-        counts = np.zeros(blocks.getNumPartitions() + 1, dtype=np.int64)
+        counts = np.zeros(storage.rdd.getNumPartitions() + 1, dtype=np.int64)
         for s in summaries:
             counts[s.partition + 1] = s.n_rows
         self.partition_offsets = np.cumsum(counts)[:-1]
 
     @property
     def num_partitions(self) -> int:
-        return int(self._blocks.getNumPartitions())
+        return int(self._storage.rdd.getNumPartitions())
+
+    @property
+    def storage(self) -> str:
+        """Where the blocks are kept: ``"spark"`` (block manager) or ``"executor"`` (files)."""
+        return str(self._storage.name)
+
+    @property
+    def _blocks(self) -> RDD[Any]:
+        """The stored items (blocks or handles); only the storage knows how to read them."""
+        return self._storage.rdd  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ passes
     def _carrier(self, params: Any) -> tuple[Any, Any]:
@@ -282,48 +291,53 @@ class BlockDataset(Dataset):
             return bc, bc
         return Carrier(params), None
 
-    def _run(self, task: Callable[..., Iterator[Any]], fn: BlockFn, params: Any,
-             inline: bool = False, **extra: Any) -> tuple[RDD[Any], Any]:
-        """The lazy RDD of ``task`` over every partition, and the broadcast to release."""
-        carrier, bc = (Carrier(params), None) if inline else self._carrier(params)
-        views = partial(_views, offsets=self.partition_offsets, transforms=self._transforms)
-        rdd = self._blocks.mapPartitions(partial(task, views=views, carrier=carrier, fn=fn,
-                                                 **extra))
-        return rdd, bc
+    def _tasks(self, task: Callable[..., Iterator[Any]], fn: BlockFn, carrier: Any,
+               **extra: Any) -> RDD[Any]:
+        """The lazy RDD of ``task`` over every partition of the stored blocks."""
+        views = self._storage.views(self.partition_offsets, self._transforms)
+        return self._storage.rdd.mapPartitions(  # type: ignore[no-any-return]
+            partial(task, views=views, carrier=carrier, fn=fn, **extra))
 
-    def aggregate(self, fn: BlockFn, params: Any, zero: T, merge: Callable[[T, T], T]) -> T:
-        partials, bc = self._run(engine.fold_task, fn, params, merge=merge)
+    def _job(self, params: Any, action: Callable[[Any], T]) -> T:
+        """Run ``action(carrier)`` (one Spark job) through the storage, which may rebuild
+        lost blocks and run it again; the broadcast, if any, is released afterwards."""
+        carrier, bc = self._carrier(params)
         try:
-            depth = engine.tree_depth(self.num_partitions)
-            return partials.treeAggregate(zero, merge, merge, depth=depth)
+            return self._storage.run(partial(action, carrier))  # type: ignore[no-any-return]
         finally:
             if bc is not None:
                 bc.unpersist()
 
+    def aggregate(self, fn: BlockFn, params: Any, zero: T, merge: Callable[[T, T], T]) -> T:
+        depth = engine.tree_depth(self.num_partitions)
+
+        def action(carrier: Any) -> T:
+            partials = self._tasks(engine.fold_task, fn, carrier, merge=merge)
+            return partials.treeAggregate(zero, merge, merge, depth=depth)
+
+        return self._job(params, action)
+
     def aggregate_by_key(self, fn: BlockFn, params: Any, keyed: KeyedMerge) -> dict[int, Any]:
-        records, bc = self._run(engine.keyed_task, fn, params, keyed=keyed)
-        try:
+        def action(carrier: Any) -> dict[int, Any]:
+            records = self._tasks(engine.keyed_task, fn, carrier, keyed=keyed)
             reduced = records.reduceByKey(keyed.combine, numPartitions=keyed.num_reducers)
             if keyed.finish is not None:
                 reduced = reduced.mapValues(keyed.finish)
             return dict(reduced.collect())
-        finally:
-            if bc is not None:
-                bc.unpersist()
+
+        return self._job(params, action)
 
     def rows(self, fn: BlockFn, params: Any) -> list[Any]:
-        items, bc = self._run(engine.rows_task, fn, params)
-        try:
-            return list(items.collect())
-        finally:
-            if bc is not None:
-                bc.unpersist()
+        def action(carrier: Any) -> list[Any]:
+            return list(self._tasks(engine.rows_task, fn, carrier).collect())
+
+        return self._job(params, action)
 
     def map_blocks(self, fn: BlockFn, params: Any) -> RDD[Any]:
         """A lazy RDD of ``fn(block, params)``, one element per block, in row order
         (predictions). ``params`` travel inside the tasks: the RDD may be evaluated long
         after this call, when a broadcast could already be gone."""
-        return self._run(engine.map_task, fn, params, inline=True)[0]
+        return self._tasks(engine.map_task, fn, Carrier(params))
 
     # --------------------------------------------------------------- builders
     @classmethod
@@ -333,22 +347,23 @@ class BlockDataset(Dataset):
         *,
         source: str = "the input",
         describe_error: Callable[[BlockError], str] | None = None,
+        storage: str = "auto",
     ) -> BlockDataset:
-        """Persist an RDD of ``Block``/``BlockError``/``SkippedRows`` items, summarise it
-        (one job), and raise :class:`DataValidationError` for the first error found."""
-        from pyspark import StorageLevel
+        """Store an RDD of ``Block``/``BlockError``/``SkippedRows`` items, summarise it
+        (one job), and raise :class:`DataValidationError` for the first error found.
 
-        cached = rdd.persist(StorageLevel.MEMORY_AND_DISK)
+        ``storage``: ``"spark"`` caches the blocks in Spark's block manager
+        (``MEMORY_AND_DISK``); ``"executor"`` writes them as files on the executors and
+        caches only a handle per partition (:mod:`rddml.engine.storage`); ``"auto"`` is
+        :data:`DEFAULT_STORAGE`.
+        """
+        store = make_storage(rdd, storage)
         try:
-            summaries: list[PartitionSummary] = cached.mapPartitionsWithIndex(
-                _summary_task
-            ).collect()
-            check_summaries(summaries, source, describe_error)
+            check_summaries(store.summaries, source, describe_error)
         except BaseException:
-            cached.unpersist()
+            store.release()
             raise
-        skipped = any(s.skipped for s in summaries)
-        return cls(cached.filter(_is_block) if skipped else cached, summaries, cached=cached)
+        return cls(store, store.summaries)
 
     @classmethod
     def from_numpy(
@@ -360,6 +375,7 @@ class BlockDataset(Dataset):
         *,
         num_partitions: int | None = None,
         max_block_rows: int | None = None,
+        storage: str = "auto",
     ) -> BlockDataset:
         """Distribute arrays held by the driver (small data, tests, benchmarks).
 
@@ -391,18 +407,19 @@ class BlockDataset(Dataset):
                     continue
                 by_partition[p].append(block)
         rdd = sc.parallelize(by_partition, parts).flatMap(_identity_list)
-        return cls.from_blocks(rdd, source="the arrays")
+        return cls.from_blocks(rdd, source="the arrays", storage=storage)
 
     @classmethod
     def from_rdd(
-        cls, rdd: RDD[Any], *, labeled: bool = False, max_block_rows: int | None = None
+        cls, rdd: RDD[Any], *, labeled: bool = False, max_block_rows: int | None = None,
+        storage: str = "auto",
     ) -> BlockDataset:
         """Cache an RDD of points (or ``(point, weight)`` pairs), or with ``labeled=True``
         of ``(features, label)`` / ``(features, label, weight)`` tuples, as blocks."""
         kind = "labeled" if labeled else "points"
         blocks = rdd.mapPartitionsWithIndex(
             partial(_records_task, kind=kind, max_rows=max_block_rows))
-        return cls.from_blocks(blocks, source="the RDD")
+        return cls.from_blocks(blocks, source="the RDD", storage=storage)
 
     @classmethod
     def from_dataframe(
@@ -414,6 +431,7 @@ class BlockDataset(Dataset):
         label_col: str | None = None,
         weight_col: str | None = None,
         max_block_rows: int | None = None,
+        storage: str = "auto",
     ) -> BlockDataset:
         """Cache the feature (and label/weight) columns of a DataFrame as blocks.
 
@@ -424,26 +442,39 @@ class BlockDataset(Dataset):
             label_col=label_col, weight_col=weight_col,
         )
         names = column_names(features_col, feature_cols, label_col, weight_col)
-        to_blocks = partial(_arrow_to_pickled_blocks, names=names, has_y=label_col is not None,
+        to_blocks = partial(_arrow_to_blocks, names=names, has_y=label_col is not None,
                             has_w=weight_col is not None, max_rows=max_block_rows)
-        packed = selected.mapInArrow(to_blocks, "partition int, payload binary")
+        source = f"DataFrame columns {names['describe']}"
+        if resolve_storage(storage) == "executor":
+            # Arrow batches → blocks → files in the same Python task: no block travels
+            # back to the JVM (only a handle per partition does).
+            def build(dataset_id: str) -> RDD[Any]:
+                task = partial(_arrow_to_handle, to_blocks=to_blocks, dataset_id=dataset_id)
+                return selected.mapInArrow(task, "partition int, payload binary").rdd.map(
+                    _unpickle_payload)
+
+            store = ExecutorStorage(build)
+            try:
+                check_summaries(store.summaries, source)
+            except BaseException:
+                store.release()
+                raise
+            return cls(store, store.summaries)
+        packed = selected.mapInArrow(partial(_pickled, to_blocks=to_blocks),
+                                     "partition int, payload binary")
         blocks = packed.rdd.map(_unpickle_payload)
         # mapInArrow does not know its partition index; renumber so offsets are global.
         blocks = blocks.mapPartitionsWithIndex(_renumber_partition)
-        return cls.from_blocks(blocks, source=f"DataFrame columns {names['describe']}")
+        return cls.from_blocks(blocks, source=source, storage="spark")
 
     # ---------------------------------------------------------------- lifecycle
     def _release(self) -> None:
-        # blocking=False: executors drop the blocks in the background.
-        self._cached.unpersist()
+        self._storage.release()
 
     def cached_bytes(self) -> int:
-        """Bytes the cached blocks hold in executors' memory and disk (0 when released)."""
-        sc = self._cached.context
-        for info in sc._jsc.sc().getRDDStorageInfo():
-            if info.id() == self._cached.id():
-                return int(info.memSize() + info.diskSize())
-        return 0
+        """Bytes the stored data holds on the executors: cached blocks (memory and disk)
+        for ``storage="spark"``; block files plus cached handles for ``"executor"``."""
+        return int(sum(self._storage.cached_bytes()))
 
 
 def _row_label(r: int, *, offset: int) -> str:
@@ -476,6 +507,64 @@ def _summary_task(index: int, items: Iterable[Any]) -> list[PartitionSummary]:
     return [summarise_partition(index, items)]
 
 
+class SparkStorage:
+    """Blocks cached in Spark's block manager (``MEMORY_AND_DISK``): each pass streams
+    them from the JVM to the Python workers."""
+
+    name = "spark"
+
+    def __init__(self, source: RDD[Any]) -> None:
+        from pyspark import StorageLevel
+
+        self._cached = source.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            self.summaries: list[PartitionSummary] = self._cached.mapPartitionsWithIndex(
+                _summary_task).collect()
+        except BaseException:
+            self._cached.unpersist()
+            raise
+        skipped = any(s.skipped for s in self.summaries)
+        self.rdd = self._cached.filter(_is_block) if skipped else self._cached
+
+    def views(self, offsets: np.ndarray, transforms: tuple[Transform, ...]
+              ) -> Callable[[Iterable[Any]], Iterator[BlockView]]:
+        return partial(_views, offsets=offsets, transforms=transforms)
+
+    @staticmethod
+    def run(action: Callable[[], T]) -> T:
+        return action()
+
+    def release(self) -> None:
+        # blocking=False: executors drop the blocks in the background.
+        self._cached.unpersist()
+
+    def cached_bytes(self) -> tuple[int, int]:
+        sc = self._cached.context
+        for info in sc._jsc.sc().getRDDStorageInfo():
+            if info.id() == self._cached.id():
+                return int(info.memSize() + info.diskSize()), 0
+        return 0, 0
+
+
+#: What ``storage="auto"`` means (see README, "Performance", for the measurement).
+DEFAULT_STORAGE = "executor"
+
+
+def make_storage(source: RDD[Any], storage: str) -> Any:
+    """The storage object of a new dataset (runs the one conversion + summary job)."""
+    if resolve_storage(storage) == "executor":
+        return ExecutorStorage(handles_from_blocks(source))
+    return SparkStorage(source)
+
+
+def resolve_storage(storage: str) -> str:
+    """``"spark"`` or ``"executor"`` for a ``storage`` parameter (``"auto"``: the default)."""
+    from rddml.params import check_choice
+
+    check_choice("storage", storage, STORAGES)
+    return DEFAULT_STORAGE if storage == "auto" else storage
+
+
 def _is_block(item: Any) -> bool:
     return isinstance(item, Block)
 
@@ -488,32 +577,49 @@ def _renumber_partition(index: int, items: Iterable[Any]) -> Iterator[Any]:
             yield item
 
 
-def _arrow_to_pickled_blocks(
+def _arrow_to_blocks(
     batches: Iterable[Any],
     names: dict[str, Any],
     has_y: bool,
     has_w: bool,
     max_rows: int | None,
-) -> Iterator[Any]:
-    import pyarrow as pa
-
+) -> Iterator[Block | BlockError]:
+    """A partition's Arrow batches as validated blocks (or the first error)."""
     builder = _BlockBuilder(0, max_rows)
     seen = 0
-
-    def pack(item: Block | BlockError) -> Any:
-        return pa.RecordBatch.from_arrays(
-            [pa.array([0], pa.int32()), pa.array([pickle.dumps(item, protocol=5)], pa.binary())],
-            names=["partition", "payload"],
-        )
-
     try:
         for batch in batches:
             X, y, w = checked_batch_arrays(batch, has_y, has_w, names, seen)
             seen += X.shape[0]
             if X.shape[0]:
-                for block in builder.add(X, y, w):
-                    yield pack(block)
-        for block in builder.flush():
-            yield pack(block)
+                yield from builder.add(X, y, w)
+        yield from builder.flush()
     except ValueError as exc:
-        yield pack(BlockError(str(exc)))
+        yield BlockError(str(exc))
+
+
+def _payload_batch(item: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_arrays(
+        [pa.array([0], pa.int32()), pa.array([pickle.dumps(item, protocol=5)], pa.binary())],
+        names=["partition", "payload"],
+    )
+
+
+def _pickled(batches: Iterable[Any], *, to_blocks: Callable[..., Iterator[Any]]) -> Iterator[Any]:
+    """``mapInArrow`` task: each block pickled into a one-row batch (Spark storage)."""
+    for item in to_blocks(batches):
+        yield _payload_batch(item)
+
+
+def _arrow_to_handle(batches: Iterable[Any], *, to_blocks: Callable[..., Iterator[Any]],
+                     dataset_id: str) -> Iterator[Any]:
+    """``mapInArrow`` task: blocks written as files on this executor; one handle out."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    partition = 0 if context is None else int(context.partitionId())
+    blocks = (item._replace(partition=partition) if isinstance(item, Block) else item
+              for item in to_blocks(batches))
+    yield _payload_batch(write_partition(partition, blocks, dataset_id=dataset_id))

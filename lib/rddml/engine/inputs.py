@@ -17,6 +17,7 @@ def as_dataset(
     data: Any,
     *,
     backend: str = "auto",
+    storage: str = "auto",
     labeled: bool,
     features_col: str | None,
     feature_cols: list[str] | None,
@@ -27,7 +28,9 @@ def as_dataset(
     picks; ``owned`` means the caller built it and must unpersist it.
 
     A dataset the user built (BlockDataset or FrameDataset) is used as it is: its
-    columns were chosen when it was built.
+    columns and storage were chosen when it was built. ``storage`` applies to the RDD
+    backend (:mod:`rddml.engine.storage`); the DataFrame backend caches with Spark
+    only, so ``storage="executor"`` there is an error.
     """
     if isinstance(data, Dataset):
         if backend not in ("auto", data.backend):
@@ -38,17 +41,23 @@ def as_dataset(
             )
         return data, False
     resolved = resolve_backend(data, backend)
+    if resolved == "dataframe" and storage == "executor":
+        raise InvalidParameterError(
+            "The 'storage' parameter 'executor' needs the RDD backend, but this fit runs on "
+            "the DataFrame backend (Spark Connect, or backend='dataframe'); use "
+            "storage='auto' or 'spark'."
+        )
     if resolved == "dataframe":
         return FrameDataset.from_dataframe(
             data, features_col=features_col, feature_cols=feature_cols, label_col=label_col,
             weight_col=weight_col,
         ), True
     if is_rdd(data):
-        return BlockDataset.from_rdd(data, labeled=labeled), True
+        return BlockDataset.from_rdd(data, labeled=labeled, storage=storage), True
     if is_dataframe(data):
         return BlockDataset.from_dataframe(
             data, features_col=features_col, feature_cols=feature_cols, label_col=label_col,
-            weight_col=weight_col,
+            weight_col=weight_col, storage=storage,
         ), True
     raise InvalidParameterError(
         "The 'data' argument must be a pyspark RDD, a pyspark DataFrame or an "

@@ -17,6 +17,7 @@ from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import Dataset
 from rddml.engine.inputs import as_dataset
+from rddml.engine.storage import STORAGES
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
 from rddml.io.persist import load_model, model_file, save_model
@@ -109,6 +110,15 @@ class LogisticRegression(BaseEstimator):
     features_col, feature_cols, label_col, weight_col, prediction_col, probability_col
         DataFrame column names, as in Spark ML (``feature_cols`` of numeric columns
         takes precedence over the vector/array ``features_col``).
+    backend : {"auto", "rdd", "dataframe"}, default="auto"
+        Where the passes run (:mod:`rddml.engine.backend`): RDDs where a SparkContext
+        exists, the DataFrame API under Spark Connect.
+    storage : {"auto", "executor", "spark"}, default="auto"
+        How the RDD backend keeps the cached blocks between passes
+        (:mod:`rddml.engine.storage`): ``"executor"`` as ``.npy`` files on the executors'
+        local disks, memory-mapped by each pass (no JVM→Python copy); ``"spark"`` in
+        Spark's block manager (for environments that forbid local files); ``"auto"``
+        is the measured default (README, "Performance").
 
     Attributes
     ----------
@@ -161,6 +171,7 @@ class LogisticRegression(BaseEstimator):
         prediction_col: str = "prediction",
         probability_col: str = "probability",
         backend: str = "auto",
+        storage: str = "auto",
     ) -> None:
         self.optimizer = optimizer
         self.step_size = step_size
@@ -183,6 +194,7 @@ class LogisticRegression(BaseEstimator):
         self.prediction_col = prediction_col
         self.probability_col = probability_col
         self.backend = backend
+        self.storage = storage
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -220,6 +232,7 @@ class LogisticRegression(BaseEstimator):
         check_optional_str("prediction_col", self.prediction_col)
         check_optional_str("probability_col", self.probability_col)
         check_choice("backend", self.backend, BACKENDS)
+        check_choice("storage", self.storage, STORAGES)
 
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> LogisticRegression:
@@ -239,7 +252,7 @@ class LogisticRegression(BaseEstimator):
     def _dataset(self, data: Any) -> tuple[Dataset, bool]:
         """An engine dataset of ``data`` on the backend ``backend`` resolves to."""
         return as_dataset(
-            data, backend=self.backend, labeled=True, features_col=self.features_col,
+            data, backend=self.backend, storage=self.storage, labeled=True, features_col=self.features_col,
             feature_cols=self.feature_cols, label_col=self.label_col, weight_col=self.weight_col,
         )
 
