@@ -9,15 +9,25 @@ stores them (the scikit-learn contract); validation happens in ``fit``.
 from __future__ import annotations
 
 import inspect
-from typing import Any, TypeVar
+import os
+from typing import Any, ClassVar, TypeVar
 
 from rddml.errors import InvalidParameterError
+from rddml.io.persist import load_model, model_file, save_model
+from rddml.params import check_is_fitted
 
 E = TypeVar("E", bound="BaseEstimator")
 
 
 class BaseEstimator:
-    """Constructor parameters as a dict, scikit-learn style."""
+    """Constructor parameters as a dict, scikit-learn style, and model persistence.
+
+    A subclass names an attribute that exists once it is fitted (``_fitted_attribute``),
+    writes its learned state as a JSON-able dict (``_model_document``), and validates a
+    loaded document (``_check_model_document``, :mod:`rddml.io.validation`).
+    """
+
+    _fitted_attribute: ClassVar[str] = ""
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -54,3 +64,44 @@ class BaseEstimator:
                 )
             setattr(self, name, value)
         return self
+
+    # ----------------------------------------------------------- persistence
+    def _saved_params(self) -> dict[str, Any]:
+        """The parameters as JSON values (arrays as lists)."""
+        return self.get_params()
+
+    def _model_document(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def _check_model_document(cls: type[E], file: str | os.PathLike[str],
+                              document: dict[str, Any]) -> tuple[E, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _loaded(self) -> None:
+        """Derived attributes of a loaded model (after ``_restore``)."""
+
+    def save(self, path: str, *, overwrite: bool = False) -> None:
+        """Write the parameters and the learned state to the directory ``path``
+        atomically (JSON, no pickle); ``overwrite`` replaces an existing model."""
+        check_is_fitted(self, self._fitted_attribute)
+        save_model(path, type(self).__name__,
+                   {"params": self._saved_params(), **self._model_document()},
+                   overwrite=overwrite)
+
+    @classmethod
+    def load(cls: type[E], path: str) -> E:
+        """Read a model written by :meth:`save`; it predicts exactly as the saved one.
+
+        Raises
+        ------
+        DataValidationError
+            The file is damaged (not JSON, a missing or mistyped field, invalid params,
+            non-finite or misshapen arrays ...); the message names the file, the field,
+            what was expected and what was found (:mod:`rddml.io.validation`).
+        """
+        document = load_model(path, cls.__name__)
+        model, fitted = cls._check_model_document(model_file(path), document)
+        model._restore(fitted)
+        model._loaded()
+        return model

@@ -64,13 +64,19 @@ def _items(items: list[Any]) -> list[Any]:
     return items
 
 
-def per_record_points(ds: BlockDataset) -> Any:
-    """The data as an RDD of per-point tuples, cached (the write-up's representation)."""
+def cached_records(ds: BlockDataset, to_records: Callable[[Any, None], list[Any]]) -> Any:
+    """An RDD of one Python object per row, made by ``to_records`` from each block and
+    cached (the write-up's representation, which the per-record variants iterate)."""
     from pyspark import StorageLevel
 
-    rdd = ds.map_blocks(_block_rows, None).flatMap(_items).persist(StorageLevel.MEMORY_AND_DISK)
+    rdd = ds.map_blocks(to_records, None).flatMap(_items).persist(StorageLevel.MEMORY_AND_DISK)
     rdd.count()
     return rdd
+
+
+def per_record_points(ds: BlockDataset) -> Any:
+    """The data as an RDD of per-point tuples, cached."""
+    return cached_records(ds, _block_rows)
 
 
 # --------------------------------------------------------------------------- rddml

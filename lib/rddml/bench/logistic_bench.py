@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from rddml.bench.kmeans_bench import cached_records
 from rddml.engine.blocks import BlockDataset
 
 
@@ -63,16 +64,9 @@ def _block_records(block: Any, _: None) -> list[tuple[list[float], float]]:
     return list(zip(block.X.tolist(), block.y.tolist()))
 
 
-def _items(items: list[Any]) -> list[Any]:
-    return items
-
-
 def per_record_rdd(ds: BlockDataset) -> Any:
-    from pyspark import StorageLevel
-
-    rdd = ds.map_blocks(_block_records, None).flatMap(_items).persist(StorageLevel.MEMORY_AND_DISK)
-    rdd.count()
-    return rdd
+    """The data as an RDD of cached (features, label) tuples."""
+    return cached_records(ds, _block_records)
 
 
 # --------------------------------------------------------------------- fit wrappers

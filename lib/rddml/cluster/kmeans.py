@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from functools import partial
 from typing import Any
@@ -22,7 +23,6 @@ from rddml.engine.storage import STORAGES
 from rddml.errors import InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
-from rddml.io.persist import load_model, model_file, save_model
 from rddml.io.validation import check_kmeans_model
 from rddml.params import (
     check_choice,
@@ -354,37 +354,26 @@ class KMeans(BaseEstimator):
         return cost / 2 if self.distance == "cosine" else cost
 
     # ----------------------------------------------------------- persistence
-    def save(self, path: str, *, overwrite: bool = False) -> None:
-        """Write parameters and centres to the directory ``path`` (atomically)."""
-        check_is_fitted(self, "cluster_centers_")
+    _fitted_attribute = "cluster_centers_"
+
+    def _saved_params(self) -> dict[str, Any]:
         params = self.get_params()
         if not isinstance(params["init"], str):
             params["init"] = np.asarray(params["init"], dtype=float).tolist()
-        save_model(path, "KMeans", {
-            "params": params,
-            "cluster_centers": self.cluster_centers_.tolist(),
-            "n_iter": self.n_iter_,
-            "converged": self.converged_,
-            "inertia": self.inertia_,
-            "history": self.history_,
-        }, overwrite=overwrite)
+        return params
+
+    def _model_document(self) -> dict[str, Any]:
+        return {"cluster_centers": self.cluster_centers_.tolist(), "n_iter": self.n_iter_,
+                "converged": self.converged_, "inertia": self.inertia_,
+                "history": self.history_}
 
     @classmethod
-    def load(cls, path: str) -> KMeans:
-        """Read a model written by :meth:`save`; it predicts exactly as the saved one.
+    def _check_model_document(cls, file: str | os.PathLike[str],
+                              document: dict[str, Any]) -> tuple[KMeans, dict[str, Any]]:
+        return check_kmeans_model(file, document, cls)
 
-        Raises
-        ------
-        DataValidationError
-            The file is damaged (not JSON, a missing or mistyped field, invalid params,
-            non-finite centres, fewer centres than ``k`` ...); the message names the file,
-            the field, what was expected and what was found (:mod:`rddml.io.validation`).
-        """
-        doc = load_model(path, "KMeans")
-        model, fitted = check_kmeans_model(model_file(path), doc, cls)
-        model._restore(fitted)
-        model.n_features_in_ = model.cluster_centers_.shape[1]
-        return model
+    def _loaded(self) -> None:
+        self.n_features_in_ = self.cluster_centers_.shape[1]
 
 
 

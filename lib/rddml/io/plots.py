@@ -42,13 +42,7 @@ def plot_clusters(
                    linewidths=3, label="true centre")
     ax.scatter(centres[:, 0], centres[:, 1], marker="*", s=160, c="tab:red",
                edgecolors="white", linewidths=0.8, label="fitted centre")
-    ax.set_title(title)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, ax, path, title, "x", "y")
 
 
 def plot_curve(
@@ -102,10 +96,16 @@ def plot_decision_line(
         ax.axvline((level - intercept) / coef[0], color="tab:red", lw=2, label="decision line")
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(y_lo, y_hi)
+    _finish(fig, ax, path, title, "feature 1", "feature 2")
+
+
+def _finish(fig: Any, ax: Any, path: str | os.PathLike[str], title: str, xlabel: str,
+            ylabel: str) -> None:
+    """Title, axis labels and legend of a 2-D scatter; write the PNG and close it."""
     ax.set_title(title)
-    ax.set_xlabel("feature 1")
-    ax.set_ylabel("feature 2")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _pyplot().close(fig)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import os
 import time
 from functools import partial
 from typing import Any
@@ -20,7 +21,6 @@ from rddml.engine.inputs import as_dataset
 from rddml.engine.storage import STORAGES
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
-from rddml.io.persist import load_model, model_file, save_model
 from rddml.io.validation import check_logistic_model
 from rddml.linear.kernels import (
     Scaling,
@@ -397,46 +397,36 @@ class LogisticRegression(BaseEstimator):
         return metrics
 
     # ----------------------------------------------------------- persistence
-    def save(self, path: str, *, overwrite: bool = False) -> None:
-        """Write parameters, coefficients and history to the directory ``path`` atomically."""
-        check_is_fitted(self, "coef_")
+    _fitted_attribute = "coef_"
+
+    def _saved_params(self) -> dict[str, Any]:
         params = self.get_params()
         if isinstance(params["class_weight"], dict):
             pair = _class_weight_pair(params["class_weight"])
             params["class_weight"] = {"0": pair[0], "1": pair[1]} if pair else None
         if params["init_coef"] is not None:
             params["init_coef"] = np.asarray(params["init_coef"], dtype=float).tolist()
-        save_model(path, "LogisticRegression", {
-            "params": params,
-            "coef": self.coef_.tolist(),
-            "intercept": float(self.intercept_),
-            "n_iter": self.n_iter_,
-            "converged": self.converged_,
-            "loss_history": self.loss_history_,
-            "n_passes": self.n_passes_,
-            "class_weight": list(self.class_weight_) if self.class_weight_ else None,
-            "feature_mean": None if self.feature_mean_ is None else self.feature_mean_.tolist(),
-            "feature_std": None if self.feature_std_ is None else self.feature_std_.tolist(),
-        }, overwrite=overwrite)
+        return params
+
+    def _model_document(self) -> dict[str, Any]:
+        def listed(a: np.ndarray | None) -> list[float] | None:
+            return None if a is None else a.tolist()
+
+        return {"coef": self.coef_.tolist(), "intercept": float(self.intercept_),
+                "n_iter": self.n_iter_, "converged": self.converged_,
+                "loss_history": self.loss_history_, "n_passes": self.n_passes_,
+                "class_weight": list(self.class_weight_) if self.class_weight_ else None,
+                "feature_mean": listed(self.feature_mean_),
+                "feature_std": listed(self.feature_std_)}
 
     @classmethod
-    def load(cls, path: str) -> LogisticRegression:
-        """Read a model written by :meth:`save`; it predicts exactly as the saved one.
+    def _check_model_document(cls, file: str | os.PathLike[str], document: dict[str, Any]
+                              ) -> tuple[LogisticRegression, dict[str, Any]]:
+        return check_logistic_model(file, document, cls)
 
-        Raises
-        ------
-        DataValidationError
-            The file is damaged (not JSON, a missing or mistyped field, invalid params,
-            non-finite or 2-D coefficients, statistics of the wrong length ...); the message
-            names the file, the field, what was expected and what was found
-            (:mod:`rddml.io.validation`).
-        """
-        doc = load_model(path, "LogisticRegression")
-        model, fitted = check_logistic_model(model_file(path), doc, cls)
-        model._restore(fitted)
-        model.n_features_in_ = model.coef_.shape[0]
-        model.classes_ = np.array([0.0, 1.0])
-        return model
+    def _loaded(self) -> None:
+        self.n_features_in_ = self.coef_.shape[0]
+        self.classes_ = np.array([0.0, 1.0])
 
 
 

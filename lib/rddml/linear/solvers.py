@@ -137,18 +137,25 @@ def gradient_descent(
                     f"(iteration {best_at}) for {RISING_PATIENCE} iterations ({shown}). "
                     f"{DIVERGENCE_HINT}"
                 )
-        new = theta - step * grad
-        if l1 is not None:
-            new = soft_threshold(new, step * l1)
-        _check_finite(0.0, new, it, "gd", step)
+        theta, converged = _proximal_step(theta, grad, step, l1, tol, it=it, name="gd",
+                                          base_step=step)
         logger.info("gd iteration %d/%d objective=%.10g %.3fs", it, max_iter, total,
                     time.perf_counter() - started)
-        done = _param_change_small(theta, new, tol)
-        theta = new
-        if done:
-            converged = True
+        if converged:
             break
     return SolverResult(theta, it, converged, history, n_evals=len(history))
+
+
+def _proximal_step(theta: np.ndarray, grad: np.ndarray, step: float, l1: np.ndarray | None,
+                   tol: float, *, it: int, name: str, base_step: float
+                   ) -> tuple[np.ndarray, bool]:
+    """θ − step·∇, soft-thresholded by step·l1 for an L1 term (non-finite: divergence),
+    and whether the change is small enough to stop (MLlib's rule)."""
+    new = theta - step * grad
+    if l1 is not None:
+        new = soft_threshold(new, step * l1)
+    _check_finite(0.0, new, it, name, base_step)
+    return new, _param_change_small(theta, new, tol)
 
 
 def stochastic_gradient_descent(
@@ -181,16 +188,11 @@ def stochastic_gradient_descent(
         _check_finite(total, grad, it, "sgd", step)
         history.append(total)
         step_t = step / math.sqrt(it)
-        new = theta - step_t * grad
-        if l1 is not None:
-            new = soft_threshold(new, step_t * l1)
-        _check_finite(0.0, new, it, "sgd", step)
+        theta, converged = _proximal_step(theta, grad, step_t, l1, tol, it=it, name="sgd",
+                                          base_step=step)
         logger.info("sgd iteration %d/%d batch objective=%.10g %.3fs", it, max_iter, total,
                     time.perf_counter() - started)
-        done = _param_change_small(theta, new, tol)
-        theta = new
-        if done:
-            converged = True
+        if converged:
             break
     return SolverResult(theta, it, converged, history, n_evals=len(history))
 
