@@ -10,18 +10,21 @@ writes, atomically into ``output_dir``:
 - ``model/``: rddml's fitted ``LogisticRegression``;
 - ``metrics.json``: every figure of the study;
 - ``report.md`` + ``plots/*.png``: profile tables, cleaning counts, tests, model
-  comparison (rddml vs scikit-learn logistic regression and random forest).
+  comparison (rddml vs scikit-learn logistic regression and random forest);
+- ``_rddml_manifest.json`` (job, config, time, files), which lets ``--overwrite`` replace it.
+
+The output path is checked, and locked against other writers, before any data is read.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rddml.heart import run_study, write_report
 from rddml.io.jobkit import run_job
-from rddml.io.output import atomic_directory, check_output_path
+from rddml.io.output import atomic_directory, claim_output
 
 logger = logging.getLogger("rddml.jobs.heart_disease")
 
@@ -48,17 +51,20 @@ class Config:
 
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the study and write its outputs; returns the metrics written to ``metrics.json``."""
-    check_output_path(config.output_dir, config.overwrite)
-    result = run_study(
-        spark, config.data_dir, seed=config.seed, train_fraction=config.train_fraction,
-        max_missing_fraction=config.max_missing_fraction, on_bad_rows=config.on_bad_rows,
-        C=config.C, n_estimators=config.n_estimators,
-    )
-    try:
-        with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:
-            metrics = write_report(result, tmp)
-    finally:
-        result.unpersist()
+    with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
+                      spark=spark):
+        result = run_study(
+            spark, config.data_dir, seed=config.seed, train_fraction=config.train_fraction,
+            max_missing_fraction=config.max_missing_fraction, on_bad_rows=config.on_bad_rows,
+            C=config.C, n_estimators=config.n_estimators,
+        )
+        try:
+            with atomic_directory(config.output_dir, overwrite=config.overwrite,
+                                  job="heart_disease", config=asdict(config),
+                                  key="output_dir") as tmp:
+                metrics = write_report(result, tmp)
+        finally:
+            result.unpersist()
     for model in metrics["models"]:
         logger.info("%s: test accuracy %.4f", model["name"], model["accuracy"])
     logger.info("heart disease: %d rows, %d after cleaning, %d/%d train/test; wrote %s",

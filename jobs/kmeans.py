@@ -8,7 +8,10 @@ header) or a Parquet dataset with a vector/array ``features_col`` or numeric
 - ``summary.json``: parameters, iterations, inertia, convergence, per-iteration history,
   rows read and rows skipped;
 - ``assignments/`` (CSV part files: features then cluster) when ``write_assignments``;
-- ``clusters.png`` for 2-D data (points by cluster, fitted, initial and true centres).
+- ``clusters.png`` for 2-D data (points by cluster, fitted, initial and true centres);
+- ``_rddml_manifest.json`` (job, config, time, files), which lets ``--overwrite`` replace it.
+
+The output path is checked, and locked against other writers, before any data is read.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from rddml.cluster.kmeans import assign_points
 from rddml.data.text import read_points_csv
 from rddml.errors import DataValidationError
 from rddml.io.jobkit import run_job
-from rddml.io.output import atomic_directory, check_output_path
+from rddml.io.output import atomic_directory, claim_output, hadoop_local_path
 
 logger = logging.getLogger("rddml.jobs.kmeans")
 
@@ -128,14 +131,16 @@ def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -
         "inertia": model.inertia_,
         "history": model.history_,
     }
-    with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:
+    with atomic_directory(config.output_dir, overwrite=config.overwrite, job="kmeans",
+                          config=asdict(config), key="output_dir") as tmp:
         np.savetxt(tmp / "centers.csv", model.cluster_centers_, delimiter=",", fmt="%.17g")
         model.save(str(tmp / "model"))
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if config.write_assignments:
             lines = ds.rdd.flatMap(partial(_assignment_lines, centres=model.cluster_centers_,
                                            cosine=config.distance == "cosine"))
-            lines.saveAsTextFile((tmp / "assignments").resolve().as_uri())
+            # Not .as_uri(): Hadoop does not decode it and wrote to 'a%20b' for 'a b'.
+            lines.saveAsTextFile(hadoop_local_path(tmp / "assignments"))
         if ds.n_features == 2:
             X, _ = sample_rows(ds, 20_000, seed=config.seed)
             plot_clusters(tmp / "clusters.png", X, model.predict(X), model.cluster_centers_,
@@ -147,8 +152,8 @@ def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -
 
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the job; returns the summary written to ``summary.json``."""
-    check_output_path(config.output_dir, config.overwrite)
-    with load_points(spark, config) as ds:
+    with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
+                      spark=spark), load_points(spark, config) as ds:
         if ds.n_skipped:
             logger.warning("skipped %d malformed row(s), e.g. %s", ds.n_skipped,
                            ds.skipped_examples[0])

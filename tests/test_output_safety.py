@@ -385,3 +385,55 @@ def test_non_ascii_output_is_refused_when_the_jvm_cannot_encode_it(tmp_path: Pat
                                                       spark=ascii_jvm):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------- jobs
+JOBS = sorted(p.stem for p in (ROOT / "jobs").glob("*.py") if not p.stem.startswith("_"))
+
+
+class NoSpark:
+    """A session stand-in that fails the test if anything touches it."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"Spark was used (.{name}) before the output was checked")
+
+
+def job_config(name: str, output_path: Path, *sets: str) -> tuple[Any, Any]:
+    import importlib
+
+    from rddml.io.config import load_config
+
+    module = importlib.import_module(f"jobs.{name}")
+    key = "output" if name == "generate_data" else "output_dir"
+    config = load_config(module.Config, ROOT / "conf/jobs" / f"{name}.toml",
+                         [f"{key}={output_path}", *sets])
+    return module, config
+
+
+@pytest.mark.parametrize("name", JOBS)
+def test_every_job_refuses_the_home_directory_before_spark(
+        sandbox: dict[str, Path], name: str) -> None:
+    # The bug: ./spark-submit.sh kmeans --set output_dir=$HOME --overwrite emptied $HOME.
+    module, config = job_config(name, sandbox["home"], "overwrite=true")
+    with pytest.raises(OutputPathError, match=r"refusing to write to the home directory"):
+        module.main(NoSpark(), config)
+    assert snapshot(sandbox["home"]) == {"keep.txt": "home"}
+
+
+@pytest.mark.parametrize("name", JOBS)
+def test_every_job_stops_before_spark_while_another_writes_its_output(
+        tmp_path: Path, name: str) -> None:
+    target = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(target)], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        module, config = job_config(name, target)
+        with pytest.raises(OutputBusyError, match=rf"\(key '(output|output_dir)'\) is being "
+                                                  rf"written by another rddml job \(pid "
+                                                  rf"{holder.pid} "):
+            module.main(NoSpark(), config)
+    finally:
+        holder.communicate("", timeout=30)
+    assert list(tmp_path.iterdir()) == []
