@@ -71,7 +71,7 @@ class Config:
     ml_iter_high: int = field(default=7, metadata={"min": 2})
     num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
     seed: int = field(default=0, metadata={"min": 0})
-    output_dir: str = "output/benchmark"
+    output_dir: str = field(default="output/benchmark", metadata={"nonempty": True})
     overwrite: bool = False
 
 

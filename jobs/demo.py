@@ -34,17 +34,18 @@ logger = logging.getLogger("rddml.jobs.demo")
 class Config:
     """Settings of the demo job (``conf/jobs/demo.toml``)."""
 
-    blobs_csv: str = "data/samples/blobs.csv"
+    blobs_csv: str = field(default="data/samples/blobs.csv", metadata={"nonempty": True})
     blobs_json: str = field(default="data/samples/blobs.json",
                             metadata={"help": "true centres of the blobs sample"})
-    classification_txt: str = "data/samples/classification.txt"
-    heart_data_dir: str = "data/uci-heart-disease"
+    classification_txt: str = field(default="data/samples/classification.txt",
+                                    metadata={"nonempty": True})
+    heart_data_dir: str = field(default="data/uci-heart-disease", metadata={"nonempty": True})
     heart_seed: int = field(default=0, metadata={"min": 0, "help": "train/test split seed"})
     kmeans_iterations: int = field(default=10, metadata={"min": 1})
     kmeans_seed: int = field(default=0, metadata={"min": 0})
     random_init_good_seed: int = field(default=5, metadata={"min": 0})
     random_init_bad_seed: int = field(default=0, metadata={"min": 0})
-    output_dir: str = "output/demo"
+    output_dir: str = field(default="output/demo", metadata={"nonempty": True})
     overwrite: bool = False
 
 

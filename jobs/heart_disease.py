@@ -34,7 +34,8 @@ class Config:
     """Settings of the heart-disease job (``conf/jobs/heart_disease.toml``)."""
 
     data_dir: str = field(default="data/uci-heart-disease",
-                          metadata={"help": "directory with the four processed.*.data files"})
+                          metadata={"nonempty": True,
+                                    "help": "directory with the four processed.*.data files"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
     seed: int = field(default=0, metadata={"min": 0, "help": "seed of the train/test split"})
     train_fraction: float = field(default=0.7, metadata={"min": 0.05, "max": 0.95})
@@ -45,7 +46,7 @@ class Config:
                                             "help": "inverse L2 strength (scikit-learn's C)"})
     n_estimators: int = field(default=100, metadata={"min": 1,
                                                      "help": "trees of the random forest"})
-    output_dir: str = "output/heart_disease"
+    output_dir: str = field(default="output/heart_disease", metadata={"nonempty": True})
     overwrite: bool = False
 
 

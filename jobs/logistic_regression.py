@@ -46,14 +46,16 @@ class Config:
     """Settings of the logistic-regression job (``conf/jobs/logistic_regression.toml``)."""
 
     input: str = field(default="data/samples/classification.txt",
-                       metadata={"help": "text file/dir (features then label) or Parquet"})
+                       metadata={"nonempty": True,
+                                 "help": "text file/dir (features then label) or Parquet"})
     input_format: str = field(default="text", metadata={"choices": ("text", "parquet")})
     features_col: str = field(default="features",
-                              metadata={"help": "Parquet vector/array column"})
+                              metadata={"nonempty": True, "help": "Parquet vector/array column"})
     feature_cols: list[str] = field(default_factory=list,
                                     metadata={"help": "Parquet numeric columns "
                                                       "(overrides features_col)"})
-    label_col: str = field(default="label", metadata={"help": "Parquet 0/1 label column"})
+    label_col: str = field(default="label", metadata={"nonempty": True,
+                                                      "help": "Parquet 0/1 label column"})
     weight_col: str = field(default="", metadata={"help": "Parquet weight column, '' for none"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
     optimizer: str = field(default="gd", metadata={"choices": OPTIMIZERS})
@@ -74,7 +76,7 @@ class Config:
     seed: int = field(default=0, metadata={"min": 0, "help": "sgd mini-batch seed"})
     plot_points: int = field(default=20_000, metadata={"min": 1,
                                                        "help": "rows sampled for the plot"})
-    output_dir: str = "output/logistic_regression"
+    output_dir: str = field(default="output/logistic_regression", metadata={"nonempty": True})
     overwrite: bool = False
 
 

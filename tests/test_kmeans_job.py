@@ -94,6 +94,45 @@ def test_assignments_land_inside_an_output_dir_with_special_characters(
     assert any(f["path"].startswith("assignments/part-") for f in manifest["files"])
 
 
+class NoSpark:
+    """A session stand-in that fails the test if anything touches it."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"Spark was used (.{name}) before the config was validated")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, r"key 'true_centers' \('.*centres\.json'\): file not found"),
+    ("{not json", r"key 'true_centers' \('.*'\): not a readable JSON file"),
+    ('{"means": [[0, 0]]}', r"expected a key 'true_centers', 'cluster_means' or 'centers', "
+                            r"found \['means'\]"),
+    ('{"centers": [1, 2]}', r"expected a non-empty list of centres, each a list of finite "
+                            r"numbers of the same length, got \[1, 2\]"),
+    ('[[0, 0], [1]]', r"expected a non-empty list of centres"),
+    ('[[0, "x"]]', r"expected a non-empty list of centres"),
+    ("[]", r"expected a non-empty list of centres"),
+    ("\xff\xfe", r"not a readable JSON file"),
+])
+def test_bad_true_centers_fail_before_any_spark_work(tmp_path: Path, content: str | None,
+                                                     message: str) -> None:
+    # The bug: a missing or malformed file was found only after the whole fit.
+    file = tmp_path / "centres.json"
+    if content is not None:
+        file.write_bytes(content.encode("latin-1") if content.startswith("\xff") else
+                         content.encode())
+    cfg = config(tmp_path, f"true_centers={file}")
+    with pytest.raises(ConfigError, match=message):
+        job.main(NoSpark(), cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["centres.json"] if content else [])
+
+
+def test_good_true_centers_are_read(tmp_path: Path) -> None:
+    (tmp_path / "c.json").write_text('{"true_centers": [[0, 1], [2.5, 3]]}')
+    np.testing.assert_array_equal(job.read_true_centres(str(tmp_path / "c.json")),
+                                  [[0.0, 1.0], [2.5, 3.0]])
+    assert job.read_true_centres("") is None
+
+
 def test_failed_job_leaves_no_output(spark: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("1,2\n3,4\n5,x\n")
@@ -128,7 +167,12 @@ def test_parquet_input_with_feature_columns(spark: Any, tmp_path: Path) -> None:
         (["k=two"], r"--set: key 'k': expected an int >= 1, got 'two'"),
         (["init=kmeans"], r"key 'init': expected one of 'k-means\|\|', 'k-means\+\+', 'random'"),
         (["colour=red"], r"--set: unknown key 'colour'; the known keys are: aggregation"),
-        (["tol=-1"], r"key 'tol': expected a number >= 0.0, got -1"),
+        (["tol=-1"], r"key 'tol': expected a finite number >= 0.0, got -1"),
+        (["tol=nan"], r"--set: key 'tol': expected a finite number >= 0.0, got nan"),
+        (["tol=inf"], r"--set: key 'tol': expected a finite number >= 0.0, got inf"),
+        (["input="], r"--set: key 'input': expected a non-empty string, got ''"),
+        (['input=""'], r"--set: key 'input': expected a non-empty string, got ''"),
+        (["output_dir=  "], r"--set: key 'output_dir': expected a non-empty string"),
     ],
 )
 def test_bad_overrides_name_key_expected_and_value(tmp_path: Path, sets: list[str], message: str) -> None:
