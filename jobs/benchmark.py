@@ -42,7 +42,7 @@ from rddml.bench.kmeans_bench import (
 from rddml.bench.memory import peak_rss
 from rddml.errors import ConfigError
 from rddml.io.jobkit import run_job
-from rddml.io.output import atomic_directory, check_output_path
+from rddml.io.output import atomic_directory, claim_output
 
 logger = logging.getLogger("rddml.jobs.benchmark")
 SIZE = re.compile(r"^(\d+(?:e\d+)?)x(\d+)k(\d+)$")
@@ -71,7 +71,7 @@ class Config:
     ml_iter_high: int = field(default=7, metadata={"min": 2})
     num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
     seed: int = field(default=0, metadata={"min": 0})
-    output_dir: str = "output/benchmark"
+    output_dir: str = field(default="output/benchmark", metadata={"nonempty": True})
     overwrite: bool = False
 
 
@@ -357,7 +357,13 @@ def plot_scaling(path: Path, results: dict[str, Any]) -> None:
 
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the benchmark; returns what is written to ``results.json``."""
-    check_output_path(config.output_dir, config.overwrite)
+    # The output is checked and locked before the (long) measurements.
+    with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
+                      spark=spark):
+        return _measure_and_write(spark, config)
+
+
+def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
     sizes = [parse_size(s) for s in (config.quick_sizes if config.quick else config.kmeans_sizes)]
     lr_sizes = [parse_lr_size(s) for s in
                 (config.quick_logistic_sizes if config.quick else config.logistic_sizes)]
@@ -372,7 +378,8 @@ def main(spark: Any, config: Config) -> dict[str, Any]:
         "logistic": [bench_logistic_size(spark, config, n, d) for n, d in lr_sizes],
     }
     results["peak_rss"] = peak_rss(spark)
-    with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:
+    with atomic_directory(config.output_dir, overwrite=config.overwrite, job="benchmark",
+                          config=asdict(config), key="output_dir") as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         (tmp / "results.md").write_text(results_markdown(results) + "\n")
         plot_scaling(tmp / "seconds_per_iteration.png", results)

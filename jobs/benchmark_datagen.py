@@ -27,7 +27,7 @@ from typing import Any
 
 from rddml.data.datasets import make_blobs
 from rddml.io.jobkit import run_job
-from rddml.io.output import atomic_directory, check_output_path
+from rddml.io.output import atomic_directory, claim_output, hadoop_local_path
 
 logger = logging.getLogger("rddml.jobs.benchmark_datagen")
 
@@ -45,7 +45,7 @@ class Config:
     sample_seconds: float = field(default=0.1, metadata={"min": 0.01,
                                                          "help": "memory sampling period"})
     keep_data: bool = False
-    output_dir: str = "output/benchmark_datagen"
+    output_dir: str = field(default="output/benchmark_datagen", metadata={"nonempty": True})
     overwrite: bool = False
 
 
@@ -154,14 +154,14 @@ def run_rddml(spark: Any, config: Config, data_dir: Path) -> dict[str, Any]:
     parts = config.num_partitions or None
     # Warm-up: start the Python workers and the JIT outside the measurement.
     warm = make_blobs(spark, 1000, config.n_features, config.centers, seed=config.seed)
-    warm.dataframe.write.mode("overwrite").parquet((data_dir / "warmup").resolve().as_uri())
+    warm.dataframe.write.mode("overwrite").parquet(hadoop_local_path(data_dir / "warmup"))
     sampler = MemorySampler(config.sample_seconds)
     before = sampler.sample()
     data = make_blobs(spark, config.n_samples, config.n_features, config.centers,
                       num_partitions=parts, seed=config.seed)
     sampler.start()
     started = time.perf_counter()
-    data.dataframe.write.mode("overwrite").parquet((data_dir / "blobs").resolve().as_uri())
+    data.dataframe.write.mode("overwrite").parquet(hadoop_local_path(data_dir / "blobs"))
     seconds = time.perf_counter() - started
     peaks = sampler.stop()
     size = sum(p.stat().st_size for p in (data_dir / "blobs").glob("*.parquet"))
@@ -178,8 +178,11 @@ def run_rddml(spark: Any, config: Config, data_dir: Path) -> dict[str, Any]:
 
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run both measurements; returns (and writes) the results."""
-    check_output_path(config.output_dir, config.overwrite)
-    with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:
+    with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
+                      spark=spark), \
+            atomic_directory(config.output_dir, overwrite=config.overwrite,
+                             job="benchmark_datagen", config=asdict(config),
+                             key="output_dir") as tmp:
         # Other processes' load distorts rows/second: record it beside the figures.
         results: dict[str, Any] = {"config": asdict(config), "cpus": os.cpu_count(),
                                    "load_average_before": os.getloadavg()}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from rddml import KMeans, LogisticRegression
 from rddml.data.text import read_labeled_text, read_points_csv
 from rddml.engine.sampling import sample_rows
 from rddml.io.jobkit import run_job
-from rddml.io.output import atomic_directory, check_output_path
+from rddml.io.output import atomic_directory, claim_output
 from rddml.io.plots import plot_clusters, plot_curve, plot_decision_line
 
 logger = logging.getLogger("rddml.jobs.demo")
@@ -34,17 +34,18 @@ logger = logging.getLogger("rddml.jobs.demo")
 class Config:
     """Settings of the demo job (``conf/jobs/demo.toml``)."""
 
-    blobs_csv: str = "data/samples/blobs.csv"
+    blobs_csv: str = field(default="data/samples/blobs.csv", metadata={"nonempty": True})
     blobs_json: str = field(default="data/samples/blobs.json",
                             metadata={"help": "true centres of the blobs sample"})
-    classification_txt: str = "data/samples/classification.txt"
-    heart_data_dir: str = "data/uci-heart-disease"
+    classification_txt: str = field(default="data/samples/classification.txt",
+                                    metadata={"nonempty": True})
+    heart_data_dir: str = field(default="data/uci-heart-disease", metadata={"nonempty": True})
     heart_seed: int = field(default=0, metadata={"min": 0, "help": "train/test split seed"})
     kmeans_iterations: int = field(default=10, metadata={"min": 1})
     kmeans_seed: int = field(default=0, metadata={"min": 0})
     random_init_good_seed: int = field(default=1, metadata={"min": 0})
     random_init_bad_seed: int = field(default=0, metadata={"min": 0})
-    output_dir: str = "output/demo"
+    output_dir: str = field(default="output/demo", metadata={"nonempty": True})
     overwrite: bool = False
 
 
@@ -184,10 +185,12 @@ SECTIONS = [kmeans_section, logistic_section, heart_section]
 
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run every section and write the report; returns the figures also saved as JSON."""
-    check_output_path(config.output_dir, config.overwrite)
     report = ["# rddml demo: the write-ups reproduced on Spark", ""]
     figures: dict[str, Any] = {}
-    with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:
+    with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
+                      spark=spark), \
+            atomic_directory(config.output_dir, overwrite=config.overwrite, job="demo",
+                             config=asdict(config), key="output_dir") as tmp:
         for section in SECTIONS:
             lines, figs = section(spark, config, tmp)
             report += lines

@@ -3,7 +3,9 @@
 Writes the dataset to ``output`` and its generating parameters, label counts and
 true centres to ``<output>.json`` (``data.csv`` → ``data.json``; ``out/big`` →
 ``out/big.json``), both atomically; an existing output is only replaced with
-``--overwrite``. Formats:
+``--overwrite``; a directory output carries ``_rddml_manifest.json`` (job, config, time,
+files), which lets ``--overwrite`` replace it. Both paths are checked, and locked against
+other writers, before any Spark work. Formats:
 
 - ``csv`` for blobs: the write-up's ``data.csv``: ``x,y`` per line (comma-separated
   features, no label, no header), Python ``repr`` floats so values read back exactly;
@@ -31,7 +33,7 @@ from rddml.data.datasets import SyntheticData, chunk_record_batch, make_blobs, m
 from rddml.data.synthetic import as_json_value
 from rddml.errors import ConfigError
 from rddml.io.jobkit import run_job
-from rddml.io.output import atomic_directory, atomic_file, check_output_path
+from rddml.io.output import atomic_directory, atomic_file, claim_output, hadoop_local_path
 
 logger = logging.getLogger("rddml.jobs.generate_data")
 
@@ -64,7 +66,8 @@ class Config:
     format: str = field(default="csv", metadata={"choices": ("csv", "parquet")})
     single_file: bool = field(default=False, metadata={"help": "one file instead of parts"})
     output: str = field(default="output/generated/blobs",
-                        metadata={"help": "file or directory; parameters go to <output>.json"})
+                        metadata={"nonempty": True,
+                                  "help": "file or directory; parameters go to <output>.json"})
     overwrite: bool = False
 
 
@@ -143,7 +146,7 @@ def json_text(doc: dict[str, Any]) -> str:
 def write_data(data: SyntheticData, config: Config) -> None:
     """Load: the rows, into a temporary sibling renamed into place when complete."""
     if config.single_file:
-        with atomic_file(config.output, overwrite=config.overwrite) as tmp:
+        with atomic_file(config.output, overwrite=config.overwrite, key="output") as tmp:
             if config.format == "csv":
                 with tmp.open("w", encoding="utf-8", newline="") as out:
                     for X, y in data.iter_chunks():
@@ -163,26 +166,29 @@ def write_data(data: SyntheticData, config: Config) -> None:
                     if writer is not None:
                         writer.close()
         return
-    with atomic_directory(config.output, overwrite=config.overwrite) as tmp:
+    with atomic_directory(config.output, overwrite=config.overwrite, job="generate_data",
+                          config=asdict(config), key="output") as tmp:
+        # Not .as_uri(): Hadoop does not decode it and wrote to 'a%20b' for 'a b'.
         if config.format == "csv":
             tmp.rmdir()  # saveAsTextFile creates the directory itself
-            data.text_rdd().saveAsTextFile(tmp.resolve().as_uri())
+            data.text_rdd().saveAsTextFile(hadoop_local_path(tmp))
         else:
-            data.dataframe.write.mode("overwrite").parquet(tmp.resolve().as_uri())
+            data.dataframe.write.mode("overwrite").parquet(hadoop_local_path(tmp))
 
 
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the job; returns the parameters document plus where and how fast it wrote."""
     json_path = params_path(config.output)
-    check_output_path(config.output, config.overwrite)
-    check_output_path(json_path, config.overwrite)
-    data = generate(spark, config)
-    started = time.perf_counter()
-    write_data(data, config)
-    seconds = time.perf_counter() - started
-    doc = describe(data, config)
-    with atomic_file(json_path, overwrite=config.overwrite) as tmp:
-        tmp.write_text(json_text(doc), encoding="utf-8")
+    with claim_output(config.output, overwrite=config.overwrite,
+                      directory=not config.single_file, key="output", spark=spark), \
+            claim_output(json_path, overwrite=config.overwrite, directory=False, key="output"):
+        data = generate(spark, config)
+        started = time.perf_counter()
+        write_data(data, config)
+        seconds = time.perf_counter() - started
+        doc = describe(data, config)
+        with atomic_file(json_path, overwrite=config.overwrite, key="output") as tmp:
+            tmp.write_text(json_text(doc), encoding="utf-8")
     logger.info("wrote %d %s rows to %s in %.1f s (%.0f rows/s); parameters in %s",
                 data.n_samples, data.kind, config.output, seconds,
                 data.n_samples / max(seconds, 1e-9), json_path)

@@ -10,18 +10,21 @@ writes, atomically into ``output_dir``:
 - ``model/``: rddml's fitted ``LogisticRegression``;
 - ``metrics.json``: every figure of the study;
 - ``report.md`` + ``plots/*.png``: profile tables, cleaning counts, tests, model
-  comparison (rddml vs scikit-learn logistic regression and random forest).
+  comparison (rddml vs scikit-learn logistic regression and random forest);
+- ``_rddml_manifest.json`` (job, config, time, files), which lets ``--overwrite`` replace it.
+
+The output path is checked, and locked against other writers, before any data is read.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rddml.heart import run_study, write_report
 from rddml.io.jobkit import run_job
-from rddml.io.output import atomic_directory, check_output_path
+from rddml.io.output import atomic_directory, claim_output
 
 logger = logging.getLogger("rddml.jobs.heart_disease")
 
@@ -31,7 +34,8 @@ class Config:
     """Settings of the heart-disease job (``conf/jobs/heart_disease.toml``)."""
 
     data_dir: str = field(default="data/uci-heart-disease",
-                          metadata={"help": "directory with the four processed.*.data files"})
+                          metadata={"nonempty": True,
+                                    "help": "directory with the four processed.*.data files"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
     seed: int = field(default=0, metadata={"min": 0, "help": "seed of the train/test split"})
     train_fraction: float = field(default=0.7, metadata={"min": 0.05, "max": 0.95})
@@ -42,23 +46,26 @@ class Config:
                                             "help": "inverse L2 strength (scikit-learn's C)"})
     n_estimators: int = field(default=100, metadata={"min": 1,
                                                      "help": "trees of the random forest"})
-    output_dir: str = "output/heart_disease"
+    output_dir: str = field(default="output/heart_disease", metadata={"nonempty": True})
     overwrite: bool = False
 
 
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the study and write its outputs; returns the metrics written to ``metrics.json``."""
-    check_output_path(config.output_dir, config.overwrite)
-    result = run_study(
-        spark, config.data_dir, seed=config.seed, train_fraction=config.train_fraction,
-        max_missing_fraction=config.max_missing_fraction, on_bad_rows=config.on_bad_rows,
-        C=config.C, n_estimators=config.n_estimators,
-    )
-    try:
-        with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:
-            metrics = write_report(result, tmp)
-    finally:
-        result.unpersist()
+    with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
+                      spark=spark):
+        result = run_study(
+            spark, config.data_dir, seed=config.seed, train_fraction=config.train_fraction,
+            max_missing_fraction=config.max_missing_fraction, on_bad_rows=config.on_bad_rows,
+            C=config.C, n_estimators=config.n_estimators,
+        )
+        try:
+            with atomic_directory(config.output_dir, overwrite=config.overwrite,
+                                  job="heart_disease", config=asdict(config),
+                                  key="output_dir") as tmp:
+                metrics = write_report(result, tmp)
+        finally:
+            result.unpersist()
     for model in metrics["models"]:
         logger.info("%s: test accuracy %.4f", model["name"], model["accuracy"])
     logger.info("heart disease: %d rows, %d after cleaning, %d/%d train/test; wrote %s",

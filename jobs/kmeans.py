@@ -8,7 +8,11 @@ header) or a Parquet dataset with a vector/array ``features_col`` or numeric
 - ``summary.json``: parameters, iterations, inertia, convergence, per-iteration history,
   rows read and rows skipped;
 - ``assignments/`` (CSV part files: features then cluster) when ``write_assignments``;
-- ``clusters.png`` for 2-D data (points by cluster, fitted, initial and true centres).
+- ``clusters.png`` for 2-D data (points by cluster, fitted, initial and true centres);
+- ``_rddml_manifest.json`` (job, config, time, files), which lets ``--overwrite`` replace it.
+
+The output path and ``true_centers`` are checked, and the output locked against other
+writers, before any data is read.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ import numpy as np
 from rddml import BlockDataset, KMeans
 from rddml.cluster.kmeans import assign_points
 from rddml.data.text import read_points_csv
-from rddml.errors import DataValidationError
+from rddml.errors import ConfigError, DataValidationError
 from rddml.io.jobkit import run_job
-from rddml.io.output import atomic_directory, check_output_path
+from rddml.io.output import atomic_directory, claim_output, hadoop_local_path
 
 logger = logging.getLogger("rddml.jobs.kmeans")
 
@@ -35,9 +39,11 @@ logger = logging.getLogger("rddml.jobs.kmeans")
 class Config:
     """Settings of the k-means job (``conf/jobs/kmeans.toml``)."""
 
-    input: str = field(default="data/samples/blobs.csv", metadata={"help": "CSV file/dir or Parquet"})
+    input: str = field(default="data/samples/blobs.csv",
+                       metadata={"nonempty": True, "help": "CSV file/dir or Parquet"})
     input_format: str = field(default="csv", metadata={"choices": ("csv", "parquet")})
-    features_col: str = field(default="features", metadata={"help": "Parquet vector/array column"})
+    features_col: str = field(default="features", metadata={
+        "nonempty": True, "help": "Parquet vector/array column"})
     feature_cols: list[str] = field(default_factory=list,
                                     metadata={"help": "Parquet numeric columns (overrides features_col)"})
     weight_col: str = field(default="", metadata={"help": "Parquet weight column, '' for none"})
@@ -57,7 +63,7 @@ class Config:
         "help": "save the fit's state here and resume from it when run again ('' = off)"})
     checkpoint_interval: int = field(default=10, metadata={"min": 1,
                                                            "help": "iterations between checkpoints"})
-    output_dir: str = "output/kmeans"
+    output_dir: str = field(default="output/kmeans", metadata={"nonempty": True})
     overwrite: bool = False
 
 
@@ -77,19 +83,42 @@ def load_points(spark: Any, config: Config) -> BlockDataset:
 
 
 def read_true_centres(path: str) -> np.ndarray | None:
-    """Known centres from a JSON file (key ``true_centers``, ``centers`` or a plain list)."""
+    """Known centres from a JSON file (key ``true_centers``, ``cluster_means`` or
+    ``centers``, or a plain list of centres); None when ``path`` is ''.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key ``true_centers``, the file and what is wrong with it (missing, not
+        JSON, no centres key, not a non-empty list of equally long lists of finite numbers).
+    """
     if not path:
         return None
-    doc = json.loads(Path(path).read_text())
+    where = f"key 'true_centers' ({path!r})"
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{where}: file not found; expected a JSON file with the known "
+                          "centres, or '' for none.")
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{where}: not a readable JSON file: {exc}") from exc
+    value = doc
     if isinstance(doc, dict):
-        for key in ("true_centers", "cluster_means", "centers"):
-            if key in doc:
-                return np.asarray(doc[key], dtype=float)
-        raise DataValidationError(
-            f"{path}: expected a key 'true_centers', 'cluster_means' or 'centers', found "
-            f"{sorted(doc)}"
-        )
-    return np.asarray(doc, dtype=float)
+        found = [key for key in ("true_centers", "cluster_means", "centers") if key in doc]
+        if not found:
+            raise ConfigError(f"{where}: expected a key 'true_centers', 'cluster_means' or "
+                              f"'centers', found {sorted(doc)}.")
+        value = doc[found[0]]
+    try:
+        centres = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        centres = np.empty(0)
+    if centres.ndim != 2 or centres.size == 0 or not np.all(np.isfinite(centres)):
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise ConfigError(f"{where}: expected a non-empty list of centres, each a list of "
+                          f"finite numbers of the same length, got {shown}.")
+    return centres
 
 
 def fit_kmeans(ds: BlockDataset, config: Config) -> KMeans:
@@ -112,7 +141,8 @@ def _items(items: list[str]) -> list[str]:
     return items
 
 
-def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -> dict[str, Any]:
+def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config,
+                  true_centres: np.ndarray | None = None) -> dict[str, Any]:
     """Load: write everything into a temporary directory, then rename it into place."""
     from rddml.engine.sampling import sample_rows
     from rddml.io.plots import plot_clusters
@@ -131,7 +161,8 @@ def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -
         "inertia": model.inertia_,
         "history": model.history_,
     }
-    with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:
+    with atomic_directory(config.output_dir, overwrite=config.overwrite, job="kmeans",
+                          config=asdict(config), key="output_dir") as tmp:
         np.savetxt(tmp / "centers.csv", model.cluster_centers_, delimiter=",", fmt="%.17g")
         model.save(str(tmp / "model"))
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -139,11 +170,12 @@ def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -
             lines = ds.map_blocks(
                 _assignment_lines, (model.cluster_centers_, config.distance == "cosine")
             ).flatMap(_items)
-            lines.saveAsTextFile((tmp / "assignments").resolve().as_uri())
+            # Not .as_uri(): Hadoop does not decode it and wrote to 'a%20b' for 'a b'.
+            lines.saveAsTextFile(hadoop_local_path(tmp / "assignments"))
         if ds.n_features == 2:
             X, _ = sample_rows(ds, 20_000, seed=config.seed)
             plot_clusters(tmp / "clusters.png", X, model.predict(X), model.cluster_centers_,
-                          true_centres=read_true_centres(config.true_centers),
+                          true_centres=true_centres,
                           initial_centres=model.init_centers_,
                           title=f"k-means, init={config.init}, seed={config.seed}")
     return summary
@@ -151,13 +183,16 @@ def write_outputs(spark: Any, ds: BlockDataset, model: KMeans, config: Config) -
 
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the job; returns the summary written to ``summary.json``."""
-    check_output_path(config.output_dir, config.overwrite)
-    with load_points(spark, config) as ds:
-        if ds.n_skipped:
-            logger.warning("skipped %d malformed row(s), e.g. %s", ds.n_skipped,
-                           ds.skipped_examples[0])
-        model = fit_kmeans(ds, config)
-        summary = write_outputs(spark, ds, model, config)
+    # Everything that can be checked without data is checked before reading it.
+    with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
+                      spark=spark):
+        true_centres = read_true_centres(config.true_centers)
+        with load_points(spark, config) as ds:
+            if ds.n_skipped:
+                logger.warning("skipped %d malformed row(s), e.g. %s", ds.n_skipped,
+                               ds.skipped_examples[0])
+            model = fit_kmeans(ds, config)
+            summary = write_outputs(spark, ds, model, config, true_centres)
     logger.info("k-means: %d iterations, inertia %.6g, converged=%s; wrote %s",
                 model.n_iter_, model.inertia_, model.converged_, config.output_dir)
     return summary

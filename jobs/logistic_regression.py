@@ -15,7 +15,10 @@ Outputs, written atomically into ``output_dir``:
   precision, recall, F1, confusion matrix) computed distributed;
 - ``loss_curve.png`` (the objective per iteration, or per pass for lbfgs);
 - ``decision_boundary.png`` for 2-D data (a bounded sample of the points and the
-  decision line).
+  decision line);
+- ``_rddml_manifest.json`` (job, config, time, files), which lets ``--overwrite`` replace it.
+
+The output path is checked, and locked against other writers, before any data is read.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from rddml import BlockDataset, LogisticRegression
 from rddml.data.text import read_labeled_text
 from rddml.errors import DataValidationError
 from rddml.io.jobkit import run_job
-from rddml.io.output import atomic_directory, check_output_path
+from rddml.io.output import atomic_directory, claim_output
 
 logger = logging.getLogger("rddml.jobs.logistic_regression")
 
@@ -43,14 +46,16 @@ class Config:
     """Settings of the logistic-regression job (``conf/jobs/logistic_regression.toml``)."""
 
     input: str = field(default="data/samples/classification.txt",
-                       metadata={"help": "text file/dir (features then label) or Parquet"})
+                       metadata={"nonempty": True,
+                                 "help": "text file/dir (features then label) or Parquet"})
     input_format: str = field(default="text", metadata={"choices": ("text", "parquet")})
     features_col: str = field(default="features",
-                              metadata={"help": "Parquet vector/array column"})
+                              metadata={"nonempty": True, "help": "Parquet vector/array column"})
     feature_cols: list[str] = field(default_factory=list,
                                     metadata={"help": "Parquet numeric columns "
                                                       "(overrides features_col)"})
-    label_col: str = field(default="label", metadata={"help": "Parquet 0/1 label column"})
+    label_col: str = field(default="label", metadata={"nonempty": True,
+                                                      "help": "Parquet 0/1 label column"})
     weight_col: str = field(default="", metadata={"help": "Parquet weight column, '' for none"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
     optimizer: str = field(default="gd", metadata={"choices": OPTIMIZERS})
@@ -71,7 +76,7 @@ class Config:
     seed: int = field(default=0, metadata={"min": 0, "help": "sgd mini-batch seed"})
     plot_points: int = field(default=20_000, metadata={"min": 1,
                                                        "help": "rows sampled for the plot"})
-    output_dir: str = "output/logistic_regression"
+    output_dir: str = field(default="output/logistic_regression", metadata={"nonempty": True})
     overwrite: bool = False
 
 
@@ -129,7 +134,9 @@ def write_outputs(ds: BlockDataset, model: LogisticRegression, config: Config,
         "training_metrics": metrics,
     }
     per = "pass" if config.optimizer == "lbfgs" else "iteration"
-    with atomic_directory(config.output_dir, overwrite=config.overwrite) as tmp:
+    with atomic_directory(config.output_dir, overwrite=config.overwrite,
+                          job="logistic_regression", config=asdict(config),
+                          key="output_dir") as tmp:
         model.save(str(tmp / "model"))
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
         plot_curve(tmp / "loss_curve.png", model.loss_history_,
@@ -148,16 +155,17 @@ def write_outputs(ds: BlockDataset, model: LogisticRegression, config: Config,
 
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the job; returns the summary written to ``metrics.json``."""
-    check_output_path(config.output_dir, config.overwrite)
-    model = build_model(config)
-    with load_data(spark, config) as ds:
-        if ds.n_skipped:
-            logger.warning("skipped %d malformed row(s), e.g. %s", ds.n_skipped,
-                           ds.skipped_examples[0])
-        started = time.perf_counter()
-        model.fit(ds)
-        seconds = time.perf_counter() - started
-        summary = write_outputs(ds, model, config, seconds)
+    with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
+                      spark=spark):
+        model = build_model(config)
+        with load_data(spark, config) as ds:
+            if ds.n_skipped:
+                logger.warning("skipped %d malformed row(s), e.g. %s", ds.n_skipped,
+                               ds.skipped_examples[0])
+            started = time.perf_counter()
+            model.fit(ds)
+            seconds = time.perf_counter() - started
+            summary = write_outputs(ds, model, config, seconds)
     logger.info("logistic regression: %d iterations, objective %.10g, training accuracy "
                 "%.4f; wrote %s", model.n_iter_, model.loss_history_[-1],
                 summary["training_metrics"]["accuracy"], config.output_dir)

@@ -190,7 +190,7 @@ def test_every_job_config_rejects_unknown_keys_and_wrong_types(name: str, tmp_pa
     bad = tmp_path / "bad.toml"
     bad.write_text(f"{text_key} = 5\n")
     with pytest.raises(ConfigError, match=rf"{re.escape(str(bad))}: key '{text_key}': expected "
-                                          r"(a string|one of .*), got 5"):
+                                          r"(a string|a non-empty string|one of .*), got 5"):
         load_config(module.Config, bad)
 
 
@@ -224,3 +224,101 @@ def test_failed_spark_job_is_summarised_in_one_line() -> None:
         "ExecutorLostFailure (executor 0 exited caused by one of the running tasks) Reason: "
         "Command exited with code 137")
     assert spark_failure(ValueError("a bug")) is None
+
+
+# ------------------------------------------------- checks that came too late (issue 15)
+NONEMPTY = {
+    "kmeans": ["input", "features_col", "output_dir"],
+    "logistic_regression": ["input", "features_col", "label_col", "output_dir"],
+    "heart_disease": ["data_dir", "output_dir"],
+    "generate_data": ["output"],
+    "demo": ["blobs_csv", "classification_txt", "heart_data_dir", "output_dir"],
+    "benchmark": ["output_dir"],
+    "benchmark_datagen": ["output_dir"],
+}
+
+
+@pytest.mark.parametrize(("name", "key"), [(n, k) for n, keys in NONEMPTY.items() for k in keys])
+def test_empty_path_and_column_keys_are_config_errors(name: str, key: str) -> None:
+    # The bug: input="" got through the config and failed later with a traceback and a
+    # message that did not name the key.
+    module = importlib.import_module(f"jobs.{name}")
+    shipped = ROOT / "conf/jobs" / f"{name}.toml"
+    for raw in (f"{key}=", f'{key}=""', f"{key}=  "):
+        with pytest.raises(ConfigError, match=rf"--set: key '{key}': expected a non-empty "
+                                              r"string, got '\s*'"):
+            load_config(module.Config, shipped, [raw])
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+inf"])
+def test_non_finite_floats_are_config_errors(value: str) -> None:
+    # The bug: tol=nan and tol=inf passed the config (nan compares False with any bound).
+    from jobs import kmeans, logistic_regression
+
+    for module in (kmeans, logistic_regression):
+        with pytest.raises(ConfigError, match=rf"--set: key 'tol': expected a finite number "
+                                              rf">= 0.0, got {value.lstrip('+')}"):
+            load_config(module.Config, None, [f"tol={value}"])
+
+
+def test_allow_inf_metadata_admits_infinity_but_never_nan() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Limits:
+        budget: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "allow_inf": True})
+
+    assert load_config(Limits, None, ["budget=inf"]).budget == float("inf")
+    with pytest.raises(ConfigError, match=r"key 'budget': expected a number >= 0.0, got nan"):
+        load_config(Limits, None, ["budget=nan"])
+
+
+def test_check_float_refuses_non_finite_unless_infinity_is_allowed() -> None:
+    from rddml.params import check_float
+
+    for value in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(InvalidParameterError, match=r"The 'tol' parameter must be a finite "
+                                                        r"float >= 0.0, got "):
+            check_float("tol", value, low=0.0)
+    assert check_float("cap", float("inf"), low=0.0, allow_inf=True) == float("inf")
+    with pytest.raises(InvalidParameterError, match=r"must be a float \(not NaN\) >= 0.0, got nan"):
+        check_float("cap", float("nan"), low=0.0, allow_inf=True)
+    with pytest.raises(InvalidParameterError, match=r"must be a float \(not NaN\) >= 0.0, got -inf"):
+        check_float("cap", float("-inf"), low=0.0, allow_inf=True)
+    # The estimators refuse them before touching the data (None here).
+    for estimator in (KMeans(k=1, tol=float("nan")), LogisticRegression(tol=float("inf"))):
+        with pytest.raises(InvalidParameterError, match=r"The 'tol' parameter must be a finite"):
+            estimator.fit(None)
+
+
+def test_binary_config_file_is_a_config_error(tmp_path: Path) -> None:
+    # The bug: UnicodeDecodeError with a traceback.
+    from jobs import kmeans as job
+
+    binary = tmp_path / "conf.toml"
+    binary.write_bytes(b"k = 3\n\x89PNG\r\n\x1a\n\x00\xff")
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(binary))}: not a TOML text file: "
+                                          r"byte 0x89 at offset 6 is not UTF-8 \(a binary "
+                                          r"file\?\)"):
+        load_config(job.Config, binary)
+    with pytest.raises(ConfigError, match=r"config file not found"):
+        load_config(job.Config, tmp_path)           # a directory
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["--set", "input="], "error: --set: key 'input': expected a non-empty string, got ''"),
+    (["--set", "tol=nan"], "error: --set: key 'tol': expected a finite number >= 0.0, got nan"),
+    (["--config", "BINARY"], "error: BINARY: not a TOML text file: byte 0xff at offset 0 is "
+                             "not UTF-8 (a binary file?)"),
+])
+def test_job_prints_one_error_line_and_exits_2(tmp_path: Path, args: list[str],
+                                               line: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    args = [str(binary) if a == "BINARY" else a for a in args]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'lib'}:{ROOT}"}
+    res = subprocess.run([sys.executable, str(ROOT / "jobs/kmeans.py"), *args],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert (res.returncode, res.stderr) == (2, line.replace("BINARY", str(binary)) + "\n")

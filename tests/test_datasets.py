@@ -8,6 +8,7 @@ Spark is touched: those tests pass a stand-in session that fails on any use.
 from __future__ import annotations
 
 import filecmp
+import json
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,24 @@ def test_job_part_files_concatenate_to_the_single_file(tmp_path: Path, spark: An
     assert b"".join(p.read_bytes() for p in parts) == (SAMPLES / "blobs.csv").read_bytes()
     np.testing.assert_allclose(summary["true_centers"], WRITEUP_MEANS, atol=5e-9)
     assert (tmp_path / "parts.json").is_file()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_job_writes_inside_an_output_with_special_characters(tmp_path: Path, spark: Any,
+                                                             fmt: str) -> None:
+    # The bug: Path.as_uri() percent-encoded the path and Hadoop took it literally, so the
+    # rows went to 'run%201...' outside the output while the job reported success.
+    out = tmp_path / "run 1 %41 %zz #2 é漢"
+    _job(spark, ["n_samples=500", "num_partitions=2", f"format={fmt}", f"output={out}"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, out.name + ".json"])
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith((".", "_")))
+    assert len(names) == 2 and all(n.startswith("part-0000") for n in names)
+    manifest = json.loads((out / "_rddml_manifest.json").read_text())
+    assert manifest["job"] == "generate_data" and manifest["config"]["format"] == fmt
+    if fmt == "parquet":
+        assert spark.read.parquet(str(out)).count() == 500
+    else:
+        assert sum(len(p.read_text().splitlines()) for p in out.glob("part-*")) == 500
 
 
 def test_job_single_file_streams_the_same_rows_as_part_files(tmp_path: Path, spark: Any) -> None:

@@ -54,7 +54,8 @@ def job_run(spark: Any, study: Any,
         calls.append({"data_dir": data_dir, **kwargs})
         return study
 
-    out = tmp_path_factory.mktemp("heart") / "out"
+    # Space, %-escapes, '#' and non-ASCII: Spark writes (Parquet, pipeline) must land here.
+    out = tmp_path_factory.mktemp("heart") / "out dir %41 %zz #1 é"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(job, "run_study", fake_run_study)
         patch.setattr(study, "unpersist", lambda: None)    # the other tests still use it
@@ -182,8 +183,8 @@ def test_forest_reference_is_scored_on_the_same_rows(study: Any) -> None:
 def test_report_writes_every_output(report: tuple[dict[str, Any], Path]) -> None:
     metrics, out = report
     assert sorted(p.name for p in out.iterdir()) == [
-        "metrics.json", "model", "pipeline", "plots", "report.md", "test.parquet",
-        "train.parquet"]
+        "_rddml_manifest.json", "metrics.json", "model", "pipeline", "plots", "report.md",
+        "test.parquet", "train.parquet"]
     for png in (out / "plots").iterdir():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list((out / "plots").iterdir())) == 3
@@ -257,7 +258,7 @@ def test_job_passes_its_config_to_the_study_and_writes_atomically(
                       "max_missing_fraction": 0.3, "on_bad_rows": "error", "C": 0.5,
                       "n_estimators": 100}]
     assert metrics["n_clean"] == 918
-    assert [p.name for p in out.parent.iterdir()] == ["out"]      # no temporary left
+    assert [p.name for p in out.parent.iterdir()] == [out.name]   # no temporary left
 
 
 def test_job_refuses_existing_output_before_any_work(spark: Any, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from jobs import kmeans as job
 from rddml import KMeans
 from rddml.errors import ConfigError, DataValidationError, OutputExistsError
 from rddml.io.config import load_config
+from rddml.io.output import MANIFEST_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf/jobs/kmeans.toml"
@@ -31,7 +32,12 @@ def test_job_writes_centres_model_summary_and_plot(spark: Any, tmp_path: Path) -
     summary = job.main(spark, cfg)
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
-        "assignments", "centers.csv", "clusters.png", "model", "summary.json"]
+        "_rddml_manifest.json", "assignments", "centers.csv", "clusters.png", "model",
+        "summary.json"]
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["job"] == "kmeans" and manifest["config"]["write_assignments"] is True
+    assert {"path": "centers.csv", "bytes": (out / "centers.csv").stat().st_size} in (
+        manifest["files"])
     centres = np.loadtxt(out / "centers.csv", delimiter=",")
     np.testing.assert_array_equal(centres, np.array(summary["cluster_centers"]))
     assert summary["n_rows"] == 10000 and summary["rows_skipped"] == 0
@@ -50,10 +56,81 @@ def test_job_refuses_to_overwrite_without_flag(spark: Any, tmp_path: Path) -> No
     (tmp_path / "out" / "keep.txt").write_text("precious")
     with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
         job.main(spark, config(tmp_path))
+    # Not an output rddml wrote (no manifest): --overwrite refuses it too.
+    with pytest.raises(OutputExistsError, match=r"\(key 'output_dir'\) is a non-empty "
+                                                r"directory without _rddml_manifest\.json"):
+        job.main(spark, replace(config(tmp_path), overwrite=True))
     assert (tmp_path / "out" / "keep.txt").read_text() == "precious"
-    job.main(spark, replace(config(tmp_path, "max_iter=2"), overwrite=True))
-    assert not (tmp_path / "out" / "keep.txt").exists()
-    assert (tmp_path / "out" / "summary.json").exists()
+    (tmp_path / "out" / "keep.txt").unlink()
+    first = job.main(spark, replace(config(tmp_path, "max_iter=2"), overwrite=True))
+    second = job.main(spark, replace(config(tmp_path, "max_iter=3", "seed=4"), overwrite=True))
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == json.loads(
+        json.dumps(second)) != json.loads(json.dumps(first))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+SPECIAL = "run 1 %41 %zz #2 é漢"   # space, valid and invalid %-escapes, '#', non-ASCII
+
+
+def test_assignments_land_inside_an_output_dir_with_special_characters(
+        spark: Any, tmp_path: Path) -> None:
+    # The bug: .as_uri() turned ' ' into %20, Hadoop took it literally, the job exited 0
+    # without assignments/ and the part files went to a directory outside output_dir.
+    base = tmp_path / SPECIAL
+    base.mkdir()
+    points = np.random.default_rng(1).normal(size=(300, 2))
+    np.savetxt(base / "in put #1.csv", points, delimiter=",", fmt="%.17g")
+    cfg = load_config(job.Config, CONF, [f"input={base / 'in put #1.csv'}",
+                                         f"output_dir={base / SPECIAL}", "k=3",
+                                         "write_assignments=true"])
+    summary = job.main(spark, cfg)
+    out = base / SPECIAL
+    lines = [ln for f in sorted((out / "assignments").glob("part-*"))
+             for ln in f.read_text().splitlines()]
+    assert len(lines) == 300 and summary["n_rows"] == 300
+    assert sorted(p.name for p in base.iterdir()) == ["in put #1.csv", SPECIAL]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SPECIAL]
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert any(f["path"].startswith("assignments/part-") for f in manifest["files"])
+
+
+class NoSpark:
+    """A session stand-in that fails the test if anything touches it."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"Spark was used (.{name}) before the config was validated")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, r"key 'true_centers' \('.*centres\.json'\): file not found"),
+    ("{not json", r"key 'true_centers' \('.*'\): not a readable JSON file"),
+    ('{"means": [[0, 0]]}', r"expected a key 'true_centers', 'cluster_means' or 'centers', "
+                            r"found \['means'\]"),
+    ('{"centers": [1, 2]}', r"expected a non-empty list of centres, each a list of finite "
+                            r"numbers of the same length, got \[1, 2\]"),
+    ('[[0, 0], [1]]', r"expected a non-empty list of centres"),
+    ('[[0, "x"]]', r"expected a non-empty list of centres"),
+    ("[]", r"expected a non-empty list of centres"),
+    ("\xff\xfe", r"not a readable JSON file"),
+])
+def test_bad_true_centers_fail_before_any_spark_work(tmp_path: Path, content: str | None,
+                                                     message: str) -> None:
+    # The bug: a missing or malformed file was found only after the whole fit.
+    file = tmp_path / "centres.json"
+    if content is not None:
+        file.write_bytes(content.encode("latin-1") if content.startswith("\xff") else
+                         content.encode())
+    cfg = config(tmp_path, f"true_centers={file}")
+    with pytest.raises(ConfigError, match=message):
+        job.main(NoSpark(), cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["centres.json"] if content else [])
+
+
+def test_good_true_centers_are_read(tmp_path: Path) -> None:
+    (tmp_path / "c.json").write_text('{"true_centers": [[0, 1], [2.5, 3]]}')
+    np.testing.assert_array_equal(job.read_true_centres(str(tmp_path / "c.json")),
+                                  [[0.0, 1.0], [2.5, 3.0]])
+    assert job.read_true_centres("") is None
 
 
 def test_failed_job_leaves_no_output(spark: Any, tmp_path: Path) -> None:
@@ -90,7 +167,12 @@ def test_parquet_input_with_feature_columns(spark: Any, tmp_path: Path) -> None:
         (["k=two"], r"--set: key 'k': expected an int >= 1, got 'two'"),
         (["init=kmeans"], r"key 'init': expected one of 'k-means\|\|', 'k-means\+\+', 'random'"),
         (["colour=red"], r"--set: unknown key 'colour'; the known keys are: aggregation"),
-        (["tol=-1"], r"key 'tol': expected a number >= 0.0, got -1"),
+        (["tol=-1"], r"key 'tol': expected a finite number >= 0.0, got -1"),
+        (["tol=nan"], r"--set: key 'tol': expected a finite number >= 0.0, got nan"),
+        (["tol=inf"], r"--set: key 'tol': expected a finite number >= 0.0, got inf"),
+        (["input="], r"--set: key 'input': expected a non-empty string, got ''"),
+        (['input=""'], r"--set: key 'input': expected a non-empty string, got ''"),
+        (["output_dir=  "], r"--set: key 'output_dir': expected a non-empty string"),
     ],
 )
 def test_bad_overrides_name_key_expected_and_value(tmp_path: Path, sets: list[str], message: str) -> None:

@@ -62,7 +62,10 @@ def test_text_job_writes_model_metrics_and_plots(spark: Any, tmp_path: Path,
     accuracy = float(np.mean((X @ beta[1:] + beta[0] > 0) == (y == 1)))
     assert summary["training_metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-12)
     assert sorted(p.name for p in out.iterdir()) == [
-        "decision_boundary.png", "loss_curve.png", "metrics.json", "model"]
+        "_rddml_manifest.json", "decision_boundary.png", "loss_curve.png", "metrics.json",
+        "model"]
+    assert json.loads((out / "_rddml_manifest.json").read_text())["job"] == (
+        "logistic_regression")
     written = json.loads((out / "metrics.json").read_text())
     assert written["n_rows"] == 400 and written["n_iter"] == 11
     loaded = LogisticRegression.load(str(out / "model"))

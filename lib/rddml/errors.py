@@ -25,7 +25,17 @@ class ConfigError(RddmlError, ValueError):
 
 
 class OutputExistsError(RddmlError, FileExistsError):
-    """An output path exists and the caller did not ask to overwrite it."""
+    """An output path exists and cannot be replaced: no ``overwrite``, or it is not an
+    output rddml wrote (no manifest)."""
+
+
+class OutputBusyError(OutputExistsError):
+    """Another writer (thread or process) holds the lock of the same output path."""
+
+
+class OutputPathError(RddmlError, ValueError):
+    """An output path rddml refuses to write to at all: empty, ``/``, the home or current
+    directory, the repository, an ancestor of one of them, or a name the JVM cannot encode."""
 
 
 class ConvergenceError(RddmlError, RuntimeError):

@@ -38,12 +38,18 @@ def check_float(
     high: float | None = None,
     low_inclusive: bool = True,
     high_inclusive: bool = True,
+    allow_inf: bool = False,
 ) -> float:
-    """Return ``value`` as a finite float within the given interval, or raise."""
+    """Return ``value`` as a float within the given interval, or raise.
+
+    NaN is always refused (it passes every bound: all its comparisons are False); so are
+    ±inf unless ``allow_inf`` (e.g. a bound meaning "no limit"), still within the bounds.
+    """
     ok = (
         not isinstance(value, bool)
         and isinstance(value, numbers.Real)
-        and math.isfinite(float(value))
+        and not math.isnan(float(value))
+        and (allow_inf or math.isfinite(float(value)))
     )
     if ok:
         v = float(value)
@@ -55,8 +61,9 @@ def check_float(
         lo = "" if low is None else (f" >= {low}" if low_inclusive else f" > {low}")
         hi = "" if high is None else (f" <= {high}" if high_inclusive else f" < {high}")
         joiner = " and" if lo and hi else ""
+        kind = "a float (not NaN)" if allow_inf else "a finite float"
         raise InvalidParameterError(
-            f"The '{name}' parameter must be a finite float{lo}{joiner}{hi}, got {value!r}."
+            f"The '{name}' parameter must be {kind}{lo}{joiner}{hi}, got {value!r}."
         )
     return float(value)
 

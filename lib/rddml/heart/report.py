@@ -214,11 +214,15 @@ def write_report(result: StudyResult, out_dir: str | os.PathLike[str]) -> dict[s
 
     Returns the metrics dict.
     """
+    from rddml.io.output import hadoop_local_path
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    result.train.write.parquet(str(out / "train.parquet"))
-    result.test.write.parquet(str(out / "test.parquet"))
-    result.pipeline.write().save(str(out / "pipeline"))
+    # file:// + the raw path: local even when the default file system is HDFS, and no
+    # percent-encoding for Hadoop to take literally (a space in out_dir).
+    result.train.write.parquet(hadoop_local_path(out / "train.parquet"))
+    result.test.write.parquet(hadoop_local_path(out / "test.parquet"))
+    result.pipeline.write().save(hadoop_local_path(out / "pipeline"))
     if result.logistic is not None:
         result.logistic.save(str(out / "model"))
     write_plots(result, out / "plots")

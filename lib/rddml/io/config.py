@@ -1,7 +1,9 @@
 """Job configuration: frozen dataclasses loaded from TOML and validated.
 
 A job declares its settings as a frozen dataclass whose fields carry their
-constraints in ``metadata`` (``min``, ``max``, ``choices``, ``help``). The loader
+constraints in ``metadata`` (``min``, ``max``, ``choices``, ``nonempty`` for a string
+that may not be '', ``allow_inf`` for a float that may be infinite, ``help``). Floats
+are finite unless ``allow_inf`` says otherwise; NaN is never accepted. The loader
 reads ``conf/jobs/<job>.toml``, applies ``--set key=value`` overrides and rejects
 an unknown key, a wrong type or an out-of-range value with a message naming the
 file, the key, the expected form and the value received.
@@ -23,6 +25,7 @@ rddml.errors.ConfigError: --set: key 'k': expected an int >= 1, got 0
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import types
@@ -62,9 +65,9 @@ def _describe(tp: Any, meta: typing.Mapping[str, Any]) -> str:
         return "one of " + ", ".join(repr(c) for c in meta["choices"])
     if origin is list:
         return f"a list of {_describe(args[0], {})}" if args else "a list"
-    name = {int: "an int", float: "a number", str: "a string", bool: "true or false"}.get(
-        tp, str(tp)
-    )
+    finite = "a number" if meta.get("allow_inf") else "a finite number"
+    text = "a non-empty string" if meta.get("nonempty") else "a string"
+    name = {int: "an int", float: finite, str: text, bool: "true or false"}.get(tp, str(tp))
     bounds = []
     if "min" in meta:
         bounds.append(f">= {meta['min']}")
@@ -103,8 +106,11 @@ def _coerce(tp: Any, value: Any, meta: typing.Mapping[str, Any]) -> tuple[bool, 
     elif tp is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
+        # nan slips through every bound (all comparisons are False); inf through a min.
+        if ok and (math.isnan(value) or (math.isinf(value) and not meta.get("allow_inf"))):
+            return False, value
     elif tp is str:
-        ok = isinstance(value, str)
+        ok = isinstance(value, str) and not (meta.get("nonempty") and not value.strip())
     else:
         return True, value
     if not ok:
@@ -137,7 +143,16 @@ def load_config(
         if not file.is_file():
             raise ConfigError(f"{file}: config file not found")
         try:
-            loaded = tomllib.loads(file.read_text())
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{file}: not a TOML text file: byte {exc.object[exc.start]:#04x} at offset "
+                f"{exc.start} is not UTF-8 (a binary file?)"
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read the config file: {exc}") from exc
+        try:
+            loaded = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
         for key, value in loaded.items():
