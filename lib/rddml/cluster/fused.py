@@ -1,0 +1,250 @@
+"""Fused k-means kernels compiled with numba: the assignment step in one pass over a block.
+
+The NumPy path (:func:`rddml.cluster.kernels.lloyd_partial_stats`) forms an (n, k) score
+matrix with a matrix product, reduces it to labels, then makes ``d`` more passes over the
+block for the per-cluster sums. :func:`lloyd_block_fused` reads each row once: the score
+``‖c‖² − 2x·c`` of every centre, the first (lowest-index) minimum — np.argmin's tie rule,
+which :func:`~rddml.cluster.kernels.nearest_scores` also follows — then the row is added
+to its cluster's sums and weight and its squared distance, clipped at 0, to the cost.
+
+Results agree with the NumPy path: labels and counts exactly (whenever the two scores of
+a row are not within rounding of each other: the dot products are summed in order with
+fused multiply-adds, as OpenBLAS's kernels do, but BLAS does not sum every shape the same
+way), per-cluster sums bit for bit for the same labels (``np.bincount`` also adds in row
+order), and the cost to rounding. The cost clips every row's distance at 0 where the
+NumPy path clips the block's total: it is never lower and at least as accurate.
+
+numba is imported lazily (see :mod:`rddml._jit`): importing this module never imports it.
+Call :func:`warm_up` before a timed pass so no compilation lands inside one; with the
+on-disk cache a later process loads the compiled code instead of compiling again. The
+estimator's natural place is the first block of its first pass (the initialisation), where
+one call per executor process costs a cache load (or, once per machine, a compilation).
+
+Which implementation is faster was measured on one core (``OPENBLAS_NUM_THREADS=1``), on
+blocks of 4 MiB of features (``default_block_rows(d)`` rows), milliseconds per block,
+minimum of several runs, machine shared with other jobs (2 cores, AMD EPYC, AVX2/FMA)::
+
+    MEASURED_TABLE
+
+:func:`use_fused_lloyd` encodes the rule drawn from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rddml import _jit
+from rddml.cluster.kernels import assign_block, lloyd_partial_stats
+
+# Up to this many centres the fused kernel scores a row one centre at a time (a chain of
+# d multiply-adds per centre); above it, all centres at once, vectorised over the centres.
+_ROW_BY_CENTRE_MAX_K = 4
+
+
+def use_fused_lloyd(d: int, k: int) -> bool:
+    """Whether the fused Lloyd kernel beats the NumPy one for d features and k centres
+    (the rule measured in this module's docstring)."""
+    return d * k <= 2000 or k <= 5
+
+
+def use_fused_assign(d: int, k: int) -> bool:
+    """Whether the fused assignment (labels and distances) beats NumPy's."""
+    return use_fused_lloyd(d, k)
+
+
+def fmuladd(a: float, b: float, c: float) -> float:
+    """``a * b + c``; replaced in this module's globals by the numba intrinsic before the
+    kernels are compiled (the kernels run as plain Python only in a debugger)."""
+    return a * b + c
+
+
+def _lloyd_kernel(X: Any, w: Any, has_w: bool, m2c: Any, m2cT: Any, c_sq: Any) -> Any:
+    n, d = X.shape
+    k = m2c.shape[0]
+    sums = np.zeros((k, d))
+    counts = np.zeros(k)
+    acc = np.empty(k)
+    cost = 0.0
+    for i in range(n):
+        xs = 0.0
+        label = 0
+        if k <= _ROW_BY_CENTRE_MAX_K:
+            for t in range(d):
+                xs = fmuladd(X[i, t], X[i, t], xs)
+            best = np.inf
+            for j in range(k):
+                dot = 0.0
+                for t in range(d):
+                    dot = fmuladd(X[i, t], m2c[j, t], dot)
+                score = dot + c_sq[j]
+                if score < best or j == 0:
+                    best = score
+                    label = j
+        else:
+            for j in range(k):
+                acc[j] = 0.0
+            for t in range(d):
+                xt = X[i, t]
+                xs = fmuladd(xt, xt, xs)
+                for j in range(k):
+                    acc[j] = fmuladd(xt, m2cT[t, j], acc[j])
+            best = acc[0] + c_sq[0]
+            for j in range(1, k):
+                score = acc[j] + c_sq[j]
+                if score < best:
+                    best = score
+                    label = j
+        dist = xs + best
+        if not dist > 0.0:
+            dist = 0.0
+        if has_w:
+            wi = w[i]
+            for t in range(d):
+                sums[label, t] += X[i, t] * wi
+            counts[label] += wi
+            cost += dist * wi
+        else:
+            for t in range(d):
+                sums[label, t] += X[i, t]
+            counts[label] += 1.0
+            cost += dist
+    return sums, counts, cost
+
+
+def _assign_kernel(X: Any, m2c: Any, m2cT: Any, c_sq: Any) -> Any:
+    n, d = X.shape
+    k = m2c.shape[0]
+    labels = np.zeros(n, dtype=np.int64)
+    dists = np.empty(n)
+    acc = np.empty(k)
+    for i in range(n):
+        xs = 0.0
+        label = 0
+        if k <= _ROW_BY_CENTRE_MAX_K:
+            for t in range(d):
+                xs = fmuladd(X[i, t], X[i, t], xs)
+            best = np.inf
+            for j in range(k):
+                dot = 0.0
+                for t in range(d):
+                    dot = fmuladd(X[i, t], m2c[j, t], dot)
+                score = dot + c_sq[j]
+                if score < best or j == 0:
+                    best = score
+                    label = j
+        else:
+            for j in range(k):
+                acc[j] = 0.0
+            for t in range(d):
+                xt = X[i, t]
+                xs = fmuladd(xt, xt, xs)
+                for j in range(k):
+                    acc[j] = fmuladd(xt, m2cT[t, j], acc[j])
+            best = acc[0] + c_sq[0]
+            for j in range(1, k):
+                score = acc[j] + c_sq[j]
+                if score < best:
+                    best = score
+                    label = j
+        dist = xs + best
+        labels[i] = label
+        dists[i] = dist if dist > 0.0 else 0.0
+    return labels, dists
+
+
+_KERNELS: dict[str, Any] = {}
+
+
+def _compiled(name: str) -> Any:
+    """The numba-compiled kernel ``name`` (compiled or loaded from the cache on first use)."""
+    if not _KERNELS:
+        globals()["fmuladd"] = _jit.fmuladd()
+        _KERNELS["lloyd"] = _jit.njit(_lloyd_kernel)
+        _KERNELS["assign"] = _jit.njit(_assign_kernel)
+    return _KERNELS[name]
+
+
+def _prepare(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, ...]:
+    """C-contiguous float64 block and the centre terms, as nearest_scores forms them."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    if X.ndim != 2 or centres.ndim != 2 or X.shape[1] != centres.shape[1]:
+        raise ValueError(f"expected a block (n, d) and centres (k, d), got {X.shape} and "
+                         f"{centres.shape}")
+    if centres.shape[0] == 0:
+        raise ValueError("need at least one centre")
+    m2c = -2.0 * centres
+    c_sq = np.einsum("ij,ij->i", centres, centres)
+    return X, m2c, np.ascontiguousarray(m2c.T), c_sq
+
+
+def lloyd_block_fused(
+    X: np.ndarray, w: np.ndarray | None, centres: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-cluster sums (k, d), weights (k,) and cost of one block in one pass (numba).
+
+    Equal to ``lloyd_partial_stats(X, w, centres, n_far=0)``'s sums, counts and cost (see
+    the module docstring for how exactly). A block that is not C-contiguous float64 is
+    copied into one first.
+    """
+    X, m2c, m2cT, c_sq = _prepare(X, centres)
+    k, d = m2c.shape
+    if X.shape[0] == 0:
+        return np.zeros((k, d)), np.zeros(k), 0.0
+    has_w = w is not None
+    wv = np.ascontiguousarray(w, dtype=np.float64) if has_w else np.zeros(0)
+    if has_w and wv.shape != (X.shape[0],):
+        raise ValueError(f"weights of shape {wv.shape} for a block of {X.shape[0]} rows")
+    sums, counts, cost = _compiled("lloyd")(X, wv, has_w, m2c, m2cT, c_sq)
+    return sums, counts, float(cost)
+
+
+def assign_block_fused(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Closest centre (int64) and squared distance, clipped at 0, per row in one pass:
+    :func:`~rddml.cluster.kernels.assign_block` for prediction and k-means|| costs."""
+    X, m2c, m2cT, c_sq = _prepare(X, centres)
+    if X.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    labels, dists = _compiled("assign")(X, m2c, m2cT, c_sq)
+    return labels, dists
+
+
+def lloyd_sums(
+    X: np.ndarray, w: np.ndarray | None, centres: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Sums, weights and cost of a block by the fused kernel or NumPy, whichever the
+    ``RDDML_KERNELS`` setting and :func:`use_fused_lloyd` choose (NumPy without numba)."""
+    k, d = centres.shape
+    if _jit.use_fused(use_fused_lloyd(d, k)):
+        return lloyd_block_fused(X, w, centres)
+    stats = lloyd_partial_stats(X, w, centres, n_far=0)
+    return stats.sums, stats.counts, stats.cost
+
+
+def assign(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Closest centre and clipped squared distance per row, fused or NumPy (as
+    :func:`lloyd_sums` chooses)."""
+    k, d = centres.shape
+    if _jit.use_fused(use_fused_assign(d, k)):
+        return assign_block_fused(X, centres)
+    if X.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    labels, dists = assign_block(X, centres)
+    return labels.astype(np.int64, copy=False), dists
+
+
+def warm_up() -> bool:
+    """Compile (or load from the on-disk cache) the fused kernels on a tiny block, so no
+    compilation happens inside a timed pass. Returns False when numba is unavailable."""
+    if not _jit.numba_available():
+        return False
+    X = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    w = np.ones(3)
+    for k in (1, _ROW_BY_CENTRE_MAX_K + 1):  # both code paths are in one compiled function
+        centres = np.arange(2.0 * k).reshape(k, 2)
+        lloyd_block_fused(X, w, centres)
+        lloyd_block_fused(X, None, centres)
+        assign_block_fused(X, centres)
+    return True
