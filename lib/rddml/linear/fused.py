@@ -55,10 +55,23 @@ def _loss_grad_kernel(
     for i in range(n):
         if has_keep and not keep[i]:
             continue
-        z = 0.0
-        for t in range(d):
-            z = fmuladd(X[i, t], coef[t], z)
-        z += intercept
+        # Four interleaved partial sums: a single chain of d multiply-adds is latency-bound
+        # (measured 1.6-1.8x slower at d = 50..100); BLAS does not sum in order either.
+        z0 = 0.0
+        z1 = 0.0
+        z2 = 0.0
+        z3 = 0.0
+        t = 0
+        while t + 4 <= d:
+            z0 = fmuladd(X[i, t], coef[t], z0)
+            z1 = fmuladd(X[i, t + 1], coef[t + 1], z1)
+            z2 = fmuladd(X[i, t + 2], coef[t + 2], z2)
+            z3 = fmuladd(X[i, t + 3], coef[t + 3], z3)
+            t += 4
+        while t < d:
+            z0 = fmuladd(X[i, t], coef[t], z0)
+            t += 1
+        z = ((z0 + z1) + (z2 + z3)) + intercept
         yi = y[i]
         s = w[i] if has_w else 1.0
         s *= cw1 if yi > 0.5 else cw0
