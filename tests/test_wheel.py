@@ -2,7 +2,8 @@
 
 It must take its version from ``rddml/_version.py`` only, depend unconditionally on
 nothing a Databricks runtime pins (pyspark, pandas, pyarrow only in extras), and
-``import rddml`` must work where pyspark is not installed.
+``import rddml`` must work where pyspark is not installed (nor numba: the fused kernels
+fall back to NumPy).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def test_runtime_packages_are_only_in_extras(wheel: Path) -> None:
     requires = _metadata(wheel).get_all("Requires-Dist") or []
     unconditional = [r.split(";")[0].strip() for r in requires if "extra ==" not in r]
     names = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower() for r in unconditional}
-    assert names <= {"numpy", "scipy", "tomli"}, unconditional
+    assert names <= {"numba", "numpy", "scipy", "tomli"}, unconditional
     for package in RUNTIME_PACKAGES:
         assert all("extra ==" in r for r in requires if r.lower().startswith(package)), requires
     assert any(r.startswith("pyspark") and 'extra == "spark"' in r for r in requires)
@@ -84,7 +85,7 @@ def test_import_needs_no_pyspark(wheel: Path, tmp_path: Path) -> None:
     script = f"""
 import sys
 sys.path.insert(0, {str(tmp_path)!r})
-for name in ("pyspark", "pandas", "pyarrow", "sklearn", "matplotlib", "mlflow"):
+for name in ("pyspark", "pandas", "pyarrow", "sklearn", "matplotlib", "mlflow", "numba"):
     sys.modules[name] = None
 import numpy as np
 import rddml

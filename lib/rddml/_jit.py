@@ -1,0 +1,120 @@
+"""Lazy numba support for the fused kernels (``rddml.cluster.fused``, ``rddml.linear.fused``).
+
+Nothing here imports numba at module import time: ``import rddml`` must work, and stay
+fast, where numba is absent (the kernels then fall back to NumPy). numba is imported the
+first time a fused kernel is compiled or :func:`numba_available` is asked.
+
+``RDDML_KERNELS`` chooses the implementation of the per-block passes:
+
+- ``auto`` (the default): the fused kernel where the measured rule of its module says it
+  is faster, NumPy elsewhere or when numba cannot be imported;
+- ``fused``: always the fused kernel (NumPy only when numba cannot be imported);
+- ``numpy``: always NumPy (for comparisons and benchmarks).
+
+Compiled code is cached on disk (``cache=True``): next to the module in ``__pycache__``
+when that is writable, else numba's user-wide cache directory, else (for example a
+read-only wheel install on an executor whose home directory is not writable either) a
+directory under the system temporary directory, chosen here; ``NUMBA_CACHE_DIR``, when
+set, always wins.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+KERNELS_ENV = "RDDML_KERNELS"
+KERNEL_MODES = ("auto", "fused", "numpy")
+
+# None: not tried yet; then whether ``import numba`` worked. Tests monkeypatch it to False.
+NUMBA_AVAILABLE: bool | None = None
+
+_FMULADD: Any = None
+
+
+def kernel_mode() -> str:
+    """The ``RDDML_KERNELS`` setting (``auto`` when unset); ValueError for anything else."""
+    mode = os.environ.get(KERNELS_ENV, "auto").strip().lower() or "auto"
+    if mode not in KERNEL_MODES:
+        raise ValueError(f"{KERNELS_ENV}={mode!r}: expected one of {', '.join(KERNEL_MODES)}")
+    return mode
+
+
+def numba_available() -> bool:
+    """Whether numba can be imported (tried once per process)."""
+    global NUMBA_AVAILABLE
+    if NUMBA_AVAILABLE is None:
+        try:
+            import numba  # noqa: F401
+        except Exception:  # ImportError, or a numba/NumPy version mismatch
+            NUMBA_AVAILABLE = False
+        else:
+            NUMBA_AVAILABLE = True
+    return NUMBA_AVAILABLE
+
+
+def use_fused(rule: bool) -> bool:
+    """Whether a pass should run the fused kernel, given its module's measured ``rule``."""
+    mode = kernel_mode()
+    if mode == "numpy":
+        return False
+    return (mode == "fused" or rule) and numba_available()
+
+
+def fallback_cache_dir() -> str:
+    """A writable cache directory under the system temporary directory (per user)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    path = os.path.join(tempfile.gettempdir(), f"rddml-numba-cache-{uid}")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def njit(pyfunc: Callable[..., Any]) -> Any:
+    """``numba.njit(cache=True, nogil=True, fastmath=False)`` of ``pyfunc``.
+
+    numba looks for a writable cache directory when the function is decorated and raises
+    RuntimeError when it finds none: then the temporary directory is used, and if even
+    that fails the function is compiled without an on-disk cache.
+    """
+    import numba
+    from numba.core import config
+
+    options: dict[str, Any] = {"cache": True, "nogil": True, "fastmath": False}
+    try:
+        return numba.njit(**options)(pyfunc)
+    except RuntimeError:
+        pass
+    try:
+        config.CACHE_DIR = fallback_cache_dir()  # type: ignore[attr-defined]
+        return numba.njit(**options)(pyfunc)
+    except (RuntimeError, OSError):
+        options["cache"] = False
+        return numba.njit(**options)(pyfunc)
+
+
+def fmuladd() -> Any:
+    """numba intrinsic ``a * b + c`` as LLVM's ``llvm.fmuladd``: one fused multiply-add
+    where the CPU has FMA (as OpenBLAS's kernels do, so the dot products round like
+    NumPy's matrix products more often), a multiply and an add where it has not."""
+    global _FMULADD
+    if _FMULADD is None:
+        from llvmlite import ir
+        from numba.core import cgutils, types
+        from numba.extending import intrinsic
+
+        @intrinsic  # type: ignore[misc]
+        def _fmuladd(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
+            sig = types.float64(types.float64, types.float64, types.float64)
+
+            def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+                dbl = ir.DoubleType()
+                fn = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(dbl, [dbl] * 3), "llvm.fmuladd.f64")
+                return builder.call(fn, args)
+
+            return sig, codegen
+
+        _FMULADD = _fmuladd
+    return _FMULADD
