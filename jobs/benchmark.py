@@ -30,6 +30,7 @@ from rddml.bench.kmeans_bench import (
     CentreStepper,
     PairStepper,
     Stepper,
+    fused_floor_step,
     ml_kmeans_fit_seconds,
     numpy_floor_step,
     per_iteration_samples,
@@ -40,6 +41,7 @@ from rddml.bench.kmeans_bench import (
     sklearn_fit_seconds,
 )
 from rddml.bench.memory import peak_rss
+from rddml.bench.time_to_model import time_to_model_markdown
 from rddml.errors import ConfigError
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output
@@ -67,6 +69,16 @@ class Config:
     gd_max_iter: int = field(default=300, metadata={"min": 1})
     per_record: bool = field(default=True, metadata={"help": "include the write-up's code"})
     per_record_max_rows: int = field(default=4_000_000, metadata={"min": 1})
+    storages: list[str] = field(
+        default_factory=lambda: ["executor", "spark"],
+        metadata={"help": "rddml block storages to compare (the first is measured in full)"})
+    time_to_model: bool = field(default=True, metadata={"help": "the whole-fit table"})
+    time_to_model_kmeans: str = field(default="1e7x2k5", metadata={"nonempty": True})
+    time_to_model_logistic: str = field(default="5e6x10", metadata={"nonempty": True})
+    quick_time_to_model_kmeans: str = "2e4x2k5"
+    quick_time_to_model_logistic: str = "2e4x5"
+    time_to_model_iter: int = field(default=20, metadata={"min": 1})
+    time_to_model_rounds: int = field(default=2, metadata={"min": 1, "help": "best of"})
     ml_iter_low: int = field(default=2, metadata={"min": 1})
     ml_iter_high: int = field(default=7, metadata={"min": 2})
     num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
@@ -83,7 +95,8 @@ def parse_size(text: str) -> tuple[int, int, int]:
     return int(float(match.group(1))), int(match.group(2)), int(match.group(3))
 
 
-def _shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path) -> tuple[Any, Any]:
+def _shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path,
+                   storages: list[str]) -> tuple[dict[str, BlockDataset], Any]:
     """The same data for every Spark variant, read from one Parquet file.
 
     (``parallelize`` would embed the arrays in every task of every iteration, which is
@@ -98,11 +111,12 @@ def _shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path) -> tupl
     path = workdir / f"points-{X.shape[0]}x{X.shape[1]}.parquet"
     pq.write_table(pa.table({c: X[:, j] for j, c in enumerate(cols)}), path)
     raw = spark.read.parquet(str(path)).repartition(parts)
-    ds = BlockDataset.from_dataframe(raw, feature_cols=cols)
+    datasets = {s: BlockDataset.from_dataframe(raw, feature_cols=cols, storage=s)
+                for s in storages}
     df = VectorAssembler(inputCols=cols, outputCol="features").transform(raw).select("features")
     df = df.persist(StorageLevel.MEMORY_AND_DISK)
     df.count()
-    return ds, df
+    return datasets, df
 
 
 def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dict[str, Any]:
@@ -115,12 +129,17 @@ def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dic
     parts = config.num_partitions or sc.defaultParallelism
     logger.info("k-means %dx%d k=%d on %d partitions", n, d, k, parts)
     workdir = Path(tempfile.mkdtemp(prefix="rddml-bench-"))  # removed in the finally below
-    ds, df = _shared_frames(spark, X, parts, workdir)
-    cached = ds.cached_bytes()
+    datasets, df = _shared_frames(spark, X, parts, workdir, config.storages)
+    ds = datasets[config.storages[0]]
+    held = {name: d.cached_bytes() for name, d in datasets.items()}
+    cached = held[config.storages[0]]
     steppers: list[Stepper] = [
         CentreStepper("rddml reduceByKey", partial(rddml_iteration, ds, aggregation="reduceByKey"),
                       init),
         CentreStepper("rddml tree", partial(rddml_iteration, ds, aggregation="tree"), init),
+        *[CentreStepper(f"rddml tree ({name} storage)",
+                        partial(rddml_iteration, other, aggregation="tree"), init)
+          for name, other in datasets.items() if other is not ds],
         PairStepper("pyspark.ml block",
                     lambda it: ml_kmeans_fit_seconds(df, k, it, "block", config.seed),
                     config.ml_iter_low, config.ml_iter_high),
@@ -131,6 +150,8 @@ def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dic
                     lambda it: sklearn_fit_seconds(X, init, it, parts),
                     config.ml_iter_low, config.ml_iter_high),
         CentreStepper("NumPy floor (1 core)", partial(numpy_floor_step, X), init),
+        CentreStepper(f"fused floor ({parts} threads)",
+                      partial(fused_floor_step, X, threads=parts), init),
     ]
     records = None
     if config.per_record and n <= config.per_record_max_rows:
@@ -143,7 +164,8 @@ def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dic
         with threadpool_limits(1):  # executors in local mode: one BLAS thread per task
             run_round_robin(steppers, config.rounds, config.warmup)
     finally:
-        ds.unpersist()
+        for each in datasets.values():
+            each.unpersist()
         df.unpersist()
         if records is not None:
             records.unpersist()
@@ -158,6 +180,8 @@ def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dic
         "samples": {s.name: per_iteration_samples(s) for s in steppers},
         "ratio_to_rddml": {name: value / base for name, value in medians.items()},
         "cached_bytes": cached,
+        "bytes_held_by_storage": held,
+        "storage": config.storages[0],
         "raw_bytes": int(X.nbytes),
         "cached_over_raw": cached / X.nbytes if X.nbytes else None,
     }
@@ -172,7 +196,7 @@ def parse_lr_size(text: str) -> tuple[int, int]:
 
 
 def _labelled_frames(spark: Any, X: np.ndarray, y: np.ndarray, parts: int,
-                     workdir: Path) -> tuple[Any, Any]:
+                     workdir: Path, storage: str) -> tuple[Any, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
     from pyspark.ml.feature import VectorAssembler
@@ -183,7 +207,7 @@ def _labelled_frames(spark: Any, X: np.ndarray, y: np.ndarray, parts: int,
     table = {c: X[:, j] for j, c in enumerate(cols)} | {"label": y}
     pq.write_table(pa.table(table), path)
     raw = spark.read.parquet(str(path)).repartition(parts)
-    ds = BlockDataset.from_dataframe(raw, feature_cols=cols, label_col="label")
+    ds = BlockDataset.from_dataframe(raw, feature_cols=cols, label_col="label", storage=storage)
     df = (VectorAssembler(inputCols=cols, outputCol="features").transform(raw)
           .select("features", "label").persist(StorageLevel.MEMORY_AND_DISK))
     df.count()
@@ -205,7 +229,7 @@ def bench_logistic_size(spark: Any, config: Config, n: int, d: int) -> dict[str,
     parts = config.num_partitions or sc.defaultParallelism
     logger.info("logistic %dx%d: optimal log loss %.8f, target %.8f", n, d, best, target)
     workdir = Path(tempfile.mkdtemp(prefix="rddml-bench-"))
-    ds, df = _labelled_frames(spark, X, y, parts, workdir)
+    ds, df = _labelled_frames(spark, X, y, parts, workdir, config.storages[0])
     records = lb.per_record_rdd(ds) if config.per_record and n <= config.per_record_max_rows \
         else None
 
@@ -305,8 +329,10 @@ def results_markdown(results: dict[str, Any]) -> str:
                   "", "| variant | s / iteration | ratio to rddml |", "|---|---:|---:|"]
         for name, sec in r["seconds_per_iteration"].items():
             lines.append(f"| {name} | {sec:.4f} | {r['ratio_to_rddml'][name]:.2f} |")
-        lines += ["", f"Cached blocks: {r['cached_bytes']:,} bytes for {r['raw_bytes']:,} raw "
-                      f"float64 bytes ({r['cached_over_raw']:.3f}×).", ""]
+        held = ", ".join(f"{name} storage {b:,} ({b / r['raw_bytes']:.3f}×)"
+                         for name, b in r.get("bytes_held_by_storage", {}).items())
+        lines += ["", f"Bytes held for {r['raw_bytes']:,} raw float64 bytes: {held}. "
+                      f"\"rddml tree\" and \"reduceByKey\" use {r.get('storage')} storage.", ""]
     for r in results.get("logistic", []):
         lines += [f"## Logistic regression {r['n']:,} × {r['d']} ({r['partitions']} partitions)",
                   "", f"Optimal mean log loss {r['optimal_log_loss']:.8f}; target = optimum + 1e-4.",
@@ -321,6 +347,9 @@ def results_markdown(results: dict[str, Any]) -> str:
                          f"{'—' if ttt is None else f'{ttt:.3f}'} | "
                          f"{'—' if spp is None else f'{spp:.4f}'} |")
         lines.append("")
+    ttm = results.get("time_to_model")
+    if ttm:
+        lines += time_to_model_markdown(ttm)
     mem = results["peak_rss"]
     lines += ["## Peak memory", "", f"Driver Python {mem.get('driver_python_mib')} MiB, driver "
               f"JVM {mem.get('driver_jvm_mib')} MiB, Python workers "
@@ -377,6 +406,17 @@ def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
         "kmeans": [bench_kmeans_size(spark, config, n, d, k) for n, d, k in sizes],
         "logistic": [bench_logistic_size(spark, config, n, d) for n, d in lr_sizes],
     }
+    if config.time_to_model:
+        from rddml.bench.time_to_model import bench_time_to_model
+
+        km = parse_size(config.quick_time_to_model_kmeans if config.quick
+                        else config.time_to_model_kmeans)
+        lr = parse_lr_size(config.quick_time_to_model_logistic if config.quick
+                           else config.time_to_model_logistic)
+        results["time_to_model"] = bench_time_to_model(
+            spark, km, lr, iterations=config.time_to_model_iter,
+            rounds=config.time_to_model_rounds, seed=config.seed,
+            parts=config.num_partitions or spark.sparkContext.defaultParallelism)
     results["peak_rss"] = peak_rss(spark)
     with atomic_directory(config.output_dir, overwrite=config.overwrite, job="benchmark",
                           config=asdict(config), key="output_dir") as tmp:

@@ -17,15 +17,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> None:
     cfg = load_config(benchmark.Config, ROOT / "conf/jobs/benchmark.toml", [
         f"output_dir={tmp_path / 'bench'}", "quick=true", 'quick_sizes=["4000x2k3"]',
-        'quick_logistic_sizes=["3000x3"]', "gd_max_iter=60"])
+        'quick_logistic_sizes=["3000x3"]', "gd_max_iter=60",
+        'quick_time_to_model_kmeans="3000x2k3"', 'quick_time_to_model_logistic="2000x3"',
+        "time_to_model_iter=3", "time_to_model_rounds=1"])
     results = benchmark.main(spark, cfg)
     (km,) = results["kmeans"]
     expected = {"per-record RDD (write-up)", "rddml reduceByKey", "rddml tree",
-                "pyspark.ml block", "pyspark.ml row", "NumPy floor (1 core)"}
+                "rddml tree (spark storage)", "pyspark.ml block", "pyspark.ml row",
+                "NumPy floor (1 core)", "fused floor (2 threads)"}
     assert expected <= set(km["seconds_per_iteration"])
     assert all(len(v) == cfg.rounds for v in km["samples"].values())
     assert km["raw_bytes"] == 4000 * 2 * 8
-    assert km["raw_bytes"] <= km["cached_bytes"] <= 1.05 * km["raw_bytes"]
+    assert km["storage"] == "executor"
+    for held in km["bytes_held_by_storage"].values():  # files + handles, or cached blocks
+        assert km["raw_bytes"] <= held <= 1.05 * km["raw_bytes"]
     (lr,) = results["logistic"]
     # L-BFGS must reach the optimum's log loss + 1e-4 well within its budget.
     assert lr["iterations_to_target"]["rddml lbfgs"] is not None
@@ -34,3 +39,10 @@ def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> N
     assert written["kmeans"][0]["n"] == 4000
     table = (tmp_path / "bench" / "results.md").read_text()
     assert "| rddml tree |" in table and "Logistic regression 3,000 × 3" in table
+    ttm = results["time_to_model"]
+    for case in (ttm["kmeans"], ttm["logistic"]):
+        assert set(case["seconds"]) == {f"{lib}, {src}" for lib in ("rddml", "pyspark.ml")
+                                        for src in ("cached DataFrame", "Parquet file")}
+        assert case["iterations_run"]["rddml"] == 3
+        assert case["conversion"]["rddml_MBps"] > 0 and case["conversion"]["toPandas_MBps"] > 0
+    assert "## Time to model (3 iterations, best of 1)" in table

@@ -102,6 +102,25 @@ def numpy_floor_step(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return new
 
 
+def fused_floor_step(X: np.ndarray, centres: np.ndarray, threads: int) -> np.ndarray:
+    """One Lloyd step with rddml's fused kernel over in-memory blocks on ``threads``
+    threads (numba releases the GIL), no Spark: what the kernel allows on this machine."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rddml.cluster.fused import lloyd_sums
+
+    k, d = centres.shape
+    rows = default_block_rows(d)
+    blocks = [X[start:start + rows] for start in range(0, X.shape[0], rows)]
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(lambda b: lloyd_sums(b, None, centres), blocks))
+    stats = LloydStats.empty(k, d)
+    stats.sums = np.sum([p[0] for p in parts], axis=0)
+    stats.counts = np.sum([p[1] for p in parts], axis=0)
+    new, _ = update_centres(stats, centres, "keep")
+    return new
+
+
 # ---------------------------------------------------------------- fitted-library pairs
 def ml_kmeans_fit_seconds(df: Any, k: int, max_iter: int, solver: str, seed: int) -> float:
     """Wall time of one ``pyspark.ml`` KMeans fit (random init: it cannot take centres)."""

@@ -13,7 +13,13 @@ import numpy as np
 from rddml.base import BaseEstimator
 from rddml.cluster.init import INITIALISERS
 from rddml.cluster.kernels import LloydStats, centre_shift, closest_centre, update_centres
-from rddml.cluster.passes import AGGREGATIONS, cost_pass, lloyd_pass, unit_rows_view
+from rddml.cluster.passes import (
+    AGGREGATIONS,
+    cost_pass,
+    lloyd_pass,
+    unit_rows_view,
+    warm_up_kernels,
+)
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import features_expression
@@ -235,6 +241,7 @@ class KMeans(BaseEstimator):
             )
         ckpt = self._checkpoint(ds)
         state = ckpt.load()
+        warm_up_kernels(ds)
         if state is None:
             seed = self.seed if self.seed is not None else int(
                 np.random.SeedSequence().generate_state(1)[0])

@@ -327,6 +327,13 @@ class BlockDataset(Dataset):
 
         return self._job(params, action)
 
+    def per_partition(self, fn: Callable[[Any], Any], params: Any) -> list[Any]:
+        def action() -> list[Any]:
+            return list(self._storage.rdd.mapPartitions(
+                partial(engine.call_task, fn=fn, params=params)).collect())
+
+        return self._storage.run(action)  # type: ignore[no-any-return]
+
     def rows(self, fn: BlockFn, params: Any) -> list[Any]:
         def action(carrier: Any) -> list[Any]:
             return list(self._tasks(engine.rows_task, fn, carrier).collect())

@@ -169,6 +169,11 @@ def rows_task(items: Iterable[Any], *, views: Callable[[Iterable[Any]], Iterator
         yield from fn(block, params)
 
 
+def call_task(items: Iterable[Any], *, fn: Callable[[Any], Any], params: Any) -> list[Any]:
+    """``fn(params)`` once; the partition's items are left unread."""
+    return [fn(params)]
+
+
 def map_task(items: Iterable[Any], *, views: Callable[[Iterable[Any]], Iterator[BlockView]],
              carrier: Any, fn: BlockFn) -> Iterator[Any]:
     """One result per block."""
@@ -228,6 +233,11 @@ class Dataset(ABC):
         """Fold each partition, split its partial into ``(key, value)`` records, combine the
         values of each key across partitions (a shuffle) and return ``{key: finish(value)}``.
         """
+
+    @abstractmethod
+    def per_partition(self, fn: Callable[[Any], Any], params: Any) -> list[Any]:
+        """``fn(params)`` once in every partition's task, without reading its blocks
+        (warming up compiled kernels in the workers): one job."""
 
     @abstractmethod
     def rows(self, fn: BlockFn, params: Any) -> list[Any]:

@@ -94,7 +94,7 @@ def _emit(keyed: Iterable[tuple[int, Any]]) -> Iterator[Any]:
         )
 
 
-def _emit_values(batches: Iterable[Any], *, task: Callable[..., Iterator[Any]]) -> Iterator[Any]:
+def _emit_values(batches: Iterable[Any], *, task: Callable[..., Iterable[Any]]) -> Iterator[Any]:
     return _emit((0, value) for value in task(batches))
 
 
@@ -242,6 +242,11 @@ class FrameDataset(Dataset):
         reduced = pairs.groupBy("key").applyInPandas(
             _group_reducer(keyed.combine, keyed.finish), PAYLOAD_SCHEMA)
         return {int(r["key"]): pickle.loads(r["payload"]) for r in reduced.collect()}
+
+    def per_partition(self, fn: Callable[[Any], Any], params: Any) -> list[Any]:
+        task = partial(engine.call_task, fn=fn, params=params)
+        return self._payloads(self.df.mapInArrow(partial(_emit_values, task=task),
+                                                 PAYLOAD_SCHEMA))
 
     def rows(self, fn: BlockFn, params: Any) -> list[Any]:
         out: list[Any] = []

@@ -35,6 +35,7 @@ from rddml.linear.passes import (
     class_moments_pass,
     evaluate_pass,
     full_objective,
+    warm_up_kernels,
 )
 from rddml.linear.predict import predict_blocks, predict_dataframe, predict_records, scores
 from rddml.linear.solvers import (
@@ -259,6 +260,7 @@ class LogisticRegression(BaseEstimator):
     def _fit_dataset(self, ds: Dataset) -> None:
         started = time.perf_counter()
         check_labelled(ds, require_both=True)
+        warm_up_kernels(ds)
         d = ds.n_features
         class_weights = _class_weight_pair(self.class_weight)
         passes = 0

@@ -22,6 +22,8 @@ import numpy as np
 from rddml.engine.counter_rng import uniform_for_rows
 from rddml.engine.dataset import BlockView, Dataset, KeyedMerge
 from rddml.errors import DataValidationError
+from rddml.linear import fused
+from rddml.linear.fused import loss_grad
 from rddml.linear.kernels import (
     ClassMoments,
     EvalStats,
@@ -33,7 +35,6 @@ from rddml.linear.kernels import (
     auc_partial,
     block_class_moments,
     block_eval_stats,
-    block_loss_grad,
     block_score_counts,
     sigmoid,
     smooth_objective,
@@ -61,7 +62,17 @@ def _loss_grad_block(block: BlockView,
     coef, intercept, class_weights, batch = params
     assert block.y is not None
     keep = None if batch is None else batch_mask(block, *batch)
-    return block_loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep)
+    return loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep)
+
+
+def _warm_up(_: None) -> bool:
+    return fused.warm_up()
+
+
+def warm_up_kernels(ds: Dataset) -> None:
+    """Compile (or load from numba's cache) the fused kernel in every partition's worker
+    before the first timed pass; reads no block."""
+    ds.per_partition(_warm_up, None)
 
 
 def loss_grad_pass(

@@ -1,0 +1,196 @@
+"""The benchmark's "time to model": from data to a fitted model, whole fits.
+
+What a user waits for is the whole fit: conversion of the input into blocks, the
+initialisation and every iteration. For each algorithm the same data is fitted from a
+cached DataFrame of double columns and from a Parquet file on disk, by rddml and by
+pyspark.ml (behind the ``VectorAssembler`` it needs), with the same iteration count;
+the variants alternate and each keeps its best of ``rounds``. The conversion alone is
+timed beside ``toPandas()`` of the same columns (Spark's own Arrow export).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rddml.bench.memory import peak_rss
+
+logger = logging.getLogger(__name__)
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _write_parquet(path: Path, columns: dict[str, np.ndarray]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path, row_group_size=1 << 20)
+
+
+def _best_of(fits: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+    """Each fit ``rounds`` times, interleaved; the best time of each."""
+    best = {name: float("inf") for name in fits}
+    for _ in range(rounds):
+        for name, fit in fits.items():
+            seconds = _timed(fit)
+            best[name] = min(best[name], seconds)
+            logger.info("time to model: %s %.2fs", name, seconds)
+    return best
+
+
+def _conversion(cached: Any, cols: list[str], label: str | None, mb: float) -> dict[str, Any]:
+    from rddml import BlockDataset
+
+    select = [*cols, label] if label else cols
+    pandas_s = _timed(lambda: cached.select(*select).toPandas())
+    holder: list[Any] = []
+    convert_s = _timed(lambda: holder.append(BlockDataset.from_dataframe(
+        cached, features_col=None, feature_cols=cols, label_col=label)))
+    storage = holder[0].storage
+    holder[0].unpersist()
+    return {"megabytes": mb, "toPandas_seconds": pandas_s, "toPandas_MBps": mb / pandas_s,
+            "rddml_seconds": convert_s, "rddml_MBps": mb / convert_s, "storage": storage}
+
+
+def _kmeans_case(spark: Any, n: int, d: int, k: int, *, iterations: int, rounds: int,
+                 seed: int, parts: int, workdir: Path) -> dict[str, Any]:
+    from pyspark.ml import Pipeline
+    from pyspark.ml.clustering import KMeans as MLKMeans
+    from pyspark.ml.feature import VectorAssembler
+
+    from rddml import KMeans
+
+    X = np.random.default_rng(seed).random((n, d))
+    cols = [f"x{j}" for j in range(d)]
+    path = workdir / "kmeans.parquet"
+    _write_parquet(path, {c: X[:, j] for j, c in enumerate(cols)})
+    del X
+    cached = spark.read.parquet(str(path)).repartition(parts).persist()
+    cached.count()
+    try:
+        conversion = _conversion(cached, cols, None, n * d * 8 / 1e6)
+        memory = peak_rss(spark)
+
+        def rddml_fit(df: Any) -> Any:
+            return KMeans(k=k, max_iter=iterations, tol=0.0, seed=seed,
+                          feature_cols=cols).fit(df)
+
+        def ml_fit(df: Any) -> Any:
+            return Pipeline(stages=[
+                VectorAssembler(inputCols=cols, outputCol="features"),
+                MLKMeans(k=k, maxIter=iterations, tol=0.0, seed=seed),
+            ]).fit(df)
+
+        def parquet() -> Any:
+            return spark.read.parquet(str(path))
+
+        best = _best_of({
+            "rddml, cached DataFrame": lambda: rddml_fit(cached),
+            "pyspark.ml, cached DataFrame": lambda: ml_fit(cached),
+            "rddml, Parquet file": lambda: rddml_fit(parquet()),
+            "pyspark.ml, Parquet file": lambda: ml_fit(parquet()),
+        }, rounds)
+        iters = {"rddml": rddml_fit(cached).n_iter_,
+                 "pyspark.ml": ml_fit(cached).stages[-1].summary.numIter}
+    finally:
+        cached.unpersist()
+    return {"n": n, "d": d, "k": k, "conversion": conversion, "seconds": best,
+            "iterations_run": iters, "peak_rss_after_conversion": memory}
+
+
+def _logistic_case(spark: Any, n: int, d: int, *, iterations: int, rounds: int, seed: int,
+                   parts: int, workdir: Path) -> dict[str, Any]:
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression as MLLR
+    from pyspark.ml.feature import VectorAssembler
+
+    from rddml import LogisticRegression
+
+    rng = np.random.default_rng(seed + 1)
+    X = rng.normal(size=(n, d))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ rng.normal(size=d) + 0.3)))).astype(float)
+    cols = [f"x{j}" for j in range(d)]
+    path = workdir / "logistic.parquet"
+    _write_parquet(path, {**{c: X[:, j] for j, c in enumerate(cols)}, "label": y})
+    del X, y
+    cached = spark.read.parquet(str(path)).repartition(parts).persist()
+    cached.count()
+    try:
+        conversion = _conversion(cached, cols, "label", n * (d + 1) * 8 / 1e6)
+
+        def rddml_fit(df: Any) -> Any:
+            return LogisticRegression(max_iter=iterations, tol=0.0, feature_cols=cols,
+                                      features_col=None).fit(df)
+
+        def ml_fit(df: Any) -> Any:
+            return Pipeline(stages=[
+                VectorAssembler(inputCols=cols, outputCol="features"),
+                MLLR(maxIter=iterations, tol=0.0, regParam=0.0),
+            ]).fit(df)
+
+        def parquet() -> Any:
+            return spark.read.parquet(str(path))
+
+        best = _best_of({
+            "rddml, cached DataFrame": lambda: rddml_fit(cached),
+            "pyspark.ml, cached DataFrame": lambda: ml_fit(cached),
+            "rddml, Parquet file": lambda: rddml_fit(parquet()),
+            "pyspark.ml, Parquet file": lambda: ml_fit(parquet()),
+        }, rounds)
+        iters = {"rddml": rddml_fit(cached).n_iter_,
+                 "pyspark.ml": ml_fit(cached).stages[-1].summary.totalIterations}
+    finally:
+        cached.unpersist()
+    return {"n": n, "d": d, "conversion": conversion, "seconds": best, "iterations_run": iters}
+
+
+def bench_time_to_model(spark: Any, kmeans: tuple[int, int, int], logistic: tuple[int, int], *,
+                        iterations: int, rounds: int, seed: int, parts: int) -> dict[str, Any]:
+    """Whole fits of both algorithms from a cached DataFrame and from Parquet."""
+    workdir = Path(tempfile.mkdtemp(prefix="rddml-ttm-"))  # removed below
+    try:
+        n, d, k = kmeans
+        km = _kmeans_case(spark, n, d, k, iterations=iterations, rounds=rounds, seed=seed,
+                          parts=parts, workdir=workdir)
+        n, d = logistic
+        lr = _logistic_case(spark, n, d, iterations=iterations, rounds=rounds, seed=seed,
+                            parts=parts, workdir=workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"iterations": iterations, "rounds": rounds, "kmeans": km, "logistic": lr}
+
+
+def time_to_model_markdown(ttm: dict[str, Any]) -> list[str]:
+    """README-ready tables of :func:`bench_time_to_model`'s result."""
+    lines = [f"## Time to model ({ttm['iterations']} iterations, best of {ttm['rounds']})", ""]
+    for name, case in (("k-means", ttm["kmeans"]), ("logistic regression", ttm["logistic"])):
+        shape = f"{case['n']:,} × {case['d']}" + (f", k = {case['k']}" if "k" in case else "")
+        sec = case["seconds"]
+        lines += [f"### {name} {shape}", "", "| source | rddml (s) | pyspark.ml (s) | ratio |",
+                  "|---|---:|---:|---:|"]
+        for source in ("cached DataFrame", "Parquet file"):
+            ours, theirs = sec[f"rddml, {source}"], sec[f"pyspark.ml, {source}"]
+            lines.append(f"| {source} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |")
+        conv = case["conversion"]
+        lines += ["", f"Iterations run: {case['iterations_run']}. Conversion of "
+                      f"{conv['megabytes']:.0f} MB into blocks ({conv['storage']} storage): "
+                      f"{conv['rddml_seconds']:.2f} s = {conv['rddml_MBps']:.0f} MB/s; "
+                      f"`toPandas()` of the same columns {conv['toPandas_seconds']:.2f} s = "
+                      f"{conv['toPandas_MBps']:.0f} MB/s.", ""]
+        if "peak_rss_after_conversion" in case:
+            mem = case["peak_rss_after_conversion"]
+            lines += [f"Peak RSS after the conversions: Python workers "
+                      f"{mem.get('python_workers_mib')} MiB, driver Python "
+                      f"{mem.get('driver_python_mib')} MiB.", ""]
+    return lines
