@@ -343,18 +343,22 @@ class KMeans(BaseEstimator):
     # ----------------------------------------------------------- persistence
     def save(self, path: str, *, overwrite: bool = False) -> None:
         """Write parameters and centres to the directory ``path`` (atomically)."""
+        save_model(path, "KMeans", self._document(), overwrite=overwrite)
+
+    def _document(self) -> dict[str, Any]:
+        """What :meth:`save` writes (JSON-ready): parameters, centres, history."""
         check_is_fitted(self, "cluster_centers_")
         params = self.get_params()
         if not isinstance(params["init"], str):
             params["init"] = np.asarray(params["init"], dtype=float).tolist()
-        save_model(path, "KMeans", {
+        return {
             "params": params,
             "cluster_centers": self.cluster_centers_.tolist(),
             "n_iter": self.n_iter_,
             "converged": self.converged_,
             "inertia": self.inertia_,
             "history": self.history_,
-        }, overwrite=overwrite)
+        }
 
     @classmethod
     def load(cls, path: str) -> KMeans:
@@ -367,12 +371,15 @@ class KMeans(BaseEstimator):
             non-finite centres, fewer centres than ``k`` ...); the message names the file,
             the field, what was expected and what was found (:mod:`rddml.io.validation`).
         """
-        doc = load_model(path, "KMeans")
-        model, fitted = check_kmeans_model(model_file(path), doc, cls)
+        return cls._from_document(model_file(path), load_model(path, "KMeans"))
+
+    @classmethod
+    def _from_document(cls, file: Any, doc: dict[str, Any]) -> KMeans:
+        """The model of a validated document (``file`` names it in error messages)."""
+        model, fitted = check_kmeans_model(file, doc, cls)
         model._restore(fitted)
         model.n_features_in_ = model.cluster_centers_.shape[1]
         return model
-
 
 
 # ------------------------------------------------------------------ helpers

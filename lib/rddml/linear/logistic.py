@@ -386,6 +386,10 @@ class LogisticRegression(BaseEstimator):
     # ----------------------------------------------------------- persistence
     def save(self, path: str, *, overwrite: bool = False) -> None:
         """Write parameters, coefficients and history to the directory ``path`` atomically."""
+        save_model(path, "LogisticRegression", self._document(), overwrite=overwrite)
+
+    def _document(self) -> dict[str, Any]:
+        """What :meth:`save` writes (JSON-ready): parameters, coefficients, history."""
         check_is_fitted(self, "coef_")
         params = self.get_params()
         if isinstance(params["class_weight"], dict):
@@ -393,7 +397,7 @@ class LogisticRegression(BaseEstimator):
             params["class_weight"] = {"0": pair[0], "1": pair[1]} if pair else None
         if params["init_coef"] is not None:
             params["init_coef"] = np.asarray(params["init_coef"], dtype=float).tolist()
-        save_model(path, "LogisticRegression", {
+        return {
             "params": params,
             "coef": self.coef_.tolist(),
             "intercept": float(self.intercept_),
@@ -404,7 +408,7 @@ class LogisticRegression(BaseEstimator):
             "class_weight": list(self.class_weight_) if self.class_weight_ else None,
             "feature_mean": None if self.feature_mean_ is None else self.feature_mean_.tolist(),
             "feature_std": None if self.feature_std_ is None else self.feature_std_.tolist(),
-        }, overwrite=overwrite)
+        }
 
     @classmethod
     def load(cls, path: str) -> LogisticRegression:
@@ -418,13 +422,16 @@ class LogisticRegression(BaseEstimator):
             names the file, the field, what was expected and what was found
             (:mod:`rddml.io.validation`).
         """
-        doc = load_model(path, "LogisticRegression")
-        model, fitted = check_logistic_model(model_file(path), doc, cls)
+        return cls._from_document(model_file(path), load_model(path, "LogisticRegression"))
+
+    @classmethod
+    def _from_document(cls, file: Any, doc: dict[str, Any]) -> LogisticRegression:
+        """The model of a validated document (``file`` names it in error messages)."""
+        model, fitted = check_logistic_model(file, doc, cls)
         model._restore(fitted)
         model.n_features_in_ = model.coef_.shape[0]
         model.classes_ = np.array([0.0, 1.0])
         return model
-
 
 
 # ------------------------------------------------------------------ helpers
