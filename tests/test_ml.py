@@ -207,6 +207,11 @@ def test_kmeans_pipeline_equals_rddml_and_scores_with_clustering_evaluator(blobs
     expected = ((X[:, None] - reference.cluster_centers_[None]) ** 2).sum(axis=2).argmin(axis=1)
     assert [r["prediction"] for r in rows] == expected.tolist()
     assert km.predict(DenseVector(X[0])) == expected[0]
+    # A fitted rddml.KMeans wraps into the same pyspark.ml model.
+    wrapped = KMeansModel.fromRddml(reference)
+    assert wrapped.getInitialCenters() == INIT and wrapped.getMaxIter() == 10
+    assert wrapped.transform(features).select("prediction").collect() == \
+        km.transform(features).select("prediction").collect()
 
 
 def test_seeded_kmeans_equals_rddml_with_the_same_seed(blobs: Any) -> None:

@@ -216,6 +216,33 @@ class LogisticRegressionModel(Model, _LogisticRegressionParams, FittedRddml, Rdd
         super().__init__()
         self._rddml = rddmlModel
 
+    @classmethod
+    def fromRddml(cls, fitted: Any) -> LogisticRegressionModel:
+        """Wrap a fitted :class:`rddml.LogisticRegression` as a pyspark.ml Model (e.g. to
+        append it to a fitted preprocessing ``PipelineModel``); its column names,
+        threshold and training settings become the model's Params."""
+        from rddml.params import check_is_fitted
+
+        check_is_fitted(fitted, "coef_")
+        if fitted.feature_cols:
+            raise InvalidParameterError(
+                "LogisticRegressionModel.fromRddml: the model reads feature_cols="
+                f"{fitted.feature_cols!r}; pyspark.ml stages read one vector column "
+                "(featuresCol): assemble the columns with VectorAssembler and fit on it.")
+        model = cls(fitted)
+        params = {"featuresCol": fitted.features_col, "labelCol": fitted.label_col,
+                  "predictionCol": fitted.prediction_col, "threshold": fitted.threshold,
+                  "maxIter": fitted.max_iter, "tol": fitted.tol, "regParam": fitted.reg_param,
+                  "elasticNetParam": fitted.l1_ratio, "fitIntercept": fitted.fit_intercept,
+                  "standardization": fitted.standardize, "optimizer": fitted.optimizer,
+                  "stepSize": fitted.step_size, "batchFraction": fitted.batch_fraction,
+                  "backend": fitted.backend}
+        if fitted.weight_col:
+            params["weightCol"] = fitted.weight_col
+        if fitted.seed is not None:
+            params["seed"] = fitted.seed
+        return model._set(**params)
+
     # ------------------------------------------------------------ attributes
     @property
     def coefficients(self) -> DenseVector:

@@ -205,6 +205,33 @@ class KMeansModel(Model, _KMeansParams, FittedRddml, RddmlWritable,
         super().__init__()
         self._rddml = rddmlModel
 
+    @classmethod
+    def fromRddml(cls, fitted: Any) -> KMeansModel:
+        """Wrap a fitted :class:`rddml.KMeans` as a pyspark.ml Model; its column names and
+        training settings become the model's Params."""
+        from rddml.params import check_is_fitted
+
+        check_is_fitted(fitted, "cluster_centers_")
+        if fitted.feature_cols:
+            raise InvalidParameterError(
+                f"KMeansModel.fromRddml: the model reads feature_cols={fitted.feature_cols!r}; "
+                "pyspark.ml stages read one vector column (featuresCol): assemble the columns "
+                "with VectorAssembler and fit on it.")
+        params: dict[str, Any] = {
+            "featuresCol": fitted.features_col, "predictionCol": fitted.prediction_col,
+            "k": fitted.k, "maxIter": fitted.max_iter, "tol": fitted.tol,
+            "distanceMeasure": fitted.distance, "emptyCluster": fitted.empty_cluster,
+            "aggregation": fitted.aggregation, "backend": fitted.backend}
+        if isinstance(fitted.init, str):
+            params["initMode"] = fitted.init
+        else:
+            params["initialCenters"] = np.asarray(fitted.init, dtype=float).tolist()
+        if fitted.weight_col:
+            params["weightCol"] = fitted.weight_col
+        if fitted.seed is not None:
+            params["seed"] = fitted.seed
+        return cls(fitted)._set(**params)
+
     def clusterCenters(self) -> list[np.ndarray]:
         """The centres, one NumPy array each (as pyspark.ml's KMeansModel)."""
         return [np.array(c, dtype=np.float64) for c in self.rddmlModel.cluster_centers_]
