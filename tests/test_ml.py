@@ -1,6 +1,7 @@
 """rddml.ml: rddml's estimators as pyspark.ml stages, checked against pyspark.ml itself.
 
-Small data (1,000 rows, 4 features; 600 points in 3 blobs), few folds: the comparisons
+Small data (600 rows, 4 informative and 12 noise features; 600 points in 3 blobs), 2 folds:
+the comparisons
 with pyspark.ml's LogisticRegression use the same Pipeline, folds and evaluator, so any
 difference comes from the fitted coefficients alone.
 """
@@ -30,7 +31,7 @@ import rddml
 from rddml.errors import DataValidationError, InvalidParameterError
 from rddml.ml import KMeans, KMeansModel, LogisticRegression, LogisticRegressionModel
 
-FEATURES = ["x0", "x1", "x2", "x3"]
+FEATURES = [f"x{j}" for j in range(16)]
 CENTRES = np.array([[0.0, 0.0], [6.0, 1.0], [2.0, 7.0]])
 INIT = [[1.0, 1.0], [5.0, 0.0], [3.0, 6.0]]
 
@@ -41,15 +42,23 @@ def test_the_package_under_test_is_the_worktree() -> None:
 
 @pytest.fixture(scope="module")
 def labelled(spark: Any) -> Any:
+    # 4 informative features in different units, 12 pure noise: the lasso grid below has a
+    # clear best regParam (0.01: it drops the noise, 0.1 drops signal too).
     rng = np.random.default_rng(7)
-    X = rng.normal(size=(1000, 4)) * np.array([1.0, 3.0, 0.5, 10.0]) + np.array([0, 1, 2, 50])
-    z = X @ np.array([0.9, -0.3, 1.5, 0.05]) - 4.0
-    y = (rng.random(1000) < 1 / (1 + np.exp(-z))).astype(float)
+    X = rng.normal(size=(600, 16))
+    y = (rng.random(600) < 1 / (1 + np.exp(-(X[:, :4] @ [0.9, -0.3, 1.5, 0.5] - 0.5)))).astype(float)
+    X[:, :4] = X[:, :4] * [1.0, 3.0, 0.5, 10.0] + [0, 1, 2, 50]
     rows = [(*map(float, x), float(t)) for x, t in zip(X, y)]
     df = spark.createDataFrame(rows, [*FEATURES, "label"]).repartition(2).cache()
     df.count()
     yield df
     df.unpersist()
+
+
+@pytest.fixture(scope="module")
+def fitted(labelled: Any) -> Any:
+    """One fitted Pipeline(VectorAssembler, StandardScaler, rddml.ml LogisticRegression)."""
+    return lr_pipeline(LogisticRegression(regParam=0.01)).fit(labelled)
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +119,9 @@ def test_multinomial_family_is_a_clear_error(labelled: Any) -> None:
 
 
 # ------------------------------------------------------- logistic regression
-def test_output_columns_are_pyspark_mls_and_the_evaluators_agree(labelled: Any) -> None:
-    model = lr_pipeline(LogisticRegression(regParam=0.01)).fit(labelled)
+def test_output_columns_are_pyspark_mls_and_the_evaluators_agree(labelled: Any,
+                                                                 fitted: Any) -> None:
+    model = fitted
     scored = model.transform(labelled)
     schema = {f.name: f.dataType for f in scored.schema.fields}
     assert isinstance(schema["probability"], VectorUDT)
@@ -136,7 +146,7 @@ def test_output_columns_are_pyspark_mls_and_the_evaluators_agree(labelled: Any) 
     assert accuracy == pytest.approx(metrics["accuracy"], abs=1e-12)
     assert lr.summary.totalIterations == lr.rddmlModel.n_iter_ > 0
     assert lr.summary.objectiveHistory[-1] <= lr.summary.objectiveHistory[0]
-    assert isinstance(lr.coefficients, DenseVector) and lr.numFeatures == 4
+    assert isinstance(lr.coefficients, DenseVector) and lr.numFeatures == 16
     single = lr.predictProbability(DenseVector(X[0]))
     assert single[1] == pytest.approx(p[0], rel=1e-12)
     # copy(extra) on the model moves the threshold, as pyspark.ml's does
@@ -148,7 +158,8 @@ def test_output_columns_are_pyspark_mls_and_the_evaluators_agree(labelled: Any) 
 
 def test_cross_validation_picks_the_same_regparam_as_pyspark_ml(labelled: Any) -> None:
     results = {}
-    for name, lr in (("spark", SparkLogisticRegression()), ("rddml", LogisticRegression())):
+    for name, lr in (("spark", SparkLogisticRegression(elasticNetParam=1.0)),
+                     ("rddml", LogisticRegression(elasticNetParam=1.0))):
         grid = ParamGridBuilder().addGrid(lr.regParam, [0.001, 0.01, 0.1]).build()
         cv = CrossValidator(estimator=lr_pipeline(lr), estimatorParamMaps=grid,
                             evaluator=BinaryClassificationEvaluator(), numFolds=2, seed=42)
@@ -157,7 +168,7 @@ def test_cross_validation_picks_the_same_regparam_as_pyspark_ml(labelled: Any) -
         results[name] = (np.asarray(fitted.avgMetrics), best.getRegParam())
     spark_auc, spark_best = results["spark"]
     rddml_auc, rddml_best = results["rddml"]
-    assert rddml_best == spark_best
+    assert rddml_best == spark_best == 0.01
     np.testing.assert_allclose(rddml_auc, spark_auc, rtol=0, atol=0.005)
 
 
@@ -184,7 +195,8 @@ def test_train_validation_split_runs_fits_in_parallel(labelled: Any) -> None:
                                    parallelism=parallelism, seed=5)
         fitted = tvs.fit(labelled)
         metrics.append(fitted.validationMetrics)
-        assert fitted.bestModel.stages[-1].getRegParam() == 0.01
+        best = grid[int(np.argmax(fitted.validationMetrics))][lr.regParam]
+        assert fitted.bestModel.stages[-1].getRegParam() == best
     np.testing.assert_allclose(metrics[1], metrics[0], rtol=0, atol=1e-12)
 
 
@@ -223,8 +235,9 @@ def test_seeded_kmeans_equals_rddml_with_the_same_seed(blobs: Any) -> None:
 
 
 # --------------------------------------------------------------- persistence
-def test_logistic_model_save_load_predicts_identically(labelled: Any, tmp_path: Path) -> None:
-    prepared = lr_pipeline(LogisticRegression()).fit(labelled)
+def test_logistic_model_save_load_predicts_identically(labelled: Any, fitted: Any,
+                                                       tmp_path: Path) -> None:
+    prepared = fitted
     features = PipelineModel(prepared.stages[:2]).transform(labelled)
     model: LogisticRegressionModel = prepared.stages[-1].copy({})
     model.setThreshold(0.4)
@@ -264,8 +277,8 @@ def test_kmeans_model_and_estimator_save_load(blobs: Any, tmp_path: Path) -> Non
 
 
 def test_pipeline_model_with_rddml_stages_loads_with_pipeline_model_load(
-        labelled: Any, tmp_path: Path) -> None:
-    model = lr_pipeline(LogisticRegression(regParam=0.01)).fit(labelled)
+        labelled: Any, fitted: Any, tmp_path: Path) -> None:
+    model = fitted
     path = str(tmp_path / "pipeline")
     model.write().overwrite().save(path)
     loaded = PipelineModel.load(path)
