@@ -5,8 +5,10 @@ writes, atomically into ``output_dir``:
 
 - ``train.parquet`` / ``test.parquet``: the prepared splits (``features`` vector,
   imputed columns, ``<col>_missing`` flags, row key ``source, line``);
-- ``pipeline/``: the fitted preprocessing ``PipelineModel`` (fitted on train only;
-  ``PipelineModel.load`` it to score new raw rows);
+- ``pipeline/``: one fitted ``PipelineModel``, the preprocessing (fitted on train only)
+  followed by rddml's logistic regression as an :mod:`rddml.ml` stage:
+  ``PipelineModel.load`` it and ``transform`` new raw rows to get ``probability`` and
+  ``prediction``;
 - ``model/``: rddml's fitted ``LogisticRegression``;
 - ``metrics.json``: every figure of the study;
 - ``report.md`` + ``plots/*.png``: profile tables, cleaning counts, tests, model

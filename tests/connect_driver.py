@@ -1,6 +1,7 @@
 """Run rddml through a real local Spark Connect session; write the results as JSON.
 
-Usage: ``python tests/connect_driver.py RESULTS.json`` (from the repository root).
+Usage: ``python tests/connect_driver.py RESULTS.json [SECTION...]`` (from the repository
+root; naming sections runs only those).
 
 A Spark Connect session cannot start in a process that already has a classic
 SparkContext (pyspark raises SESSION_OR_CONTEXT_EXISTS), and starting one switches
@@ -200,14 +201,78 @@ def section_notebook(spark: Any) -> dict[str, Any]:
             "accuracy": result["metrics"]["accuracy"], "figures": pngs}
 
 
+def section_ml(spark: Any) -> dict[str, Any]:
+    """rddml.ml stages in pyspark.ml Pipelines, pyspark.ml's evaluators, and persistence."""
+    from pyspark.ml import Pipeline, PipelineModel
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator, ClusteringEvaluator
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.ml.functions import vector_to_array
+    from tests.dataframe_support import (
+        BLOB_CENTRES,
+        blob_arrays,
+        labelled_arrays,
+        scalar_columns_frame,
+    )
+
+    from rddml.engine.backend import resolve_backend
+    from rddml.ml import KMeans, LogisticRegression, LogisticRegressionModel
+
+    X, y, _ = labelled_arrays(n=300)
+    df = scalar_columns_frame(spark, X, {"label": y})
+    assembler = VectorAssembler(inputCols=["x0", "x1", "x2"], outputCol="features")
+    model = Pipeline(stages=[assembler, LogisticRegression(regParam=0.01)]).fit(df)
+    lr = model.stages[-1]
+    scored = model.transform(df).orderBy("x0")
+
+    def scores(frame: Any) -> dict[str, Any]:
+        rows = frame.select(vector_to_array("probability").alias("p"),
+                            vector_to_array("rawPrediction").alias("z"), "prediction",
+                            "x0", "x1", "x2").collect()
+        return {"probability": [list(r["p"]) for r in rows],
+                "raw": [list(r["z"]) for r in rows],
+                "prediction": [r["prediction"] for r in rows],
+                "X": [[r["x0"], r["x1"], r["x2"]] for r in rows]}
+
+    out: dict[str, Any] = {
+        "lr": {"coef": _array(lr.coefficients.toArray()), "intercept": lr.intercept,
+               "backend": lr.getBackend(), "resolved": resolve_backend(df, lr.getBackend()),
+               "auc": BinaryClassificationEvaluator().evaluate(scored), **scores(scored)},
+    }
+    Xb, _ = blob_arrays(n=300)
+    blobs = scalar_columns_frame(spark, Xb, {})
+    km_model = Pipeline(stages=[
+        VectorAssembler(inputCols=["x0", "x1", "x2"], outputCol="features"),
+        KMeans(k=3, initialCenters=BLOB_CENTRES.tolist(), maxIter=5)]).fit(blobs)
+    out["kmeans"] = {"centres": _array(km_model.stages[-1].clusterCenters()),
+                     "silhouette": ClusteringEvaluator().evaluate(km_model.transform(blobs))}
+    with tempfile.TemporaryDirectory() as tmp:
+        saved: dict[str, Any] = {}
+        try:
+            model.write().overwrite().save(tmp + "/pipeline")
+            model.write().overwrite().save(tmp + "/pipeline")
+            loaded = PipelineModel.load(tmp + "/pipeline")
+            saved["pipeline"] = {"stage": type(loaded.stages[-1]).__name__,
+                                 **scores(loaded.transform(df).orderBy("x0"))}
+        except Exception as exc:
+            saved["pipeline"] = {"failed": f"{type(exc).__name__}: {str(exc)[:500]}"}
+        try:
+            lr.write().overwrite().save(tmp + "/lr")
+            saved["model"] = {"coef": _array(
+                LogisticRegressionModel.load(tmp + "/lr").coefficients.toArray())}
+        except Exception as exc:
+            saved["model"] = {"failed": f"{type(exc).__name__}: {str(exc)[:500]}"}
+        out["saved"] = saved
+    return out
+
+
 SECTIONS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "backend": section_backend, "kmeans": section_kmeans, "logistic": section_logistic,
     "errors": section_errors, "vectors": section_vectors, "heart": section_heart,
-    "notebook": section_notebook,
+    "notebook": section_notebook, "ml": section_ml,
 }
 
 
-def main(path: str) -> None:
+def main(path: str, only: list[str] | None = None) -> None:
     started = time.perf_counter()
     results: dict[str, Any] = {}
     try:
@@ -219,6 +284,8 @@ def main(path: str) -> None:
     results["session"] = {"seconds": time.perf_counter() - started,
                           "class": type(spark).__module__}
     for name, section in SECTIONS.items():
+        if only and name not in only:
+            continue
         t0 = time.perf_counter()
         try:
             results[name] = section(spark)
@@ -230,4 +297,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])

@@ -99,3 +99,14 @@ def assert_metrics_match_scikit_learn(got: dict[str, Any], y: np.ndarray, p: np.
         assert got[name] == pytest.approx(ref, abs=1e-9), name
     np.testing.assert_allclose(got["confusion_matrix"],
                                skm.confusion_matrix(y, pred, sample_weight=w), atol=1e-9)
+
+
+def scalar_columns_frame(spark: Any, X: np.ndarray, extra: dict[str, np.ndarray],
+                         partitions: int = 2) -> Any:
+    """``X`` as numeric columns ``x0, x1, ...`` plus ``extra`` columns (for VectorAssembler)."""
+    import pandas as pd
+
+    pdf = pd.DataFrame({f"x{j}": X[:, j] for j in range(X.shape[1])})
+    for name, values in extra.items():
+        pdf[name] = values
+    return spark.createDataFrame(pdf).repartition(partitions)

@@ -209,3 +209,57 @@ def test_quickstart_notebook_under_connect(connect: dict[str, Any]) -> None:
         pytest.skip(got["skipped"])
     assert got["accuracy"] > 0.9
     assert got["figures"] == ["kmeans_clusters.png", "logistic_regression.png"]
+
+
+def test_rddml_ml_pipelines_under_connect_equal_the_classic_session(
+        spark: Any, connect: dict[str, Any]) -> None:
+    """rddml.ml stages in a pyspark.ml Pipeline fit on the DataFrame backend under Connect
+    and give the classic session's coefficients, centres and evaluator scores."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator, ClusteringEvaluator
+    from pyspark.ml.feature import VectorAssembler
+    from tests.dataframe_support import scalar_columns_frame
+
+    from rddml.ml import KMeans as MLKMeans
+    from rddml.ml import LogisticRegression as MLLogisticRegression
+
+    got = section(connect, "ml")
+    assert (got["lr"]["backend"], got["lr"]["resolved"]) == ("auto", "dataframe")
+    X, y, _ = labelled_arrays(n=300)
+    df = scalar_columns_frame(spark, X, {"label": y})
+    assembler = VectorAssembler(inputCols=["x0", "x1", "x2"], outputCol="features")
+    classic = Pipeline(stages=[assembler, MLLogisticRegression(regParam=0.01)]).fit(df)
+    lr = classic.stages[-1]
+    np.testing.assert_allclose(got["lr"]["coef"], lr.coefficients.toArray(), rtol=0, atol=1e-9)
+    assert got["lr"]["intercept"] == pytest.approx(lr.intercept, abs=1e-9)
+    assert got["lr"]["auc"] == pytest.approx(
+        BinaryClassificationEvaluator().evaluate(classic.transform(df)), abs=1e-9)
+    Xs = np.asarray(got["lr"]["X"])
+    z = Xs @ np.asarray(got["lr"]["coef"]) + got["lr"]["intercept"]
+    p = sigmoid(z)
+    np.testing.assert_allclose(got["lr"]["raw"], np.c_[-z, z], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got["lr"]["probability"], np.c_[1 - p, p], rtol=1e-12,
+                               atol=1e-12)
+    assert got["lr"]["prediction"] == (p > 0.5).astype(float).tolist()
+    Xb, _ = blob_arrays(n=300)
+    blobs = scalar_columns_frame(spark, Xb, {})
+    km = Pipeline(stages=[
+        VectorAssembler(inputCols=["x0", "x1", "x2"], outputCol="features"),
+        MLKMeans(k=3, initialCenters=BLOB_CENTRES.tolist(), maxIter=5)]).fit(blobs)
+    np.testing.assert_allclose(got["kmeans"]["centres"], km.stages[-1].clusterCenters(),
+                               rtol=0, atol=1e-9)
+    assert got["kmeans"]["silhouette"] == pytest.approx(
+        ClusteringEvaluator().evaluate(km.transform(blobs)), abs=1e-9)
+
+
+def test_rddml_ml_persistence_under_connect(connect: dict[str, Any]) -> None:
+    """model.write().overwrite().save and PipelineModel.load work under Connect: metadata
+    and JSON data go through DataFrame writes, overwrite through Connect's ML helper."""
+    got = section(connect, "ml")
+    pipeline, model = got["saved"]["pipeline"], got["saved"]["model"]
+    assert "failed" not in pipeline, pipeline.get("failed")
+    assert "failed" not in model, model.get("failed")
+    assert pipeline["stage"] == "LogisticRegressionModel"
+    for key in ("probability", "raw", "prediction"):
+        assert pipeline[key] == got["lr"][key]
+    assert model["coef"] == got["lr"]["coef"]

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from chispa import assert_df_equality
+from chispa import assert_approx_df_equality, assert_df_equality
 from jobs import heart_disease as job
 from pyspark.ml import PipelineModel
+from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
@@ -228,6 +229,15 @@ def test_saved_pipeline_and_model_score_the_cleaned_test_rows(
     lr = LogisticRegression.load(str(out / "model"))
     assert lr.evaluate(study.test)["accuracy"] == pytest.approx(
         study.score(RDDML_LOGISTIC).accuracy, abs=1e-12)
+    # The same PipelineModel ends with the rddml.ml logistic regression: raw rows in,
+    # rddml's probabilities out, and pyspark.ml's evaluator gives the study's accuracy.
+    assert type(reloaded.stages[-1]).__name__ == "LogisticRegressionModel"
+    got = rescored.select("source", "line", vector_to_array("probability")[1].alias("p"))
+    want = lr.predict_proba(study.test).select("source", "line", F.col("probability").alias("p"))
+    assert_approx_df_equality(got, want, precision=1e-12, ignore_row_order=True)
+    accuracy = MulticlassClassificationEvaluator(
+        labelCol="disease", metricName="accuracy").evaluate(rescored)
+    assert accuracy == pytest.approx(study.score(RDDML_LOGISTIC).accuracy, abs=1e-12)
 
 
 def test_saved_pipeline_scores_a_new_raw_patient_with_an_unseen_category(
@@ -248,6 +258,11 @@ def test_saved_pipeline_scores_a_new_raw_patient_with_an_unseen_category(
     assert values["trestbps"] == medians["trestbps"] and values["chol"] == medians["chol"]
     assert values["fbs"] == modes["fbs"] and values["fbs_missing"] == 1.0
     assert values["cp_2"] == values["cp_3"] == values["cp_4"] == 0.0   # scored as cp 1
+    lr = pipeline.stages[-1]
+    z = float(np.dot(lr.coefficients.toArray(),
+                     scored.select(vector_to_array("features").alias("x")).first()["x"]))
+    p = scored.select(vector_to_array("probability").alias("p")).first()["p"]
+    assert p[1] == pytest.approx(1 / (1 + np.exp(-(z + lr.intercept))), rel=1e-12)
 
 
 # ---------------------------------------------------------------------------- the job

@@ -81,13 +81,23 @@ class BaseEstimator:
     def _loaded(self) -> None:
         """Derived attributes of a loaded model (after ``_restore``)."""
 
+    def _document(self) -> dict[str, Any]:
+        """What :meth:`save` writes (JSON-ready): parameters and the learned state."""
+        check_is_fitted(self, self._fitted_attribute)
+        return {"params": self._saved_params(), **self._model_document()}
+
+    @classmethod
+    def _from_document(cls: type[E], file: Any, document: dict[str, Any]) -> E:
+        """The model of a document, validated (``file`` names it in error messages)."""
+        model, fitted = cls._check_model_document(file, document)
+        model._restore(fitted)
+        model._loaded()
+        return model
+
     def save(self, path: str, *, overwrite: bool = False) -> None:
         """Write the parameters and the learned state to the directory ``path``
         atomically (JSON, no pickle); ``overwrite`` replaces an existing model."""
-        check_is_fitted(self, self._fitted_attribute)
-        save_model(path, type(self).__name__,
-                   {"params": self._saved_params(), **self._model_document()},
-                   overwrite=overwrite)
+        save_model(path, type(self).__name__, self._document(), overwrite=overwrite)
 
     @classmethod
     def load(cls: type[E], path: str) -> E:
@@ -100,8 +110,4 @@ class BaseEstimator:
             non-finite or misshapen arrays ...); the message names the file, the field,
             what was expected and what was found (:mod:`rddml.io.validation`).
         """
-        document = load_model(path, cls.__name__)
-        model, fitted = cls._check_model_document(model_file(path), document)
-        model._restore(fitted)
-        model._loaded()
-        return model
+        return cls._from_document(model_file(path), load_model(path, cls.__name__))

@@ -383,7 +383,6 @@ class KMeans(BaseEstimator):
         self.n_features_in_ = self.cluster_centers_.shape[1]
 
 
-
 # ------------------------------------------------------------------ helpers
 def _kmeans_state(seed: int, init_centres: np.ndarray, centres: np.ndarray,
                   history: list[dict[str, Any]], converged: bool) -> dict[str, Any]:

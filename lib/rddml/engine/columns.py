@@ -47,7 +47,7 @@ def select_model_columns(
     df: DataFrame,
     *,
     features_col: str | None,
-    feature_cols: list[str] | None,
+    feature_cols: list[str] | None = None,
     label_col: str | None = None,
     weight_col: str | None = None,
 ) -> DataFrame:

@@ -4,6 +4,8 @@
   report (the demo job's) can embed any of them;
 - :func:`write_plots`: the PNG figures;
 - :func:`study_metrics`: the JSON-ready figures;
+- :func:`scoring_pipeline`: the preprocessing and the logistic regression as one
+  ``PipelineModel`` (what ``pipeline/`` holds);
 - :func:`write_report`: all of it plus the prepared Parquet splits and the fitted
   pipeline, into an existing directory (wrap it in
   :func:`rddml.io.output.atomic_directory` for an atomic result).
@@ -21,13 +23,16 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from rddml.heart.models import RDDML_LOGISTIC, SKLEARN_FOREST, SKLEARN_LOGISTIC
 from rddml.heart.plots import plot_coefficients, plot_disease_rates, plot_missing
 from rddml.heart.study import StudyResult
+
+if TYPE_CHECKING:
+    from pyspark.ml import PipelineModel
 
 PLOTS = {"missing": "missing_values.png", "disease_rate": "disease_rate_by_category.png",
          "coefficients": "model_coefficients.png"}
@@ -208,9 +213,25 @@ def study_metrics(result: StudyResult) -> dict[str, Any]:
     }
 
 
+def scoring_pipeline(result: StudyResult) -> PipelineModel:
+    """One ``PipelineModel``: the preprocessing fitted on train, then rddml's logistic
+    regression as an :mod:`rddml.ml` stage (``probability``, ``rawPrediction``,
+    ``prediction`` columns). It scores raw patient rows, as loaded, end to end."""
+    from pyspark.ml import PipelineModel
+
+    from rddml.ml import LogisticRegressionModel
+
+    stages = list(result.pipeline.stages)
+    if result.logistic is not None:
+        stages.append(LogisticRegressionModel.fromRddml(result.logistic))
+    return PipelineModel(stages=stages)
+
+
 def write_report(result: StudyResult, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Write ``train.parquet``, ``test.parquet``, ``pipeline/``, ``model/`` (rddml logistic
-    regression), ``metrics.json``, ``report.md`` and ``plots/*.png`` into ``out_dir``.
+    """Write ``train.parquet``, ``test.parquet``, ``pipeline/`` (:func:`scoring_pipeline`:
+    preprocessing + logistic regression, one ``PipelineModel``), ``model/`` (rddml's
+    logistic regression alone), ``metrics.json``, ``report.md`` and ``plots/*.png`` into
+    ``out_dir``.
 
     Returns the metrics dict.
     """
@@ -222,7 +243,7 @@ def write_report(result: StudyResult, out_dir: str | os.PathLike[str]) -> dict[s
     # percent-encoding for Hadoop to take literally (a space in out_dir).
     result.train.write.parquet(hadoop_local_path(out / "train.parquet"))
     result.test.write.parquet(hadoop_local_path(out / "test.parquet"))
-    result.pipeline.write().save(hadoop_local_path(out / "pipeline"))
+    scoring_pipeline(result).write().save(hadoop_local_path(out / "pipeline"))
     if result.logistic is not None:
         result.logistic.save(str(out / "model"))
     write_plots(result, out / "plots")

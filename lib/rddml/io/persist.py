@@ -23,12 +23,27 @@ MODEL_FILE = "model.json"
 def save_model(path: str | os.PathLike[str], kind: str, payload: dict[str, Any],
                *, overwrite: bool = False) -> None:
     """Write ``payload`` as ``<path>/model.json`` atomically."""
-    from rddml._version import __version__
-
-    document = {"model": kind, "format_version": FORMAT_VERSION,
-                "rddml_version": __version__, **payload}
+    document = model_document(kind, payload)
     with atomic_directory(path, overwrite=overwrite) as tmp:
         (tmp / MODEL_FILE).write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+
+
+def model_document(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document of a model: its kind, the format and rddml versions, ``payload``."""
+    from rddml._version import __version__
+
+    return {"model": kind, "format_version": FORMAT_VERSION, "rddml_version": __version__,
+            **payload}
+
+
+def check_model_document(file: str | os.PathLike[str], document: dict[str, Any],
+                         kind: str) -> None:
+    """Raise a DataValidationError naming ``file`` unless ``document`` is a ``kind`` model
+    of this format version."""
+    check = FileCheck(file, "Model file")
+    check_tag(check, document, "model", kind)
+    check_tag(check, document, "format_version", FORMAT_VERSION,
+              f"{FORMAT_VERSION} (this rddml's format)")
 
 
 def model_file(path: str | os.PathLike[str]) -> Path:
@@ -53,8 +68,5 @@ def load_model(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
     if not file.is_file():
         raise FileNotFoundError(f"No saved model at {str(path)!r}: {str(file)!r} does not exist.")
     document = read_json_object(file, "Model file")
-    check = FileCheck(file, "Model file")
-    check_tag(check, document, "model", kind)
-    check_tag(check, document, "format_version", FORMAT_VERSION,
-              f"{FORMAT_VERSION} (this rddml's format)")
+    check_model_document(file, document, kind)
     return document

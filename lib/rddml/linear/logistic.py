@@ -431,7 +431,6 @@ class LogisticRegression(BaseEstimator):
         self.classes_ = np.array([0.0, 1.0])
 
 
-
 # ------------------------------------------------------------------ helpers
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, (bool, np.bool_)):

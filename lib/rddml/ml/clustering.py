@@ -1,0 +1,297 @@
+"""``pyspark.ml``-compatible k-means fitted by rddml.
+
+:class:`KMeans` is a real ``pyspark.ml.Estimator`` with pyspark.ml's Params (``k``,
+``initMode``, ``initSteps``, ``maxIter``, ``tol``, ``seed``, ``distanceMeasure``,
+``weightCol``...) plus rddml's (``initialCenters``, ``emptyCluster``, ``aggregation``,
+``checkpointDir``, ``checkpointInterval``, ``backend``); ``fit`` runs :class:`rddml.KMeans`
+and returns a :class:`KMeansModel` that writes an int ``prediction`` column, as
+pyspark.ml's does, so ``ClusteringEvaluator`` scores it unchanged.
+
+Examples
+--------
+>>> from rddml.ml import KMeans
+>>> km = KMeans(k=3, initMode="k-means++", seed=1)
+>>> km.getK(), km.getInitMode(), km.getMaxIter(), km.getEmptyCluster()
+(3, 'k-means++', 20, 'farthest')
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pyspark import keyword_only
+from pyspark.ml import Estimator, Model
+from pyspark.ml.linalg import Vector
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import (
+    HasCheckpointInterval,
+    HasDistanceMeasure,
+    HasFeaturesCol,
+    HasMaxIter,
+    HasPredictionCol,
+    HasSeed,
+    HasTol,
+    HasWeightCol,
+)
+
+from rddml.errors import InvalidParameterError
+from rddml.ml._base import (
+    FittedRddml,
+    RddmlReadable,
+    RddmlWritable,
+    add_getters,
+    add_setters,
+    check_new_columns,
+    optional_col,
+    renamed_error,
+    stable_seed,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+#: The number of k-means|| rounds rddml runs (Spark MLlib's default ``initSteps``).
+INIT_STEPS = 2
+
+RDDML_NAMES = {
+    "max_iter": "maxIter", "distance": "distanceMeasure", "empty_cluster": "emptyCluster",
+    "features_col": "featuresCol", "weight_col": "weightCol", "init": "initMode",
+    "checkpoint_dir": "checkpointDir", "checkpoint_interval": "checkpointInterval",
+}
+
+
+class _KMeansParams(HasFeaturesCol, HasPredictionCol, HasWeightCol, HasMaxIter, HasTol,
+                    HasSeed, HasDistanceMeasure, HasCheckpointInterval):
+    """Params of :class:`KMeans` and :class:`KMeansModel`."""
+
+    k: Param[int] = Param(Params._dummy(), "k", "The number of clusters to create (>= 1).",
+                          typeConverter=TypeConverters.toInt)
+    initMode: Param[str] = Param(
+        Params._dummy(), "initMode",
+        "The initialization algorithm: 'k-means||' (Bahmani et al.), 'random' (k distinct "
+        "points) or rddml's 'k-means++'", typeConverter=TypeConverters.toString)
+    initSteps: Param[int] = Param(
+        Params._dummy(), "initSteps",
+        "The number of steps for k-means|| initialization mode (rddml runs 2).",
+        typeConverter=TypeConverters.toInt)
+    initialCenters: Param[Any] = Param(
+        Params._dummy(), "initialCenters",
+        "rddml: explicit initial centres, a list of k lists of d numbers (replaces initMode)",
+        typeConverter=TypeConverters.identity)
+    emptyCluster: Param[str] = Param(
+        Params._dummy(), "emptyCluster",
+        "rddml: what an empty cluster does: 'farthest' (re-seed it on the farthest point), "
+        "'keep' (Spark MLlib's behaviour) or 'error'", typeConverter=TypeConverters.toString)
+    aggregation: Param[str] = Param(
+        Params._dummy(), "aggregation",
+        "rddml: how partition partials combine: 'tree' or 'reduceByKey' (same centres)",
+        typeConverter=TypeConverters.toString)
+    checkpointDir: Param[str] = Param(
+        Params._dummy(), "checkpointDir",
+        "rddml: driver-side directory where the fit saves its state and resumes from",
+        typeConverter=TypeConverters.identity)
+    backend: Param[str] = Param(
+        Params._dummy(), "backend",
+        "rddml: 'auto' (RDDs on a classic session, DataFrames under Spark Connect), 'rdd' "
+        "or 'dataframe'", typeConverter=TypeConverters.toString)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            k=2, initMode="k-means||", initSteps=INIT_STEPS, maxIter=20, tol=1e-4,
+            distanceMeasure="euclidean", initialCenters=None, emptyCluster="farthest",
+            aggregation="tree", checkpointDir=None, checkpointInterval=10, backend="auto",
+            seed=stable_seed("rddml.ml.KMeans"),
+        )
+
+
+PARAM_NAMES = [
+    "featuresCol", "predictionCol", "weightCol", "k", "initMode", "initSteps", "maxIter",
+    "tol", "seed", "distanceMeasure", "initialCenters", "emptyCluster", "aggregation",
+    "checkpointDir", "checkpointInterval", "backend",
+]
+add_getters(_KMeansParams, PARAM_NAMES)
+
+
+class KMeans(Estimator["KMeansModel"], _KMeansParams, RddmlWritable, RddmlReadable["KMeans"]):
+    """k-means with pyspark.ml's Params, fitted by rddml (Lloyd iterations on NumPy blocks).
+
+    ``initialCenters`` (rddml) fixes the initial centres; otherwise ``initMode`` and
+    ``seed`` draw them. ``initSteps`` other than 2 is refused (rddml's k-means|| runs two
+    rounds). ``emptyCluster`` defaults to rddml's ``"farthest"``; ``"keep"`` is Spark
+    MLlib's behaviour.
+    """
+
+    _input_kwargs: dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self, *, featuresCol: str = "features", predictionCol: str = "prediction",
+        k: int = 2, initMode: str = "k-means||", initSteps: int = INIT_STEPS,
+        tol: float = 1e-4, maxIter: int = 20, seed: int | None = None,
+        distanceMeasure: str = "euclidean", weightCol: str | None = None,
+        initialCenters: Any = None, emptyCluster: str = "farthest", aggregation: str = "tree",
+        checkpointDir: str | None = None, checkpointInterval: int = 10, backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> KMeans:
+        """Set Params by keyword (as ``__init__``); returns ``self``."""
+        return self._set(**self._input_kwargs)
+
+    def _rddml_estimator(self) -> Any:
+        from rddml import KMeans as RddmlKMeans
+
+        steps = self.getOrDefault("initSteps")
+        if steps != INIT_STEPS:
+            raise InvalidParameterError(
+                f"rddml.ml.KMeans: the 'initSteps' Param must be {INIT_STEPS} (rddml's k-means|| "
+                f"runs {INIT_STEPS} rounds; other values are not supported yet), got {steps!r}.")
+        centres = self.getOrDefault("initialCenters")
+        init = self.getOrDefault("initMode") if centres is None else \
+            np.asarray(centres, dtype=np.float64)
+        return RddmlKMeans(
+            k=self.getOrDefault("k"), init=init, max_iter=self.getOrDefault("maxIter"),
+            tol=self.getOrDefault("tol"), seed=self.getOrDefault("seed"),
+            distance=self.getOrDefault("distanceMeasure"),
+            empty_cluster=self.getOrDefault("emptyCluster"),
+            aggregation=self.getOrDefault("aggregation"),
+            features_col=self.getOrDefault("featuresCol"),
+            weight_col=optional_col(self, "weightCol"),
+            prediction_col=self.getOrDefault("predictionCol") or "prediction",
+            checkpoint_dir=self.getOrDefault("checkpointDir"),
+            checkpoint_interval=self.getOrDefault("checkpointInterval"),
+            backend=self.getOrDefault("backend"),
+        )
+
+    def _fit(self, dataset: DataFrame) -> KMeansModel:
+        try:
+            fitted = self._rddml_estimator().fit(dataset)
+        except InvalidParameterError as exc:
+            names = dict(RDDML_NAMES)
+            if self.getOrDefault("initialCenters") is not None:
+                names["init"] = "initialCenters"
+            raise renamed_error(exc, names, "rddml.ml.KMeans") from exc
+        return self._copyValues(KMeansModel(fitted))
+
+
+add_setters(KMeans, PARAM_NAMES)
+
+
+class KMeansSummary:
+    """What the fit did: ``trainingCost`` (weighted sum of squared distances to the closest
+    centre; Σ 1 − cos for cosine), ``objectiveHistory`` (the cost at the start of each
+    iteration), ``totalIterations`` (= ``numIter``), ``k`` and ``converged``."""
+
+    def __init__(self, fitted: Any) -> None:
+        self.trainingCost: float = float(fitted.inertia_)
+        self.objectiveHistory: list[float] = [float(h["cost"]) for h in fitted.history_]
+        self.totalIterations: int = int(fitted.n_iter_)
+        self.numIter: int = self.totalIterations
+        self.k: int = int(np.asarray(fitted.cluster_centers_).shape[0])
+        self.converged: bool = bool(fitted.converged_)
+
+
+class KMeansModel(Model, _KMeansParams, FittedRddml, RddmlWritable,
+                  RddmlReadable["KMeansModel"]):
+    """A fitted :class:`KMeans`: ``clusterCenters()``, ``summary``, an int ``prediction``."""
+
+    _rddml_kind = "KMeans"
+
+    def __init__(self, rddmlModel: Any = None) -> None:
+        super().__init__()
+        self._rddml = rddmlModel
+
+    @classmethod
+    def fromRddml(cls, fitted: Any) -> KMeansModel:
+        """Wrap a fitted :class:`rddml.KMeans` as a pyspark.ml Model; its column names and
+        training settings become the model's Params."""
+        from rddml.params import check_is_fitted
+
+        check_is_fitted(fitted, "cluster_centers_")
+        if fitted.feature_cols:
+            raise InvalidParameterError(
+                f"KMeansModel.fromRddml: the model reads feature_cols={fitted.feature_cols!r}; "
+                "pyspark.ml stages read one vector column (featuresCol): assemble the columns "
+                "with VectorAssembler and fit on it.")
+        params: dict[str, Any] = {
+            "featuresCol": fitted.features_col, "predictionCol": fitted.prediction_col,
+            "k": fitted.k, "maxIter": fitted.max_iter, "tol": fitted.tol,
+            "distanceMeasure": fitted.distance, "emptyCluster": fitted.empty_cluster,
+            "aggregation": fitted.aggregation, "backend": fitted.backend}
+        if isinstance(fitted.init, str):
+            params["initMode"] = fitted.init
+        else:
+            params["initialCenters"] = np.asarray(fitted.init, dtype=float).tolist()
+        if fitted.weight_col:
+            params["weightCol"] = fitted.weight_col
+        if fitted.seed is not None:
+            params["seed"] = fitted.seed
+        return cls(fitted)._set(**params)
+
+    def clusterCenters(self) -> list[np.ndarray]:
+        """The centres, one NumPy array each (as pyspark.ml's KMeansModel)."""
+        return [np.array(c, dtype=np.float64) for c in self.rddmlModel.cluster_centers_]
+
+    @property
+    def numFeatures(self) -> int:
+        """Number of features the model was fitted on."""
+        return int(np.asarray(self.rddmlModel.cluster_centers_).shape[1])
+
+    @property
+    def hasSummary(self) -> bool:
+        """True: rddml keeps the training history in the model (also after loading)."""
+        return self._rddml is not None
+
+    @property
+    def summary(self) -> KMeansSummary:
+        """Training summary: ``trainingCost``, ``objectiveHistory``, ``totalIterations``."""
+        return KMeansSummary(self.rddmlModel)
+
+    def predict(self, value: Vector) -> int:
+        """Index of the closest centre of one feature vector."""
+        from rddml.cluster.kmeans import assign_points
+
+        X = np.asarray(value.toArray(), dtype=np.float64)[None, :]
+        centres = np.asarray(self.rddmlModel.cluster_centers_)
+        return int(assign_points(X, centres, self.rddmlModel.distance == "cosine")[0])
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        import pandas as pd
+        from pyspark.sql import functions as F
+
+        from rddml.cluster.kmeans import assign_points
+        from rddml.engine.columns import features_expression
+
+        pred_col = optional_col(self, "predictionCol")
+        if not pred_col:
+            return dataset
+        check_new_columns(dataset, [pred_col], "rddml.ml.KMeansModel")
+        centres = np.asarray(self.rddmlModel.cluster_centers_, dtype=np.float64)
+        cosine = self.rddmlModel.distance == "cosine"
+        d = centres.shape[1]
+        features = features_expression(dataset, self.getOrDefault("featuresCol"), None)
+
+        def assign(col: pd.Series) -> pd.Series:
+            X = np.stack(col.to_numpy()).astype(np.float64) if len(col) else np.zeros((0, d))
+            if X.shape[1] != d:
+                raise ValueError(f"the model was fitted on {d} features, but the DataFrame's "
+                                 f"feature vectors have {X.shape[1]}")
+            return pd.Series(assign_points(X, centres, cosine), dtype="int32")
+
+        # pandas_udf infers its kind from real annotations; this module's are strings.
+        assign.__annotations__ = {"col": pd.Series, "return": pd.Series}
+        udf = F.pandas_udf(assign, "int")  # type: ignore[call-overload,attr-defined]
+        return dataset.withColumn(pred_col, udf(features))
+
+    def __repr__(self) -> str:
+        if self._rddml is None:
+            return f"KMeansModel: uid={self.uid}, not fitted"
+        return f"KMeansModel: uid={self.uid}, k={len(self.clusterCenters())}, " \
+               f"distanceMeasure={self.rddmlModel.distance}, numFeatures={self.numFeatures}"
+
+
+add_setters(KMeansModel, ["featuresCol", "predictionCol"])
