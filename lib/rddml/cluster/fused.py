@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from rddml import _jit
+import rddml._jit as _jit
 from rddml.cluster.kernels import assign_block, lloyd_partial_stats
 
 # Up to this many centres the fused kernel scores a row four centres at a time (four

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from rddml import _jit
+import rddml._jit as _jit
 from rddml.linear.kernels import LossGrad, block_loss_grad
 
 
