@@ -48,6 +48,7 @@ class Config:
                                     metadata={"help": "Parquet numeric columns (overrides features_col)"})
     weight_col: str = field(default="", metadata={"help": "Parquet weight column, '' for none"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
+    storage: str = field(default="auto", metadata={"choices": ("auto", "executor", "spark")})
     k: int = field(default=5, metadata={"min": 1})
     init: str = field(default="k-means||", metadata={"choices": ("k-means||", "k-means++", "random")})
     max_iter: int = field(default=20, metadata={"min": 1})
@@ -70,12 +71,14 @@ class Config:
 def load_points(spark: Any, config: Config) -> BlockDataset:
     """Extract: read the configured input into a cached block dataset."""
     if config.input_format == "csv":
-        return read_points_csv(spark.sparkContext, config.input, on_bad_rows=config.on_bad_rows)
+        return read_points_csv(spark.sparkContext, config.input, on_bad_rows=config.on_bad_rows,
+                               storage=config.storage)
     if not Path(config.input).exists() and "://" not in config.input:
         raise DataValidationError(f"Input path {config.input!r} does not exist.")
     df = spark.read.parquet(config.input)
     return BlockDataset.from_dataframe(
         df,
+        storage=config.storage,
         features_col=None if config.feature_cols else config.features_col,
         feature_cols=config.feature_cols or None,
         weight_col=config.weight_col or None,

@@ -58,6 +58,7 @@ class Config:
                                                       "help": "Parquet 0/1 label column"})
     weight_col: str = field(default="", metadata={"help": "Parquet weight column, '' for none"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
+    storage: str = field(default="auto", metadata={"choices": ("auto", "executor", "spark")})
     optimizer: str = field(default="gd", metadata={"choices": OPTIMIZERS})
     step_size: float = field(default=3.0, metadata={"min": 0.0, "help": "gd/sgd step"})
     max_iter: int = field(default=11, metadata={"min": 1})
@@ -84,12 +85,13 @@ def load_data(spark: Any, config: Config) -> BlockDataset:
     """Extract: read the configured input into a cached, labelled block dataset."""
     if config.input_format == "text":
         return read_labeled_text(spark.sparkContext, config.input,
-                                 on_bad_rows=config.on_bad_rows)
+                                 on_bad_rows=config.on_bad_rows, storage=config.storage)
     if not Path(config.input).exists() and "://" not in config.input:
         raise DataValidationError(f"Input path {config.input!r} does not exist.")
     df = spark.read.parquet(config.input)
     return BlockDataset.from_dataframe(
         df,
+        storage=config.storage,
         features_col=None if config.feature_cols else config.features_col,
         feature_cols=config.feature_cols or None,
         label_col=config.label_col,
