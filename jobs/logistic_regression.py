@@ -10,9 +10,10 @@ as ``numpy.savetxt`` writes it, no header) or a Parquet dataset with a vector/ar
 Outputs, written atomically into ``output_dir``:
 
 - ``model/`` (``LogisticRegression.load``-able);
-- ``metrics.json``: config, rows read/skipped, coefficients, iterations, passes,
-  convergence, the loss history and the training metrics (accuracy, log loss, AUC,
-  precision, recall, F1, confusion matrix) computed distributed;
+- ``metrics.json``: config, rows read/skipped, coefficients, iterations (and the one
+  resumed from, with ``checkpoint_dir``), passes, convergence, the loss history and the
+  training metrics (accuracy, log loss, AUC, precision, recall, F1, confusion matrix)
+  computed distributed;
 - ``loss_curve.png`` (the objective per iteration, or per pass for lbfgs);
 - ``decision_boundary.png`` for 2-D data (a bounded sample of the points and the
   decision line);
@@ -77,6 +78,10 @@ class Config:
     seed: int = field(default=0, metadata={"min": 0, "help": "sgd mini-batch seed"})
     plot_points: int = field(default=20_000, metadata={"min": 1,
                                                        "help": "rows sampled for the plot"})
+    checkpoint_dir: str = field(default="", metadata={
+        "help": "save the fit's state here and resume from it when run again ('' = off)"})
+    checkpoint_interval: int = field(default=10, metadata={"min": 1,
+                                                           "help": "iterations between checkpoints"})
     output_dir: str = field(default="output/logistic_regression", metadata={"nonempty": True})
     overwrite: bool = False
 
@@ -110,6 +115,8 @@ def build_model(config: Config) -> LogisticRegression:
         init_coef=list(config.init_coef) or None,
         init_intercept=config.init_intercept if config.fit_intercept else None,
         threshold=config.threshold, seed=config.seed,
+        checkpoint_dir=config.checkpoint_dir or None,
+        checkpoint_interval=config.checkpoint_interval,
     )
 
 
@@ -129,6 +136,7 @@ def write_outputs(ds: BlockDataset, model: LogisticRegression, config: Config,
         "coef": model.coef_.tolist(),
         "intercept": model.intercept_,
         "n_iter": model.n_iter_,
+        "resumed_from_iteration": model.resumed_iteration_,
         "converged": model.converged_,
         "n_passes": model.n_passes_,
         "fit_seconds": seconds,

@@ -122,3 +122,19 @@ def test_shipped_config_reproduces_the_writeup(spark: Any, tmp_path: Path) -> No
     assert summary["loss_history"][0] == pytest.approx(0.7985616355198335, abs=5e-9)
     assert summary["loss_history"][-1] == pytest.approx(0.04591785644633872, abs=5e-9)
     assert summary["training_metrics"]["accuracy"] == 0.9945
+
+
+def test_job_resumes_from_its_checkpoint(spark: Any, tmp_path: Path, small_text: Any) -> None:
+    """``checkpoint_dir``: a second run with a larger max_iter continues the first fit and
+    ends where a single run ends; metrics.json says where it resumed."""
+    path = small_text[0]
+    sets = [f"input={path}", "optimizer=lbfgs", "standardize=true", "tol=0",
+            f"checkpoint_dir={tmp_path / 'ckpt'}", "checkpoint_interval=2"]
+    first = main(spark, config(*sets, "max_iter=3", f"output_dir={tmp_path / 'a'}"))
+    assert first["resumed_from_iteration"] == 0 and first["n_iter"] == 3
+    resumed = main(spark, config(*sets, "max_iter=6", f"output_dir={tmp_path / 'b'}"))
+    whole = main(spark, config(*sets[:-2], "max_iter=6", f"output_dir={tmp_path / 'c'}"))
+    assert resumed["resumed_from_iteration"] == 3 and whole["resumed_from_iteration"] == 0
+    assert resumed["coef"] == whole["coef"] and resumed["loss_history"] == whole["loss_history"]
+    written = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert written["resumed_from_iteration"] == 3

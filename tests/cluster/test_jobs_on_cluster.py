@@ -37,7 +37,8 @@ class JobCase:
     ``same_files``: glob patterns (inside the output directory) whose matches must have
     identical bytes (compared as one concatenation in name order); ``same_json``: JSON
     files whose numbers must agree to ``rtol`` (exact by default), ignoring the keys in
-    ``ignore`` at any depth.
+    ``ignore`` at any depth. ``output_key`` is the config key of the job's output and
+    ``output_path`` where it points inside the case's directory ('' = the directory).
     """
 
     job: str
@@ -46,6 +47,11 @@ class JobCase:
     same_json: tuple[str, ...] = ()
     ignore: frozenset[str] = VOLATILE
     rtol: float = 0.0
+    output_key: str = "output_dir"
+    output_path: str = ""
+
+    def output_set(self, root: Path) -> str:
+        return f"{self.output_key}={root / self.output_path if self.output_path else root}"
 
     @property
     def id(self) -> str:
@@ -61,18 +67,47 @@ JOBS = [
         same_files=("centers.csv", "assignments/part-*"),
         same_json=("summary.json", "model/model.json"),
     ),
+    # L-BFGS (rddml's own) on the write-up's 10,000 rows, standardised.
+    JobCase(
+        "logistic_regression",
+        sets=(f"input={ROOT / 'data/samples/classification.txt'}", "optimizer=lbfgs",
+              "standardize=true", "tol=1e-9", "max_iter=50"),
+        same_json=("metrics.json", "model/model.json"),
+        ignore=VOLATILE | {"fit_seconds"},
+    ),
+    # The whole study on the 920 UCI rows: profile, cleaning, tests, both models. Its
+    # DataFrame stages shuffle, so the sums meet in another order: equal to rounding.
+    JobCase(
+        "heart_disease",
+        sets=(f"data_dir={ROOT / 'data/uci-heart-disease'}",),
+        same_json=("metrics.json",),
+        rtol=1e-8,
+    ),
+    # Rows generated on the executors: the same bytes wherever they run.
+    JobCase(
+        "generate_data",
+        sets=("kind=classification", "n_samples=3000", "n_features=3", "seed=7"),
+        same_files=("data/part-*",),
+        same_json=("data.json",),
+        output_key="output",
+        output_path="data",
+    ),
 ]
 
 
 def run_locally(spark: Any, case: JobCase, output: Path) -> None:
     module = importlib.import_module(f"jobs.{case.job}")
+    if case.output_path:  # the output goes inside: its parent must exist
+        output.mkdir(parents=True, exist_ok=True)
     config = load_config(module.Config, ROOT / "conf/jobs" / f"{case.job}.toml",
-                         [*case.sets, f"output_dir={output}"])
+                         [*case.sets, case.output_set(output)])
     module.main(spark, config)
 
 
 def run_on_cluster(cluster: Cluster, case: JobCase, output: Path) -> subprocess.CompletedProcess[str]:
-    sets = [arg for s in (*case.sets, f"output_dir={output}") for arg in ("--set", s)]
+    if case.output_path:  # the output goes inside: its parent must exist
+        output.mkdir(parents=True, exist_ok=True)
+    sets = [arg for s in (*case.sets, case.output_set(output)) for arg in ("--set", s)]
     return subprocess.run(
         [str(ROOT / "spark-submit.sh"), "--master", cluster.master_url, case.job, *sets],
         cwd=ROOT, capture_output=True, text=True, timeout=600,

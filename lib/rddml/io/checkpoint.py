@@ -14,7 +14,9 @@ tagged with their dtype and shape), so a resumed fit continues from bit-identica
 numbers. The file lives on the driver's file system (a local path, NFS, or ``/dbfs/...``
 on Databricks).
 
-Hooking an estimator in takes a few lines — ``KMeans`` does exactly this::
+``KMeans`` and ``LogisticRegression`` use it; their state checks on load are in
+:mod:`rddml.io.validation`. Hooking an estimator in takes a few lines — ``KMeans`` does
+exactly this::
 
     ckpt = FitCheckpoint(self.checkpoint_dir, estimator="KMeans",
                          fingerprint=fit_fingerprint(self.get_params(), ds,

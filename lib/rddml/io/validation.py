@@ -531,10 +531,146 @@ def _check_kmeans_state(check: FileCheck, state: dict[str, Any], iteration: int,
     state["converged"] = check.boolean("state.converged", state.get("converged", MISSING))
 
 
+LOGISTIC_SOLVERS = ("gd", "sgd", "lbfgs", "owlqn")
+
+
+def _check_logistic_state(check: FileCheck, state: dict[str, Any], iteration: int,
+                          fingerprint: Mapping[str, Any]) -> None:
+    """A LogisticRegression checkpoint: the setup (solver kind, SGD seed, class weights,
+    standardisation statistics of shape (d,)) agrees with the fit's parameters, and the
+    solver's state (null only at iteration 0) has a finite θ of d (+1 with an intercept)
+    entries, ``iteration`` iterations, a finite history of a length those iterations
+    allow, and for L-BFGS/OWL-QN a finite objective and gradient and at most ``memory``
+    curvature pairs (s, y) of positive curvature."""
+    params, data = fingerprint.get("params", {}), fingerprint.get("data", {})
+    d = data.get("n_features") if isinstance(data.get("n_features"), int) else None
+    kind = state.get("solver_kind", MISSING)
+    if kind not in LOGISTIC_SOLVERS:
+        raise check.error("state.solver_kind", "one of " + ", ".join(map(repr, LOGISTIC_SOLVERS)),
+                          describe(kind))
+    expected_kind = _logistic_solver_kind(params)
+    if expected_kind is not None and kind != expected_kind:
+        raise check.error("state.solver_kind", f"{expected_kind!r} (from the parameters)",
+                          repr(kind))
+    seed = state.get("seed", MISSING)
+    if kind == "sgd" or seed is not None:
+        state["seed"] = check.integer("state.seed", seed)
+    pair = state.get("class_weight", MISSING)
+    if pair is not None:
+        pair = check.float_array("state.class_weight", pair, 1, low=0.0)
+        if pair.shape[0] != 2:
+            raise check.error("state.class_weight", "2 entries (the weights of classes 0 and 1)",
+                              str(pair.shape[0]))
+        state["class_weight"] = [float(pair[0]), float(pair[1])]
+    standardize = params.get("standardize")
+    for name in ("feature_mean", "feature_std"):
+        value = state.get(name, MISSING)
+        if value is None and standardize is not True:
+            continue
+        want = f"a float array of shape ({d if d is not None else 'd'},)"
+        if standardize is True and value is None:
+            raise check.error(f"state.{name}", f"{want} (params.standardize is true)", "null")
+        if standardize is False:
+            raise check.error(f"state.{name}", "null (params.standardize is false)",
+                              describe(value))
+        state[name] = _state_vector(check, f"state.{name}", value, d,
+                                    low=0.0 if name == "feature_std" else None)
+    state["stats_passes"] = check.integer("state.stats_passes", state.get("stats_passes", MISSING),
+                                          low=0, high=1)
+    solver = state.get("solver", MISSING)
+    if solver is None and iteration == 0:
+        return
+    solver = check.obj("state.solver", solver,
+                       "a JSON object (null only at iteration 0)" if iteration else
+                       "a JSON object or null")
+    if solver.get("kind") != kind:
+        raise check.error("state.solver.kind", f"{kind!r} (as state.solver_kind)",
+                          describe(solver.get("kind", MISSING)))
+    p = None if d is None else d + (1 if params.get("fit_intercept", True) else 0)
+    theta = _state_vector(check, "state.solver.theta", solver.get("theta", MISSING), p)
+    p = theta.shape[0]
+    n_iter = check.integer("state.solver.n_iter", solver.get("n_iter", MISSING))
+    if n_iter != iteration:
+        raise check.error("state.solver.n_iter", f"{iteration} (the checkpoint's iteration)",
+                          str(n_iter))
+    history = check.float_array("state.solver.history", solver.get("history", MISSING), 1)
+    n = history.shape[0]
+    ok, want = {
+        "gd": (n == iteration, f"{iteration} entries (one per iteration)"),
+        "sgd": (n <= iteration, f"at most {iteration} entries (one per non-empty mini-batch)"),
+    }.get(kind, (n >= iteration + 1, f"at least {iteration + 1} entries (one per pass)"))
+    if not ok:
+        raise check.error("state.solver.history", want, f"{n} entries")
+    solver["history"] = history.tolist()
+    solver["converged"] = check.boolean("state.solver.converged",
+                                        solver.get("converged", MISSING))
+    solver["stopped"] = check.boolean("state.solver.stopped", solver.get("stopped", MISSING))
+    solver["theta"] = theta
+    if kind == "gd":
+        solver["best"] = check.number("state.solver.best", solver.get("best", MISSING))
+        solver["best_at"] = check.integer("state.solver.best_at", solver.get("best_at", MISSING),
+                                          low=0, high=iteration)
+        solver["above"] = check.integer("state.solver.above", solver.get("above", MISSING))
+    elif kind in ("lbfgs", "owlqn"):
+        solver["value"] = check.number("state.solver.value", solver.get("value", MISSING))
+        solver["grad"] = _state_vector(check, "state.solver.grad", solver.get("grad", MISSING), p)
+        memory = check.integer("state.solver.memory", solver.get("memory", MISSING), low=1)
+        pairs = []
+        for name in ("s", "y"):
+            arr = solver.get(name, MISSING)
+            if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f" or arr.ndim != 2 \
+                    or arr.shape[1] != p:
+                raise check.error(f"state.solver.{name}",
+                                  f"an encoded float array of shape (pairs, {p})",
+                                  f"shape {tuple(arr.shape)}" if isinstance(arr, np.ndarray)
+                                  else describe(arr))
+            if arr.shape[0] > memory:
+                raise check.error(f"state.solver.{name}",
+                                  f"at most {memory} pairs (state.solver.memory)",
+                                  f"{arr.shape[0]} pairs")
+            pairs.append(check.finite(f"state.solver.{name}", arr.astype(np.float64)))
+        s, y = pairs
+        if s.shape != y.shape:
+            raise check.error("state.solver.y", f"{s.shape[0]} pairs (as state.solver.s)",
+                              f"{y.shape[0]} pairs")
+        curvature = (s * y).sum(axis=1)
+        if (curvature <= 0).any():
+            i = int(np.argmax(curvature <= 0))
+            raise check.error("state.solver.s", "pairs of positive curvature s·y > 0",
+                              f"s·y = {_number(float(curvature[i]))} at [{i}]")
+        solver["s"], solver["y"] = s, y
+
+
+def _logistic_solver_kind(params: Mapping[str, Any]) -> str | None:
+    """The solver the parameters choose (None when they are not readable)."""
+    optimizer = params.get("optimizer")
+    if optimizer not in ("gd", "sgd", "lbfgs"):
+        return None
+    if optimizer == "lbfgs":
+        reg, ratio = params.get("reg_param"), params.get("l1_ratio")
+        if isinstance(reg, (int, float)) and isinstance(ratio, (int, float)) \
+                and float(reg) * float(ratio) > 0:
+            return "owlqn"
+    return str(optimizer)
+
+
+def _state_vector(check: FileCheck, field: str, value: Any, n: int | None, *,
+                  low: float | None = None) -> np.ndarray:
+    """A decoded checkpoint array: 1-D floats, ``n`` entries (when known), finite."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.ndim != 1:
+        want = f"an encoded float array of shape ({n if n is not None else 'n'},)"
+        found = f"shape {tuple(value.shape)}" if isinstance(value, np.ndarray) else describe(value)
+        raise check.error(field, want, found)
+    if n is not None and value.shape[0] != n:
+        raise check.error(field, f"{n} entries", str(value.shape[0]))
+    return check.finite(field, value.astype(np.float64, copy=False), low=low)
+
+
 #: Per-estimator checks of a checkpoint's decoded state (estimators without one get
 #: only the well-formed-array check of :func:`decode_state`).
 STATE_CHECKS: dict[str, Callable[[FileCheck, dict[str, Any], int, Mapping[str, Any]], None]] = {
     "KMeans": _check_kmeans_state,
+    "LogisticRegression": _check_logistic_state,
 }
 
 

@@ -21,6 +21,7 @@ from rddml.engine.inputs import as_dataset
 from rddml.engine.storage import STORAGES
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
+from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_logistic_model
 from rddml.linear.kernels import (
     Scaling,
@@ -40,6 +41,7 @@ from rddml.linear.passes import (
 from rddml.linear.predict import predict_blocks, predict_dataframe, predict_records, scores
 from rddml.linear.solvers import (
     SolverResult,
+    SolverState,
     gradient_descent,
     lbfgs,
     owlqn,
@@ -73,10 +75,11 @@ class LogisticRegression(BaseEstimator):
     Parameters
     ----------
     optimizer : {"lbfgs", "gd", "sgd"}, default="lbfgs"
-        ``"lbfgs"``: SciPy's L-BFGS on the driver with distributed loss+gradient (OWL-QN
-        when there is an L1 term); ``"gd"``: full-batch gradient descent with a fixed
-        ``step_size`` (the write-up's algorithm; proximal for L1); ``"sgd"``: mini-batches
-        of ``batch_fraction`` of the rows with step ``step_size / sqrt(t)``.
+        ``"lbfgs"``: L-BFGS on the driver (rddml's own, strong-Wolfe line search) with
+        distributed loss+gradient (OWL-QN when there is an L1 term); ``"gd"``: full-batch
+        gradient descent with a fixed ``step_size`` (the write-up's algorithm; proximal
+        for L1); ``"sgd"``: mini-batches of ``batch_fraction`` of the rows with step
+        ``step_size / sqrt(t)``.
     step_size : float, default=1.0
         Learning rate of ``"gd"``/``"sgd"`` (ignored by ``"lbfgs"``).
     max_iter : int, default=100
@@ -111,6 +114,18 @@ class LogisticRegression(BaseEstimator):
     features_col, feature_cols, label_col, weight_col, prediction_col, probability_col
         DataFrame column names, as in Spark ML (``feature_cols`` of numeric columns
         takes precedence over the vector/array ``features_col``).
+    checkpoint_dir : str or None, default=None
+        A directory on the driver's file system where the fit saves its state atomically
+        after the statistics pass, every ``checkpoint_interval`` iterations and at the
+        end: θ, the iteration, the history, the SGD seed, the standardisation statistics
+        and class weights (saved, so a resumed fit needs no statistics pass), and for
+        ``"lbfgs"`` (L-BFGS or OWL-QN) the objective and gradient at θ and the last 10
+        curvature pairs (s, y). A fit started again with the same directory resumes from
+        the last state and takes exactly the steps an uninterrupted fit takes; one whose
+        parameters (other than ``max_iter`` and ``threshold``) or data differ is refused.
+        See :mod:`rddml.io.checkpoint`.
+    checkpoint_interval : int, default=10
+        Iterations (parameter updates) between checkpoints.
     backend : {"auto", "rdd", "dataframe"}, default="auto"
         Where the passes run (:mod:`rddml.engine.backend`): RDDs where a SparkContext
         exists, the DataFrame API under Spark Connect.
@@ -134,10 +149,13 @@ class LogisticRegression(BaseEstimator):
         at every point the optimiser evaluated, one per pass; for ``"sgd"``: on the
         iteration's mini-batch).
     n_passes_ : int
-        Passes over the data during ``fit`` (statistics pass included).
+        Passes over the data during ``fit`` (statistics pass included); for a resumed
+        fit, those of the whole fit, as if it had not been interrupted.
     class_weight_ : tuple (w0, w1) or None
     feature_mean_, feature_std_ : ndarray of shape (d,) or None
         Weighted feature statistics when ``standardize=True``.
+    resumed_iteration_ : int
+        The iteration restored from ``checkpoint_dir`` (0 when the fit started afresh).
 
     Examples
     --------
@@ -171,6 +189,8 @@ class LogisticRegression(BaseEstimator):
         weight_col: str | None = None,
         prediction_col: str = "prediction",
         probability_col: str = "probability",
+        checkpoint_dir: str | None = None,
+        checkpoint_interval: int = 10,
         backend: str = "auto",
         storage: str = "auto",
     ) -> None:
@@ -194,6 +214,8 @@ class LogisticRegression(BaseEstimator):
         self.weight_col = weight_col
         self.prediction_col = prediction_col
         self.probability_col = probability_col
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_interval = checkpoint_interval
         self.backend = backend
         self.storage = storage
 
@@ -232,6 +254,8 @@ class LogisticRegression(BaseEstimator):
         check_optional_str("weight_col", self.weight_col)
         check_optional_str("prediction_col", self.prediction_col)
         check_optional_str("probability_col", self.probability_col)
+        check_optional_str("checkpoint_dir", self.checkpoint_dir)
+        check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("storage", self.storage, STORAGES)
 
@@ -262,6 +286,64 @@ class LogisticRegression(BaseEstimator):
         check_labelled(ds, require_both=True)
         warm_up_kernels(ds)
         d = ds.n_features
+        ckpt = self._checkpoint(ds)
+        state = ckpt.load()
+        if state is None:
+            setup = self._setup(ds)
+            # The statistics pass is checkpointed too (iteration 0, no solver state yet).
+            ckpt.save(0, {**setup, "solver": None})
+            solver_state = None
+        else:
+            setup = {key: state[key] for key in SETUP_KEYS}
+            solver_state = state["solver"]
+            logger.info("logistic regression: resumed from checkpoint %s at iteration %d/%d "
+                        "(written %s)", ckpt.path, state["iteration"], self.max_iter,
+                        state["written"])
+        self.resumed_iteration_ = 0 if state is None else int(state["iteration"])
+        class_weights = None if setup["class_weight"] is None else (
+            float(setup["class_weight"][0]), float(setup["class_weight"][1]))
+        mean, std = setup["feature_mean"], setup["feature_std"]
+        if setup["seed"] is not None:
+            self.seed_ = int(setup["seed"])
+        if mean is not None and std is not None:
+            scaling = Scaling.from_std(mean, std, bool(self.fit_intercept))
+        else:
+            scaling = Scaling.identity(d, bool(self.fit_intercept))
+        coef0 = np.zeros(d) if self.init_coef is None else _init_coef(self.init_coef, d)
+        theta0 = scaling.from_original(coef0, float(self.init_intercept or 0.0))
+        l2 = float(self.reg_param) * (1.0 - float(self.l1_ratio))
+        l1_strength = float(self.reg_param) * float(self.l1_ratio)
+        l1 = l1_strength * penalty_mask(d, bool(self.fit_intercept)) if l1_strength else None
+        result = self._solve(ds, scaling, class_weights, theta0, l2, l1, setup["seed"],
+                             solver_state, _SolverCheckpoint(ckpt, setup, int(self.max_iter)))
+        # The final state too: running the same fit again then runs no pass at all.
+        ckpt.save(result.n_iter, {**setup, "solver": result.state}, final=True)
+        coef, intercept = scaling.to_original(result.theta)
+        if not (np.all(np.isfinite(coef)) and math.isfinite(intercept)):
+            raise ConvergenceError(
+                f"optimizer={self.optimizer!r} produced non-finite coefficients after "
+                f"iteration {result.n_iter}. Use a smaller step_size or standardize=True."
+            )
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+        self.loss_history_ = [float(v) for v in result.history]
+        self.n_passes_ = int(setup["stats_passes"]) + result.n_evals
+        self.class_weight_ = class_weights
+        self.feature_mean_ = mean
+        self.feature_std_ = std
+        self.n_features_in_ = d
+        self.classes_ = np.array([0.0, 1.0])
+        logger.info("logistic regression (%s): %d iterations, %d passes, objective %.10g, "
+                    "converged=%s, %.2fs", self.optimizer, self.n_iter_, self.n_passes_,
+                    self.loss_history_[-1] if self.loss_history_ else float("nan"),
+                    self.converged_, time.perf_counter() - started)
+
+    def _setup(self, ds: Dataset) -> dict[str, Any]:
+        """What the fit computes before its first iteration: the class weights and the
+        standardisation statistics (one pass when needed), the SGD seed and the solver.
+        All of it goes into the checkpoint, so a resumed fit repeats none of it."""
         class_weights = _class_weight_pair(self.class_weight)
         passes = 0
         mean = std = None
@@ -277,60 +359,57 @@ class LogisticRegression(BaseEstimator):
                 class_weights = balanced_class_weights(moments.weight)
             if self.standardize:
                 mean, std = pooled_mean_std(moments, class_weights)
-        if mean is not None and std is not None:
-            scaling = Scaling.from_std(mean, std, bool(self.fit_intercept))
-        else:
-            scaling = Scaling.identity(d, bool(self.fit_intercept))
-        coef0 = np.zeros(d) if self.init_coef is None else _init_coef(self.init_coef, d)
-        theta0 = scaling.from_original(coef0, float(self.init_intercept or 0.0))
-        l2 = float(self.reg_param) * (1.0 - float(self.l1_ratio))
-        l1_strength = float(self.reg_param) * float(self.l1_ratio)
-        l1 = l1_strength * penalty_mask(d, bool(self.fit_intercept)) if l1_strength else None
-        result = self._solve(ds, scaling, class_weights, theta0, l2, l1)
-        coef, intercept = scaling.to_original(result.theta)
-        if not (np.all(np.isfinite(coef)) and math.isfinite(intercept)):
-            raise ConvergenceError(
-                f"optimizer={self.optimizer!r} produced non-finite coefficients after "
-                f"iteration {result.n_iter}. Use a smaller step_size or standardize=True."
-            )
-        self.coef_ = coef
-        self.intercept_ = intercept
-        self.n_iter_ = result.n_iter
-        self.converged_ = result.converged
-        self.loss_history_ = [float(v) for v in result.history]
-        self.n_passes_ = passes + result.n_evals
-        self.class_weight_ = class_weights
-        self.feature_mean_ = mean
-        self.feature_std_ = std
-        self.n_features_in_ = d
-        self.classes_ = np.array([0.0, 1.0])
-        logger.info("logistic regression (%s): %d iterations, %d passes, objective %.10g, "
-                    "converged=%s, %.2fs", self.optimizer, self.n_iter_, self.n_passes_,
-                    self.loss_history_[-1] if self.loss_history_ else float("nan"),
-                    self.converged_, time.perf_counter() - started)
-
-    def _solve(self, ds: Dataset, scaling: Scaling,
-               class_weights: tuple[float, float] | None, theta0: np.ndarray, l2: float,
-               l1: np.ndarray | None) -> SolverResult:
-        fun = partial(full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
-                      l2=l2)
-        max_iter, tol = int(self.max_iter), float(self.tol)
-        if self.optimizer == "gd":
-            return gradient_descent(fun, theta0, step=float(self.step_size),
-                                    max_iter=max_iter, tol=tol, l1=l1)
+        seed = None
         if self.optimizer == "sgd":
             seed = self.seed
             if seed is None:
                 seed = int(np.random.SeedSequence().entropy) % 2**31  # type: ignore[arg-type]
-            self.seed_ = seed
+        return {"solver_kind": self._solver_kind(), "seed": seed,
+                "class_weight": None if class_weights is None else list(class_weights),
+                "feature_mean": mean, "feature_std": std, "stats_passes": passes}
+
+    def _solver_kind(self) -> str:
+        """``"gd"``, ``"sgd"``, ``"lbfgs"`` or ``"owlqn"`` (lbfgs with an L1 term)."""
+        if self.optimizer == "lbfgs" and float(self.reg_param) * float(self.l1_ratio) > 0:
+            return "owlqn"
+        return str(self.optimizer)
+
+    def _checkpoint(self, ds: Dataset) -> FitCheckpoint:
+        # max_iter may grow between runs (a finished fit can be continued); the threshold
+        # only matters to predict.
+        return FitCheckpoint(
+            self.checkpoint_dir, estimator="LogisticRegression",
+            fingerprint=fit_fingerprint(self._saved_params(), ds,
+                                        exclude=("max_iter", "threshold")),
+            interval=int(self.checkpoint_interval),
+        )
+
+    def _solve(self, ds: Dataset, scaling: Scaling,
+               class_weights: tuple[float, float] | None, theta0: np.ndarray, l2: float,
+               l1: np.ndarray | None, seed: int | None, resume: SolverState | None,
+               checkpoint: _SolverCheckpoint) -> SolverResult:
+        fun = partial(full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
+                      l2=l2)
+        max_iter, tol = int(self.max_iter), float(self.tol)
+        kind = self._solver_kind()
+        if kind == "gd":
+            return gradient_descent(fun, theta0, step=float(self.step_size),
+                                    max_iter=max_iter, tol=tol, l1=l1, resume=resume,
+                                    checkpoint=checkpoint)
+        if kind == "sgd":
+            assert seed is not None
             batch_fun = partial(batch_objective, ds=ds, scaling=scaling,
                                 class_weights=class_weights, l2=l2, seed=seed,
                                 fraction=float(self.batch_fraction))
             return stochastic_gradient_descent(batch_fun, theta0, step=float(self.step_size),
-                                               max_iter=max_iter, tol=tol, l1=l1)
-        if l1 is not None:
-            return owlqn(fun, theta0, l1, max_iter=max_iter, tol=tol)
-        return lbfgs(fun, theta0, max_iter=max_iter, tol=tol)
+                                               max_iter=max_iter, tol=tol, l1=l1,
+                                               resume=resume, checkpoint=checkpoint)
+        if kind == "owlqn":
+            assert l1 is not None
+            return owlqn(fun, theta0, l1, max_iter=max_iter, tol=tol, resume=resume,
+                         checkpoint=checkpoint)
+        return lbfgs(fun, theta0, max_iter=max_iter, tol=tol, resume=resume,
+                     checkpoint=checkpoint)
 
     # --------------------------------------------------------------- predict
     def predict_proba(self, data: Any) -> Any:
@@ -432,6 +511,27 @@ class LogisticRegression(BaseEstimator):
 
 
 # ------------------------------------------------------------------ helpers
+#: The checkpoint's fields besides the solver's state (see ``LogisticRegression._setup``).
+SETUP_KEYS = ("solver_kind", "seed", "class_weight", "feature_mean", "feature_std",
+              "stats_passes")
+
+
+class _SolverCheckpoint:
+    """The solvers' :class:`~rddml.linear.solvers.Checkpointer`: saves the solver's state
+    with the fit's setup, every ``checkpoint_interval`` iterations."""
+
+    def __init__(self, ckpt: FitCheckpoint, setup: dict[str, Any], max_iter: int) -> None:
+        self.ckpt = ckpt
+        self.setup = setup
+        self.max_iter = max_iter
+
+    def due(self, iteration: int) -> bool:
+        return self.ckpt.due(iteration) and iteration < self.max_iter
+
+    def save(self, iteration: int, state: SolverState) -> None:
+        self.ckpt.save(iteration, {**self.setup, "solver": state})
+
+
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidParameterError(f"The '{name}' parameter must be a bool, got {value!r}.")

@@ -3,11 +3,22 @@
 Each solver minimises ``f(θ) + Σ_i l1_i |θ_i|`` where ``f`` (smooth: the mean log loss
 plus the L2 term) is a callable returning ``(value, gradient)`` — in rddml one
 distributed pass over the data. The solvers only see small vectors, never data;
-they import NumPy and SciPy, not Spark.
+they import NumPy, not Spark.
 
 Every solver records the full objective (with the L1 term) of each point it
 evaluated in ``history``, and raises :class:`ConvergenceError` naming the
 iteration when the objective becomes non-finite (or, for GD, keeps rising).
+
+Resuming. Every solver can hand its state to a :class:`Checkpointer` after an
+iteration and start again from such a state (``resume=``): the state holds everything
+the next iterations depend on — the parameters, the iteration count, the history, and
+per solver the divergence watch of GD, and for L-BFGS and OWL-QN the objective and
+gradient at the current point and the last ``LBFGS_MEMORY`` curvature pairs ``(s, y)``.
+States are taken between iterations, where no line search is under way (each line
+search starts from the current point, its slope and a first step fixed by whether the
+memory is empty), so a resumed solver takes exactly the steps an uninterrupted one takes.
+That is why L-BFGS is rddml's own (two-loop recursion and a strong-Wolfe line search)
+rather than SciPy's L-BFGS-B, whose internal state cannot be saved.
 
 Examples
 --------
@@ -16,6 +27,8 @@ Examples
 >>> result = gradient_descent(quad, np.array([1.0, -2.0]), step=0.25, max_iter=50, tol=1e-12)
 >>> bool(np.abs(result.theta).max() < 1e-6), result.converged
 (True, True)
+>>> bool(np.abs(lbfgs(quad, np.array([3.0, 1.0]), max_iter=20, tol=1e-9).theta).max() < 1e-9)
+True
 """
 
 from __future__ import annotations
@@ -23,8 +36,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -41,21 +55,43 @@ logger = logging.getLogger(__name__)
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 #: A mini-batch objective: (iteration, θ) → (value, gradient), or None for an empty batch.
 BatchObjective = Callable[[int, np.ndarray], "tuple[float, np.ndarray] | None"]
+#: A solver's state between two iterations (see :class:`Checkpointer`).
+SolverState = dict[str, Any]
 
 #: GD stops with an error when the objective stayed above its best value this long.
 RISING_PATIENCE = 5
 #: ... where "above" means by more than this relative margin (rounding noise at the optimum).
 RISE_MARGIN = 1e-9
+#: Curvature pairs (s, y) kept by L-BFGS and OWL-QN.
 LBFGS_MEMORY = 10
 ARMIJO_C = 1e-4
 MAX_BACKTRACKS = 40
+#: Strong Wolfe conditions of the L-BFGS line search (sufficient decrease, curvature).
+WOLFE_C1 = 1e-4
+WOLFE_C2 = 0.9
+#: Objective evaluations (passes) one L-BFGS line search may spend.
+MAX_LINE_SEARCH = 20
+#: Largest first step along the steepest descent direction (as SciPy's L-BFGS-B).
+MAX_FIRST_STEP = 1e10
 DIVERGENCE_HINT = ("Use a smaller step_size, standardize=True, or optimizer='lbfgs' "
                    "(which chooses its own steps).")
 
 
+class Checkpointer(Protocol):
+    """Where a solver hands its state: ``due(it)`` says whether the state after iteration
+    ``it`` should be saved, ``save(it, state)`` saves it. The solver asks only after an
+    iteration that did not end the run (the final state is :attr:`SolverResult.state`)."""
+
+    def due(self, iteration: int) -> bool: ...
+
+    def save(self, iteration: int, state: SolverState) -> None: ...
+
+
 @dataclass
 class SolverResult:
-    """What a solver returns: the parameters, iterations, passes and objective history."""
+    """What a solver returns: the parameters, iterations, passes and objective history,
+    and its final state (from which ``resume=`` continues, e.g. with a larger
+    ``max_iter``)."""
 
     theta: np.ndarray
     n_iter: int
@@ -63,6 +99,7 @@ class SolverResult:
     history: list[float] = field(default_factory=list)
     n_evals: int = 0
     message: str = ""
+    state: SolverState = field(default_factory=dict)
 
 
 def l1_value(theta: np.ndarray, l1: np.ndarray | None) -> float:
@@ -90,6 +127,33 @@ def _param_change_small(old: np.ndarray, new: np.ndarray, tol: float) -> bool:
     return float(np.linalg.norm(new - old)) < tol * max(float(np.linalg.norm(new)), 1.0)
 
 
+def _base_state(kind: str, theta: np.ndarray, n_iter: int, history: list[float],
+                converged: bool, stopped: bool) -> SolverState:
+    """The fields every solver state has. ``stopped``: the solver ended by its own rule
+    (converged, or a line search that found no decrease), so resuming runs no iteration;
+    a run that only reached ``max_iter`` is not stopped and can be continued."""
+    return {"kind": kind, "theta": theta.copy(), "n_iter": int(n_iter),
+            "history": [float(v) for v in history], "converged": bool(converged),
+            "stopped": bool(stopped)}
+
+
+def _maybe_save(checkpoint: Checkpointer | None, it: int, max_iter: int, stopped: bool,
+                state: Callable[[], SolverState]) -> None:
+    """Save the state after iteration ``it`` when due and the run goes on."""
+    if checkpoint is not None and not stopped and it < max_iter and checkpoint.due(it):
+        checkpoint.save(it, state())
+
+
+def _resumed(resume: Mapping[str, Any], kind: str) -> tuple[np.ndarray, int, list[float],
+                                                             bool, bool]:
+    if resume.get("kind") != kind:
+        raise ValueError(f"cannot resume a {kind} solver from a {resume.get('kind')!r} state")
+    return (np.asarray(resume["theta"], dtype=np.float64).copy(), int(resume["n_iter"]),
+            [float(v) for v in resume["history"]], bool(resume["converged"]),
+            bool(resume["stopped"]))
+
+
+# ------------------------------------------------------------------------ GD
 def gradient_descent(
     fun: Objective,
     theta0: np.ndarray,
@@ -98,6 +162,8 @@ def gradient_descent(
     max_iter: int,
     tol: float,
     l1: np.ndarray | None = None,
+    resume: Mapping[str, Any] | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> SolverResult:
     """Full-batch (proximal) gradient descent with a fixed step: the write-up's algorithm.
 
@@ -106,14 +172,23 @@ def gradient_descent(
     coordinates (plain GD without L1). Stops after ``max_iter`` updates or when the
     update is smaller than ``tol`` relative to ‖θ‖. A non-finite objective, or one that
     stays above its best value for ``RISING_PATIENCE`` iterations, raises
-    :class:`ConvergenceError`.
+    :class:`ConvergenceError`. The state adds that watch: ``best``, ``best_at``, ``above``.
     """
-    theta = np.asarray(theta0, dtype=np.float64).copy()
-    history: list[float] = []
-    best, best_at, above = math.inf, 0, 0
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):
+    if resume is None:
+        theta = np.asarray(theta0, dtype=np.float64).copy()
+        history: list[float] = []
+        best, best_at, above = math.inf, 0, 0
+        it, converged = 0, False
+    else:
+        theta, it, history, converged, _ = _resumed(resume, "gd")
+        best, best_at, above = float(resume["best"]), int(resume["best_at"]), int(resume["above"])
+
+    def state() -> SolverState:
+        return {**_base_state("gd", theta, it, history, converged, converged),
+                "best": best, "best_at": best_at, "above": above}
+
+    while it < max_iter and not converged:
+        it += 1
         started = time.perf_counter()
         value, grad = fun(theta)
         total = value + l1_value(theta, l1)
@@ -141,9 +216,8 @@ def gradient_descent(
                                           base_step=step)
         logger.info("gd iteration %d/%d objective=%.10g %.3fs", it, max_iter, total,
                     time.perf_counter() - started)
-        if converged:
-            break
-    return SolverResult(theta, it, converged, history, n_evals=len(history))
+        _maybe_save(checkpoint, it, max_iter, converged, state)
+    return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
 
 
 def _proximal_step(theta: np.ndarray, grad: np.ndarray, step: float, l1: np.ndarray | None,
@@ -158,6 +232,7 @@ def _proximal_step(theta: np.ndarray, grad: np.ndarray, step: float, l1: np.ndar
     return new, _param_change_small(theta, new, tol)
 
 
+# ----------------------------------------------------------------------- SGD
 def stochastic_gradient_descent(
     fun: BatchObjective,
     theta0: np.ndarray,
@@ -166,82 +241,308 @@ def stochastic_gradient_descent(
     max_iter: int,
     tol: float,
     l1: np.ndarray | None = None,
+    resume: Mapping[str, Any] | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> SolverResult:
     """Mini-batch (proximal) SGD with the decaying step ``step / sqrt(t)`` (Spark MLlib's).
 
     ``fun(t, θ)`` evaluates a mini-batch objective for iteration ``t``; an empty batch
     (None) skips the update and records nothing. The history holds mini-batch
-    objectives, so it is noisy; only a non-finite value is treated as divergence.
+    objectives, so it is noisy; only a non-finite value is treated as divergence. The
+    batches depend only on the seed (held by ``fun``) and ``t``, so the state is
+    ``θ`` and ``t``.
     """
-    theta = np.asarray(theta0, dtype=np.float64).copy()
-    history: list[float] = []
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):
+    if resume is None:
+        theta = np.asarray(theta0, dtype=np.float64).copy()
+        history: list[float] = []
+        it, converged = 0, False
+    else:
+        theta, it, history, converged, _ = _resumed(resume, "sgd")
+
+    def state() -> SolverState:
+        return _base_state("sgd", theta, it, history, converged, converged)
+
+    while it < max_iter and not converged:
+        it += 1
         started = time.perf_counter()
         out = fun(it, theta)
         if out is None:
             logger.warning("sgd iteration %d: the mini-batch is empty; no update", it)
-            continue
-        value, grad = out
-        total = value + l1_value(theta, l1)
-        _check_finite(total, grad, it, "sgd", step)
-        history.append(total)
-        step_t = step / math.sqrt(it)
-        theta, converged = _proximal_step(theta, grad, step_t, l1, tol, it=it, name="sgd",
-                                          base_step=step)
-        logger.info("sgd iteration %d/%d batch objective=%.10g %.3fs", it, max_iter, total,
-                    time.perf_counter() - started)
-        if converged:
-            break
-    return SolverResult(theta, it, converged, history, n_evals=len(history))
+        else:
+            value, grad = out
+            total = value + l1_value(theta, l1)
+            _check_finite(total, grad, it, "sgd", step)
+            history.append(total)
+            step_t = step / math.sqrt(it)
+            theta, converged = _proximal_step(theta, grad, step_t, l1, tol, it=it,
+                                              name="sgd", base_step=step)
+            logger.info("sgd iteration %d/%d batch objective=%.10g %.3fs", it, max_iter,
+                        total, time.perf_counter() - started)
+        _maybe_save(checkpoint, it, max_iter, converged, state)
+    return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
 
 
-def lbfgs(fun: Objective, theta0: np.ndarray, *, max_iter: int, tol: float) -> SolverResult:
-    """SciPy's L-BFGS-B (no bounds) on the smooth objective; one pass per evaluation.
+# ---------------------------------------------------------- quasi-Newton parts
+def _memory_arrays(pairs: list[np.ndarray], p: int) -> np.ndarray:
+    return np.array(pairs, dtype=np.float64).reshape(len(pairs), p)
+
+
+def _qn_state(kind: str, theta: np.ndarray, it: int, history: list[float], converged: bool,
+              stopped: bool, value: float, grad: np.ndarray, s_hist: list[np.ndarray],
+              y_hist: list[np.ndarray]) -> SolverState:
+    p = theta.shape[0]
+    return {**_base_state(kind, theta, it, history, converged, stopped),
+            "value": float(value), "grad": grad.copy(), "memory": LBFGS_MEMORY,
+            "s": _memory_arrays(s_hist, p), "y": _memory_arrays(y_hist, p)}
+
+
+def _qn_resumed(resume: Mapping[str, Any], kind: str) -> tuple[
+        np.ndarray, int, list[float], bool, bool, float, np.ndarray,
+        list[np.ndarray], list[np.ndarray]]:
+    theta, it, history, converged, stopped = _resumed(resume, kind)
+    s = np.asarray(resume["s"], dtype=np.float64)
+    y = np.asarray(resume["y"], dtype=np.float64)
+    keep = min(len(s), LBFGS_MEMORY)  # the newest pairs, should the memory have shrunk
+    return (theta, it, history, converged, stopped, float(resume["value"]),
+            np.asarray(resume["grad"], dtype=np.float64).copy(),
+            [row.copy() for row in s[len(s) - keep:]], [row.copy() for row in y[len(y) - keep:]])
+
+
+def _remember(s: np.ndarray, y: np.ndarray, s_hist: list[np.ndarray],
+              y_hist: list[np.ndarray], threshold: float) -> None:
+    """Keep the pair when its curvature ``s·y`` exceeds ``threshold`` (the two-loop
+    recursion divides by it), dropping the oldest beyond ``LBFGS_MEMORY``."""
+    if float(s @ y) > threshold:
+        s_hist.append(s)
+        y_hist.append(y)
+        if len(s_hist) > LBFGS_MEMORY:
+            s_hist.pop(0)
+            y_hist.pop(0)
+
+
+def _relative_decrease(old: float, new: float) -> float:
+    return (old - new) / max(abs(old), abs(new), 1.0)
+
+
+# -------------------------------------------------------------------- L-BFGS
+#: A point tried by the line search: (step, objective, slope, (θ, gradient)).
+_Trial = tuple[float, float, float, Any]
+
+
+def _cubic_minimiser(a: _Trial, b: _Trial) -> float:
+    """The minimiser of the cubic through two points with their slopes (NaN if none)."""
+    (xa, fa, da, _), (xb, fb, db, _) = a, b
+    if xa == xb:
+        return math.nan
+    d1 = da + db - 3.0 * (fa - fb) / (xa - xb)
+    radicand = d1 * d1 - da * db
+    if not radicand >= 0.0:
+        return math.nan
+    d2 = math.copysign(math.sqrt(radicand), xb - xa)
+    denominator = db - da + 2.0 * d2
+    if denominator == 0.0:
+        return math.nan
+    return xb - (xb - xa) * (db + d2 - d1) / denominator
+
+
+def wolfe_line_search(
+    phi: Callable[[float], tuple[float, float, Any]],
+    f0: float,
+    slope0: float,
+    step: float,
+    *,
+    c1: float = WOLFE_C1,
+    c2: float = WOLFE_C2,
+    max_evals: int = MAX_LINE_SEARCH,
+) -> tuple[float, float, Any] | None:
+    """A step satisfying the strong Wolfe conditions along a descent direction.
+
+    ``phi(α)`` returns the objective at step α, its slope along the direction and a
+    payload kept for the accepted step. Nocedal & Wright's algorithms 3.5/3.6: try
+    ``step``, extrapolate (cubic, within [1.1, 4]× the last increase) while the objective
+    still falls and the slope is steep, then zoom into the bracket by safeguarded cubic
+    interpolation. Returns ``(α, objective, payload)``; after ``max_evals`` evaluations
+    the lowest point meeting the sufficient decrease, or None when there is none. The
+    search is a pure function of its inputs and of ``phi``, so it is reproducible.
+    """
+    evals = 0
+    best: _Trial | None = None
+
+    def trial(alpha: float) -> _Trial:
+        nonlocal evals, best
+        f, d, payload = phi(alpha)
+        evals += 1
+        point = (alpha, f, d, payload)
+        if f <= f0 + c1 * alpha * slope0 and (best is None or f < best[1]):
+            best = point
+        return point
+
+    def accepted(point: _Trial) -> tuple[float, float, Any]:
+        return point[0], point[1], point[3]
+
+    def sufficient(point: _Trial) -> bool:
+        return point[1] <= f0 + c1 * point[0] * slope0
+
+    def curvature(point: _Trial) -> bool:
+        return abs(point[2]) <= -c2 * slope0
+
+    def zoom(lo: _Trial, hi: _Trial) -> tuple[float, float, Any] | None:
+        while evals < max_evals:
+            left, right = min(lo[0], hi[0]), max(lo[0], hi[0])
+            margin = 0.1 * (right - left)
+            alpha = _cubic_minimiser(lo, hi)
+            if not (left + margin <= alpha <= right - margin):
+                alpha = 0.5 * (lo[0] + hi[0])
+            if right - left <= 1e-12 * max(right, 1e-300):
+                break
+            point = trial(alpha)
+            if not sufficient(point) or point[1] >= lo[1]:
+                hi = point
+            else:
+                if curvature(point):
+                    return accepted(point)
+                if point[2] * (hi[0] - lo[0]) >= 0:
+                    hi = lo
+                lo = point
+        return None if best is None or best[1] >= f0 else accepted(best)
+
+    previous: _Trial = (0.0, f0, slope0, None)
+    alpha = step
+    while evals < max_evals:
+        point = trial(alpha)
+        if not sufficient(point) or (previous[0] > 0 and point[1] >= previous[1]):
+            return zoom(previous, point)
+        if curvature(point):
+            return accepted(point)
+        if point[2] >= 0:
+            return zoom(point, previous)
+        low = alpha + 1.1 * (alpha - previous[0])
+        high = alpha + 4.0 * (alpha - previous[0])
+        guess = _cubic_minimiser(previous, point)
+        previous = point
+        alpha = min(max(guess, low), high) if math.isfinite(guess) else high
+    return None if best is None or best[1] >= f0 else accepted(best)
+
+
+def lbfgs(
+    fun: Objective,
+    theta0: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+    resume: Mapping[str, Any] | None = None,
+    checkpoint: Checkpointer | None = None,
+) -> SolverResult:
+    """L-BFGS on the smooth objective; one pass per evaluation.
+
+    The direction is the two-loop recursion over the last ``LBFGS_MEMORY`` pairs (scaled
+    by ``s·y / y·y``); the step satisfies the strong Wolfe conditions
+    (:func:`wolfe_line_search`, first trial 1, or ``1/‖∇f‖`` while the memory is empty,
+    as SciPy's L-BFGS-B). A pair enters the memory when ``s·y > ε y·y``.
 
     Converged when the largest gradient component is ≤ ``tol`` or an iteration lowers the
-    objective by ≤ ``tol²`` relative — near the optimum the decrease is of the order of
-    the squared gradient, so the two tests agree in scale.
+    objective by ≤ ``max(tol², 1e-15)`` relative — near the optimum the decrease is of
+    the order of the squared gradient, so the two tests agree in scale. A line search
+    that finds no decrease ends the run (converged when the gradient is ≤
+    ``max(tol, 1e-8)``: the objective cannot fall further in floating point).
     """
-    from scipy.optimize import minimize
-
     history: list[float] = []
 
-    def recorded(theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
         started = time.perf_counter()
         value, grad = fun(theta)
         _check_finite(value, grad, len(history) + 1, "lbfgs", None)
         history.append(value)
-        logger.info("lbfgs pass %d objective=%.10g %.3fs", len(history), value,
-                    time.perf_counter() - started)
+        logger.debug("lbfgs pass %d objective=%.10g %.3fs", len(history), value,
+                     time.perf_counter() - started)
         return value, grad
 
-    res = minimize(recorded, np.asarray(theta0, dtype=np.float64), jac=True,
-                   method="L-BFGS-B",
-                   options={"maxiter": max_iter, "gtol": tol, "ftol": max(tol * tol, 1e-15),
-                            "maxcor": LBFGS_MEMORY, "maxfun": max(15000, 20 * max_iter)})
-    _check_finite(float(res.fun), res.x, int(res.nit), "lbfgs", None)
-    converged = bool(res.success)
-    if not converged:
-        # A line search that cannot improve any more at a tiny gradient is convergence.
-        converged = float(np.max(np.abs(res.jac))) <= max(tol, 1e-8) if res.jac.size else True
-    return SolverResult(np.asarray(res.x), int(res.nit), converged, history,
-                        n_evals=len(history), message=str(res.message))
+    s_hist: list[np.ndarray] = []
+    y_hist: list[np.ndarray] = []
+    message = ""
+    if resume is None:
+        theta = np.asarray(theta0, dtype=np.float64).copy()
+        value, grad = evaluate(theta)
+        it = 0
+        converged = stopped = float(np.max(np.abs(grad), initial=0.0)) <= tol
+    else:
+        (theta, it, history, converged, stopped, value, grad, s_hist,
+         y_hist) = _qn_resumed(resume, "lbfgs")
+
+    def state() -> SolverState:
+        return _qn_state("lbfgs", theta, it, history, converged, stopped, value, grad,
+                         s_hist, y_hist)
+
+    ftol = max(tol * tol, 1e-15)
+    eps = float(np.finfo(np.float64).eps)
+    while it < max_iter and not stopped:
+        started = time.perf_counter()
+        direction = lbfgs_direction(grad, s_hist, y_hist)
+        slope = float(direction @ grad)
+        if not slope < 0:  # lost descent (or rounding): restart from steepest descent
+            s_hist.clear()
+            y_hist.clear()
+            direction = -grad
+            slope = -float(grad @ grad)
+        gnorm = float(np.linalg.norm(grad))
+        first = 1.0 if s_hist else min(1.0 / gnorm, MAX_FIRST_STEP) if gnorm > 0 else 1.0
+
+        def phi(alpha: float, theta: np.ndarray = theta, direction: np.ndarray = direction
+                ) -> tuple[float, float, tuple[np.ndarray, np.ndarray]]:
+            x = theta + alpha * direction
+            f, g = evaluate(x)
+            return f, float(g @ direction), (x, g)
+
+        found = wolfe_line_search(phi, value, slope, first)
+        if found is None:
+            message = "the line search found no decrease"
+            converged = float(np.max(np.abs(grad))) <= max(tol, 1e-8)
+            stopped = True
+            logger.info("lbfgs line search found no decrease at iteration %d", it + 1)
+            break
+        it += 1
+        _, new_value, (new_theta, new_grad) = found
+        s, y = new_theta - theta, new_grad - grad
+        _remember(s, y, s_hist, y_hist, eps * float(y @ y))
+        decrease = _relative_decrease(value, new_value)
+        theta, value, grad = new_theta, new_value, new_grad
+        if float(np.max(np.abs(grad), initial=0.0)) <= tol:
+            converged = stopped = True
+            message = "the largest gradient component is <= tol"
+        elif decrease <= ftol:
+            converged = stopped = True
+            message = "the relative decrease of the objective is <= max(tol^2, 1e-15)"
+        logger.info("lbfgs iteration %d/%d objective=%.10g passes=%d %.3fs", it, max_iter,
+                    value, len(history), time.perf_counter() - started)
+        _maybe_save(checkpoint, it, max_iter, stopped, state)
+    if not message:
+        message = ("the largest gradient component is <= tol" if converged else
+                   "max_iter reached")
+    return SolverResult(theta, it, converged, history, n_evals=len(history),
+                        message=message, state=state())
 
 
+# -------------------------------------------------------------------- OWL-QN
 def owlqn(
-    fun: Objective, theta0: np.ndarray, l1: np.ndarray, *, max_iter: int, tol: float
+    fun: Objective,
+    theta0: np.ndarray,
+    l1: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+    resume: Mapping[str, Any] | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> SolverResult:
     """OWL-QN (Andrew & Gao 2007): L-BFGS for ``f(θ) + Σ l1_i |θ_i|`` — what Spark MLlib
     runs for L1 / elastic-net logistic regression.
 
     The search direction is the L-BFGS direction of the pseudo-gradient, with every
     coordinate that disagrees with the steepest descent sign zeroed; the line search
-    stays in the orthant chosen at its start, so coefficients reach exactly 0.
-    Converged under the same rule as :func:`lbfgs`, on the pseudo-gradient.
+    (backtracking from 1, or ``1/max(‖pg‖, 1)`` with an empty memory) stays in the orthant
+    chosen at its start, so coefficients reach exactly 0. Converged under the same rule
+    as :func:`lbfgs`, on the pseudo-gradient. The state's ``value`` is the full objective
+    (with the L1 term) and ``grad`` the smooth part's gradient.
     """
-    theta = np.asarray(theta0, dtype=np.float64).copy()
     history: list[float] = []
 
     def evaluate(x: np.ndarray) -> tuple[float, np.ndarray, float]:
@@ -251,15 +552,25 @@ def owlqn(
         history.append(total)
         return value, grad, total
 
-    _, grad, total = evaluate(theta)
     s_hist: list[np.ndarray] = []
     y_hist: list[np.ndarray] = []
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):
+    if resume is None:
+        theta = np.asarray(theta0, dtype=np.float64).copy()
+        _, grad, total = evaluate(theta)
+        it, converged, stopped = 0, False, False
+    else:
+        (theta, it, history, converged, stopped, total, grad, s_hist,
+         y_hist) = _qn_resumed(resume, "owlqn")
+
+    def state() -> SolverState:
+        return _qn_state("owlqn", theta, it, history, converged, stopped, total, grad,
+                         s_hist, y_hist)
+
+    while it < max_iter and not stopped:
+        it += 1
         pg = pseudo_gradient(theta, grad, l1)
         if float(np.max(np.abs(pg))) <= tol:
-            converged = True
+            converged = stopped = True
             it -= 1
             break
         direction = lbfgs_direction(pg, s_hist, y_hist)
@@ -279,18 +590,16 @@ def owlqn(
         else:
             logger.info("OWL-QN line search found no decrease at iteration %d", it)
             converged = float(np.max(np.abs(pg))) <= max(tol, 1e-8) * 10
+            stopped = True
             break
         s, y = trial - theta, new_grad - grad
-        if float(s @ y) > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)):
-            s_hist.append(s)
-            y_hist.append(y)
-            if len(s_hist) > LBFGS_MEMORY:
-                s_hist.pop(0)
-                y_hist.pop(0)
-        decrease = (total - new_total) / max(abs(total), abs(new_total), 1.0)
+        _remember(s, y, s_hist, y_hist,
+                  1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)))
+        decrease = _relative_decrease(total, new_total)
         theta, grad, total = trial, new_grad, new_total
         logger.info("OWL-QN iteration %d/%d objective=%.10g", it, max_iter, total)
         if decrease <= max(tol * tol, 1e-15):
-            converged = True
+            converged = stopped = True
             break
-    return SolverResult(theta, it, converged, history, n_evals=len(history))
+        _maybe_save(checkpoint, it, max_iter, stopped, state)
+    return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
