@@ -118,3 +118,16 @@ def fmuladd() -> Any:
 
         _FMULADD = _fmuladd
     return _FMULADD
+
+
+def compiled_kernel(namespace: dict[str, Any], cache: dict[str, Any], name: str,
+                    pyfunc: Callable[..., Any]) -> Any:
+    """The compiled ``pyfunc`` (compiled, or loaded from numba's cache, on first use).
+
+    The kernels call ``fmuladd`` by its global name, which numba resolves in the kernel
+    module's ``namespace`` when it compiles: it is bound there first.
+    """
+    if name not in cache:
+        namespace["fmuladd"] = fmuladd()
+        cache[name] = njit(pyfunc)
+    return cache[name]

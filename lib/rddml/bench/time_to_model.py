@@ -63,11 +63,45 @@ def _conversion(cached: Any, cols: list[str], label: str | None, mb: float) -> d
             "rddml_seconds": convert_s, "rddml_MBps": mb / convert_s, "storage": storage}
 
 
+def _whole_fits(spark: Any, path: Path, parts: int, cols: list[str], label: str | None,
+                rddml_fit: Callable[[Any], Any], ml_stage: Any, rounds: int,
+                iterations: Callable[[Any, Any], dict[str, int]]) -> dict[str, Any]:
+    """Conversion and whole fits of one problem, from a cached DataFrame and from Parquet.
+
+    ``ml_stage`` is the pyspark.ml estimator, fitted behind the VectorAssembler it needs;
+    ``iterations(rddml_model, ml_pipeline_model)`` reads how many iterations each ran.
+    """
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import VectorAssembler
+
+    def ml_fit(df: Any) -> Any:
+        return Pipeline(stages=[VectorAssembler(inputCols=cols, outputCol="features"),
+                                ml_stage]).fit(df)
+
+    def parquet() -> Any:
+        return spark.read.parquet(str(path))
+
+    cached = parquet().repartition(parts).persist()
+    n = cached.count()
+    try:
+        conversion = _conversion(cached, cols, label, n * (len(cols) + bool(label)) * 8 / 1e6)
+        memory = peak_rss(spark)
+        best = _best_of({
+            "rddml, cached DataFrame": lambda: rddml_fit(cached),
+            "pyspark.ml, cached DataFrame": lambda: ml_fit(cached),
+            "rddml, Parquet file": lambda: rddml_fit(parquet()),
+            "pyspark.ml, Parquet file": lambda: ml_fit(parquet()),
+        }, rounds)
+        ran = iterations(rddml_fit(cached), ml_fit(cached))
+    finally:
+        cached.unpersist()
+    return {"conversion": conversion, "seconds": best, "iterations_run": ran,
+            "peak_rss_after_conversion": memory}
+
+
 def _kmeans_case(spark: Any, n: int, d: int, k: int, *, iterations: int, rounds: int,
                  seed: int, parts: int, workdir: Path) -> dict[str, Any]:
-    from pyspark.ml import Pipeline
     from pyspark.ml.clustering import KMeans as MLKMeans
-    from pyspark.ml.feature import VectorAssembler
 
     from rddml import KMeans
 
@@ -76,44 +110,21 @@ def _kmeans_case(spark: Any, n: int, d: int, k: int, *, iterations: int, rounds:
     path = workdir / "kmeans.parquet"
     _write_parquet(path, {c: X[:, j] for j, c in enumerate(cols)})
     del X
-    cached = spark.read.parquet(str(path)).repartition(parts).persist()
-    cached.count()
-    try:
-        conversion = _conversion(cached, cols, None, n * d * 8 / 1e6)
-        memory = peak_rss(spark)
 
-        def rddml_fit(df: Any) -> Any:
-            return KMeans(k=k, max_iter=iterations, tol=0.0, seed=seed,
-                          feature_cols=cols).fit(df)
+    def rddml_fit(df: Any) -> Any:
+        return KMeans(k=k, max_iter=iterations, tol=0.0, seed=seed, feature_cols=cols).fit(df)
 
-        def ml_fit(df: Any) -> Any:
-            return Pipeline(stages=[
-                VectorAssembler(inputCols=cols, outputCol="features"),
-                MLKMeans(k=k, maxIter=iterations, tol=0.0, seed=seed),
-            ]).fit(df)
-
-        def parquet() -> Any:
-            return spark.read.parquet(str(path))
-
-        best = _best_of({
-            "rddml, cached DataFrame": lambda: rddml_fit(cached),
-            "pyspark.ml, cached DataFrame": lambda: ml_fit(cached),
-            "rddml, Parquet file": lambda: rddml_fit(parquet()),
-            "pyspark.ml, Parquet file": lambda: ml_fit(parquet()),
-        }, rounds)
-        iters = {"rddml": rddml_fit(cached).n_iter_,
-                 "pyspark.ml": ml_fit(cached).stages[-1].summary.numIter}
-    finally:
-        cached.unpersist()
-    return {"n": n, "d": d, "k": k, "conversion": conversion, "seconds": best,
-            "iterations_run": iters, "peak_rss_after_conversion": memory}
+    result = _whole_fits(
+        spark, path, parts, cols, None, rddml_fit,
+        MLKMeans(k=k, maxIter=iterations, tol=0.0, seed=seed), rounds,
+        lambda ours, theirs: {"rddml": ours.n_iter_,
+                              "pyspark.ml": theirs.stages[-1].summary.numIter})
+    return {"n": n, "d": d, "k": k, **result}
 
 
 def _logistic_case(spark: Any, n: int, d: int, *, iterations: int, rounds: int, seed: int,
                    parts: int, workdir: Path) -> dict[str, Any]:
-    from pyspark.ml import Pipeline
     from pyspark.ml.classification import LogisticRegression as MLLR
-    from pyspark.ml.feature import VectorAssembler
 
     from rddml import LogisticRegression
 
@@ -124,35 +135,17 @@ def _logistic_case(spark: Any, n: int, d: int, *, iterations: int, rounds: int, 
     path = workdir / "logistic.parquet"
     _write_parquet(path, {**{c: X[:, j] for j, c in enumerate(cols)}, "label": y})
     del X, y
-    cached = spark.read.parquet(str(path)).repartition(parts).persist()
-    cached.count()
-    try:
-        conversion = _conversion(cached, cols, "label", n * (d + 1) * 8 / 1e6)
 
-        def rddml_fit(df: Any) -> Any:
-            return LogisticRegression(max_iter=iterations, tol=0.0, feature_cols=cols,
-                                      features_col=None).fit(df)
+    def rddml_fit(df: Any) -> Any:
+        return LogisticRegression(max_iter=iterations, tol=0.0, feature_cols=cols,
+                                  features_col=None).fit(df)
 
-        def ml_fit(df: Any) -> Any:
-            return Pipeline(stages=[
-                VectorAssembler(inputCols=cols, outputCol="features"),
-                MLLR(maxIter=iterations, tol=0.0, regParam=0.0),
-            ]).fit(df)
-
-        def parquet() -> Any:
-            return spark.read.parquet(str(path))
-
-        best = _best_of({
-            "rddml, cached DataFrame": lambda: rddml_fit(cached),
-            "pyspark.ml, cached DataFrame": lambda: ml_fit(cached),
-            "rddml, Parquet file": lambda: rddml_fit(parquet()),
-            "pyspark.ml, Parquet file": lambda: ml_fit(parquet()),
-        }, rounds)
-        iters = {"rddml": rddml_fit(cached).n_iter_,
-                 "pyspark.ml": ml_fit(cached).stages[-1].summary.totalIterations}
-    finally:
-        cached.unpersist()
-    return {"n": n, "d": d, "conversion": conversion, "seconds": best, "iterations_run": iters}
+    result = _whole_fits(
+        spark, path, parts, cols, "label", rddml_fit,
+        MLLR(maxIter=iterations, tol=0.0, regParam=0.0), rounds,
+        lambda ours, theirs: {"rddml": ours.n_iter_,
+                              "pyspark.ml": theirs.stages[-1].summary.totalIterations})
+    return {"n": n, "d": d, **result}
 
 
 def bench_time_to_model(spark: Any, kmeans: tuple[int, int, int], logistic: tuple[int, int], *,

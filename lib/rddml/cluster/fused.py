@@ -186,11 +186,7 @@ _KERNELS: dict[str, Any] = {}
 
 def _compiled() -> Any:
     """The numba-compiled kernel (compiled, or loaded from the cache, on first use)."""
-    if not _KERNELS:
-        # The kernel calls fmuladd by its global name: numba resolves it when it compiles.
-        globals()["fmuladd"] = _jit.fmuladd()
-        _KERNELS["block"] = _jit.njit(_block_kernel)
-    return _KERNELS["block"]
+    return _jit.compiled_kernel(globals(), _KERNELS, "block", _block_kernel)
 
 
 def _prepare(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -106,10 +106,8 @@ _KERNELS: dict[str, Any] = {}
 
 
 def _compiled() -> Any:
-    if not _KERNELS:
-        globals()["fmuladd"] = _jit.fmuladd()
-        _KERNELS["loss_grad"] = _jit.njit(_loss_grad_kernel)
-    return _KERNELS["loss_grad"]
+    """The numba-compiled kernel (compiled, or loaded from the cache, on first use)."""
+    return _jit.compiled_kernel(globals(), _KERNELS, "loss_grad", _loss_grad_kernel)
 
 
 def loss_grad_block_fused(

@@ -126,15 +126,9 @@ class LogisticRegression(BaseEstimator):
         See :mod:`rddml.io.checkpoint`.
     checkpoint_interval : int, default=10
         Iterations (parameter updates) between checkpoints.
-    backend : {"auto", "rdd", "dataframe"}, default="auto"
-        Where the passes run (:mod:`rddml.engine.backend`): RDDs where a SparkContext
-        exists, the DataFrame API under Spark Connect.
-    storage : {"auto", "executor", "spark"}, default="auto"
-        How the RDD backend keeps the cached blocks between passes
-        (:mod:`rddml.engine.storage`): ``"executor"`` as ``.npy`` files on the executors'
-        local disks, memory-mapped by each pass (no JVM→Python copy); ``"spark"`` in
-        Spark's block manager (for environments that forbid local files); ``"auto"``
-        is the measured default (README, "Performance").
+    backend, storage : str, default="auto"
+        Where the passes run and how the RDD backend keeps the blocks between passes, as
+        for :class:`~rddml.cluster.kmeans.KMeans`.
 
     Attributes
     ----------
