@@ -241,7 +241,7 @@ class KMeans(BaseEstimator):
             )
         ckpt = self._checkpoint(ds)
         state = ckpt.load()
-        warm_up_kernels(ds)
+        warm_up_kernels(ds, k)
         if state is None:
             seed = self.seed if self.seed is not None else int(
                 np.random.SeedSequence().generate_state(1)[0])

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+import rddml._jit as _jit
 from rddml.cluster import fused
 from rddml.cluster.fused import lloyd_sums
 from rddml.cluster.kernels import (
@@ -46,10 +47,11 @@ def _warm_up(_: None) -> bool:
     return fused.warm_up()
 
 
-def warm_up_kernels(ds: Dataset) -> None:
+def warm_up_kernels(ds: Dataset, k: int) -> None:
     """Compile (or load from numba's cache) the fused kernels in every partition's worker
-    before the first timed pass; reads no block."""
-    ds.per_partition(_warm_up, None)
+    before the first timed pass (only where they will run); reads no block."""
+    if _jit.use_fused(fused.use_fused_lloyd(ds.n_features, k)):
+        ds.per_partition(_warm_up, None)
 
 
 def _merge(a: Any, b: Any) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+import rddml._jit as _jit
 from rddml.engine.counter_rng import uniform_for_rows
 from rddml.engine.dataset import BlockView, Dataset, KeyedMerge
 from rddml.errors import DataValidationError
@@ -71,8 +72,9 @@ def _warm_up(_: None) -> bool:
 
 def warm_up_kernels(ds: Dataset) -> None:
     """Compile (or load from numba's cache) the fused kernel in every partition's worker
-    before the first timed pass; reads no block."""
-    ds.per_partition(_warm_up, None)
+    before the first timed pass (only where the kernel will run); reads no block."""
+    if _jit.use_fused(fused.use_fused_logistic(ds.n_features)):
+        ds.per_partition(_warm_up, None)
 
 
 def loss_grad_pass(
