@@ -498,7 +498,7 @@ def _views(items: Iterable[Any], offsets: np.ndarray,
     for item in items:
         if isinstance(item, Block):
             view = BlockView(item.X, item.y, item.w, int(offsets[item.partition]) + item.start)
-            yield engine.apply_transforms(view, transforms) if transforms else view
+            yield engine.apply_transforms(view, transforms)
 
 
 def _records_task(index: int, records: Iterable[Any], *, kind: str,

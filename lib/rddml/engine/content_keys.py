@@ -24,16 +24,13 @@ Examples
 (True, False)
 >>> bool(row_keys(np.zeros((1, 2)))[0] == keys[3])  # -0.0 and 0.0 are the same value
 True
->>> u = uniform_for_content(7, 1, X)
->>> bool(np.all((u >= 0) & (u < 1)))
-True
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rddml.engine.counter_rng import _GOLDEN, _mix, uniform_for_rows
+from rddml.engine.counter_rng import _GOLDEN, _mix
 
 _START = np.uint64(0x243F6A8885A308D3)  # π's fraction: any odd constant works
 
@@ -54,10 +51,3 @@ def row_keys(X: np.ndarray, *extra: np.ndarray | None) -> np.ndarray:
         for j in range(values.shape[1]):
             keys = _mix((keys * _GOLDEN) ^ bits[:, j])
     return keys
-
-
-def uniform_for_content(
-    seed: int, stream: int, X: np.ndarray, *extra: np.ndarray | None
-) -> np.ndarray:
-    """Uniform floats in [0, 1), one per row, keyed on ``(seed, stream, row values)``."""
-    return uniform_for_rows(seed, stream, row_keys(X, *extra))

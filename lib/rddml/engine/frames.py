@@ -74,7 +74,7 @@ def _views(batches: Iterable[Any], layout: _Layout,
             continue
         X, y, w = arrow_batch_to_arrays(batch, layout.has_y, layout.has_w, layout.names, 0)
         view = BlockView(X, y, w, None)
-        yield engine.apply_transforms(view, transforms) if transforms else view
+        yield engine.apply_transforms(view, transforms)
 
 
 def _emit(keyed: Iterable[tuple[int, Any]]) -> Iterator[Any]:

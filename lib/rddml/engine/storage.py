@@ -74,10 +74,6 @@ class Handle:
     blocks: tuple[BlockFile, ...]
     summary: PartitionSummary
 
-    @property
-    def nbytes_hint(self) -> int:
-        return 256 + 64 * len(self.blocks)
-
 
 def storage_root() -> str:
     """This process's directory for block files (created on first use).
@@ -163,7 +159,7 @@ def open_views(handles: Iterable[Any], offsets: np.ndarray,
             y = _mapped(f"{stem}.y.npy") if spec.has_y else None
             w = _mapped(f"{stem}.w.npy") if spec.has_w else None
             view = BlockView(X, y, w, base + spec.start)
-            yield apply_transforms(view, transforms) if transforms else view
+            yield apply_transforms(view, transforms)
 
 
 def _mapped(path: str) -> np.ndarray:
