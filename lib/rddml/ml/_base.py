@@ -1,5 +1,7 @@
-"""What the ``pyspark.ml`` stages of :mod:`rddml.ml` share: setters, error names,
-persistence (``MLWritable`` / ``MLReadable``) and the scoring frame helpers.
+"""What the ``pyspark.ml`` stages of :mod:`rddml.ml` share (their Params helpers are in
+:mod:`rddml.ml._params`): error names, the estimator's ``setParams`` / ``_fit`` and the fitted
+model's wrapper (:class:`RddmlEstimator`, :class:`RddmlModel`), persistence
+(``MLWritable`` / ``MLReadable``) and the scoring helpers.
 
 Persistence layout (a stage directory, as ``pyspark.ml`` writes one)::
 
@@ -17,9 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+import numpy as np
+from pyspark import keyword_only
+from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Params
 from pyspark.ml.util import (
     DefaultParamsReader,
@@ -34,52 +39,13 @@ from rddml.errors import DataValidationError, InvalidParameterError
 from rddml.io.persist import check_model_document, model_document
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame
+    from typing_extensions import Self
 
 DATA_DIR = "data"
 P = TypeVar("P", bound="MLReadable[Any]")
-
-
-def stable_seed(name: str) -> int:
-    """The default ``seed`` of a stage: a fixed number per class name.
-
-    pyspark.ml's default is ``hash(class name)``, which changes with every Python process
-    (string hashing is randomised); rddml's stays the same, so a default fit repeats.
-    """
-    return zlib.crc32(name.encode()) & 0x7FFFFFFF
-
-
-def add_setters(cls: type[Params], names: list[str]) -> None:
-    """``setX(value)`` for every Param ``x`` in ``names`` (as pyspark.ml stages have)."""
-    for name in names:
-        def setter(self: Params, value: Any, _name: str = name) -> Params:
-            return self._set(**{_name: value})
-
-        setter.__name__ = "set" + name[0].upper() + name[1:]
-        setter.__doc__ = f"Sets the value of :py:attr:`{name}`."
-        if not hasattr(cls, setter.__name__):
-            setattr(cls, setter.__name__, setter)
-
-
-def add_getters(cls: type[Params], names: list[str]) -> None:
-    """``getX()`` for every Param ``x`` in ``names`` that no pyspark mixin defines."""
-    for name in names:
-        def getter(self: Params, _name: str = name) -> Any:
-            return self.getOrDefault(_name)
-
-        getter.__name__ = "get" + name[0].upper() + name[1:]
-        getter.__doc__ = f"Gets the value of :py:attr:`{name}` or its default value."
-        if not hasattr(cls, getter.__name__):
-            setattr(cls, getter.__name__, getter)
-
-
-def optional_col(params: Params, name: str) -> str | None:
-    """A column Param's value, or None when it is unset or empty (pyspark's convention
-    for ``weightCol``, and for output columns: an empty name means "do not write it")."""
-    if not params.isDefined(name):
-        return None
-    value = params.getOrDefault(name)
-    return value or None
+M = TypeVar("M", bound="RddmlModel")
 
 
 def renamed_error(exc: InvalidParameterError, names: dict[str, str], stage: str
@@ -100,6 +66,25 @@ def check_new_columns(dataset: DataFrame, columns: list[str], stage: str) -> Non
             "predictionCol / probabilityCol / rawPredictionCol to other names (or to '' to "
             "skip a column)."
         )
+
+
+def feature_matrix(col: pd.Series, d: int) -> np.ndarray:
+    """The feature vectors of a pandas_udf batch as an (n, d) float64 matrix (on executors)."""
+    X = np.stack(col.to_numpy()).astype(np.float64) if len(col) else np.zeros((0, d))
+    if X.shape[1] != d:
+        raise ValueError(f"the model was fitted on {d} features, but the DataFrame's "
+                         f"feature vectors have {X.shape[1]}")
+    return X
+
+
+def series_udf(fn: Callable[[pd.Series], Any], returns: type, schema: str) -> Any:
+    """``pandas_udf(fn, schema)`` for a Series-to-``returns`` function (pandas_udf infers its
+    kind from real annotations; rddml's modules have string annotations)."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    fn.__annotations__ = {"col": pd.Series, "return": returns}
+    return F.pandas_udf(fn, schema)  # type: ignore[call-overload,attr-defined]
 
 
 def is_connect_session(spark: Any) -> bool:
@@ -214,3 +199,66 @@ class FittedRddml:
 
         kind = {"KMeans": KMeans, "LogisticRegression": LogisticRegression}[self._rddml_kind]
         self._rddml = kind._from_document(file, document)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ stages
+class RddmlEstimator(Estimator[M], RddmlWritable, Generic[M]):
+    """A ``pyspark.ml.Estimator`` whose ``fit`` runs an rddml estimator: a subclass gives
+    ``_rddml_estimator()`` (the rddml estimator its Params describe), ``_rddml_names``
+    (rddml parameter -> Param, to reword errors) and ``_model_class``."""
+
+    _input_kwargs: dict[str, Any]
+    _model_class: ClassVar[type[RddmlModel]]
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> Self:
+        """Set Params by keyword (as ``__init__``); returns ``self``."""
+        return self._set(**self._input_kwargs)
+
+    def _rddml_estimator(self) -> Any:
+        raise NotImplementedError
+
+    def _rddml_names(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _fit(self, dataset: DataFrame) -> M:
+        stage = f"rddml.ml.{type(self).__name__}"
+        try:
+            fitted = self._rddml_estimator().fit(dataset)
+        except InvalidParameterError as exc:
+            raise renamed_error(exc, self._rddml_names(), stage) from exc
+        return self._copyValues(self._model_class(fitted))  # type: ignore[return-value]
+
+
+class RddmlModel(Model, FittedRddml, RddmlWritable):
+    """A ``pyspark.ml.Model`` that wraps a fitted rddml estimator."""
+
+    def __init__(self, rddmlModel: Any = None) -> None:
+        super().__init__()
+        self._rddml = rddmlModel
+
+    @classmethod
+    def _wrap(cls, fitted: Any, fitted_attribute: str, params: dict[str, Any]) -> Self:
+        """``fromRddml``: the fitted rddml estimator as this Model, with its column names and
+        training settings (``params`` and those both estimators have) as the Params."""
+        from rddml.params import check_is_fitted
+
+        check_is_fitted(fitted, fitted_attribute)
+        if fitted.feature_cols:
+            raise InvalidParameterError(
+                f"{cls.__name__}.fromRddml: the model reads feature_cols="
+                f"{fitted.feature_cols!r}; pyspark.ml stages read one vector column "
+                "(featuresCol): assemble the columns with VectorAssembler and fit on it.")
+        params = {"featuresCol": fitted.features_col, "predictionCol": fitted.prediction_col,
+                  "maxIter": fitted.max_iter, "tol": fitted.tol, "backend": fitted.backend,
+                  **params}
+        if fitted.weight_col:
+            params["weightCol"] = fitted.weight_col
+        if fitted.seed is not None:
+            params["seed"] = fitted.seed
+        return cls(fitted)._set(**params)
+
+    @property
+    def hasSummary(self) -> bool:
+        """True: rddml keeps the training history in the model (also after loading)."""
+        return self._rddml is not None

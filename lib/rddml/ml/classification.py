@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
-from pyspark.ml import Estimator, Model
 from pyspark.ml.linalg import DenseMatrix, DenseVector, Vector
-from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import Param, TypeConverters
 from pyspark.ml.param.shared import (
     HasElasticNetParam,
     HasFeaturesCol,
@@ -43,17 +42,8 @@ from pyspark.ml.param.shared import (
 )
 
 from rddml.errors import InvalidParameterError
-from rddml.ml._base import (
-    FittedRddml,
-    RddmlReadable,
-    RddmlWritable,
-    add_getters,
-    add_setters,
-    check_new_columns,
-    optional_col,
-    renamed_error,
-    stable_seed,
-)
+from rddml.ml._base import RddmlEstimator, RddmlModel, RddmlReadable
+from rddml.ml._params import HasBackend, add_getters, add_setters, optional_col, rddml_param, stable_seed
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -73,31 +63,22 @@ RDDML_NAMES = {
 class _LogisticRegressionParams(
     HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol,
     HasWeightCol, HasMaxIter, HasTol, HasRegParam, HasElasticNetParam, HasStandardization,
-    HasFitIntercept, HasThreshold, HasStepSize, HasSeed,
+    HasFitIntercept, HasThreshold, HasStepSize, HasSeed, HasBackend,
 ):
     """Params of :class:`LogisticRegression` and :class:`LogisticRegressionModel`."""
 
-    family: Param[str] = Param(
-        Params._dummy(), "family",
-        "label distribution: 'auto' or 'binomial' (binary labels 0/1); 'multinomial' is not "
-        "supported by rddml yet", typeConverter=TypeConverters.toString)
-    optimizer: Param[str] = Param(
-        Params._dummy(), "optimizer",
-        "rddml: 'lbfgs' (L-BFGS, OWL-QN with an L1 term; Spark MLlib's choice), 'gd' "
-        "(fixed-step gradient descent) or 'sgd' (mini-batches)",
-        typeConverter=TypeConverters.toString)
-    batchFraction: Param[float] = Param(
-        Params._dummy(), "batchFraction",
-        "rddml: fraction of the rows in each 'sgd' mini-batch, in (0, 1]",
-        typeConverter=TypeConverters.toFloat)
-    classWeight: Param[Any] = Param(
-        Params._dummy(), "classWeight",
-        "rddml: None, 'balanced' or {0: w0, 1: w1}; multiplies the row weights",
-        typeConverter=TypeConverters.identity)
-    backend: Param[str] = Param(
-        Params._dummy(), "backend",
-        "rddml: 'auto' (RDDs on a classic session, DataFrames under Spark Connect), 'rdd' "
-        "or 'dataframe'", typeConverter=TypeConverters.toString)
+    family: Param[str] = rddml_param(
+        "family", "label distribution: 'auto' or 'binomial' (binary labels 0/1); "
+        "'multinomial' is not supported by rddml yet", TypeConverters.toString)
+    optimizer: Param[str] = rddml_param(
+        "optimizer", "rddml: 'lbfgs' (L-BFGS, OWL-QN with an L1 term; Spark MLlib's choice), "
+        "'gd' (fixed-step gradient descent) or 'sgd' (mini-batches)", TypeConverters.toString)
+    batchFraction: Param[float] = rddml_param(
+        "batchFraction", "rddml: fraction of the rows in each 'sgd' mini-batch, in (0, 1]",
+        TypeConverters.toFloat)
+    classWeight: Param[Any] = rddml_param(
+        "classWeight", "rddml: None, 'balanced' or {0: w0, 1: w1}; multiplies the row weights",
+        TypeConverters.identity)
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -118,8 +99,8 @@ PARAM_NAMES = [
 add_getters(_LogisticRegressionParams, PARAM_NAMES)
 
 
-class LogisticRegression(Estimator["LogisticRegressionModel"], _LogisticRegressionParams,
-                         RddmlWritable, RddmlReadable["LogisticRegression"]):
+class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], _LogisticRegressionParams,
+                         RddmlReadable["LogisticRegression"]):
     """Binary logistic regression with pyspark.ml's Params, fitted by rddml.
 
     The objective is Spark MLlib's (mean weighted log loss + ``regParam`` ×
@@ -129,8 +110,6 @@ class LogisticRegression(Estimator["LogisticRegressionModel"], _LogisticRegressi
     (``optimizer``, ``stepSize``, ``batchFraction``, ``classWeight``, ``backend``) are
     Params too. ``family="multinomial"`` is not supported yet (binary labels 0/1 only).
     """
-
-    _input_kwargs: dict[str, Any]
 
     @keyword_only
     def __init__(
@@ -146,10 +125,8 @@ class LogisticRegression(Estimator["LogisticRegressionModel"], _LogisticRegressi
         super().__init__()
         self._set(**self._input_kwargs)
 
-    @keyword_only
-    def setParams(self, **kwargs: Any) -> LogisticRegression:
-        """Set Params by keyword (as ``__init__``); returns ``self``."""
-        return self._set(**self._input_kwargs)
+    def _rddml_names(self) -> dict[str, str]:
+        return RDDML_NAMES
 
     def _rddml_estimator(self) -> Any:
         from rddml import LogisticRegression as RddmlLogisticRegression
@@ -184,13 +161,6 @@ class LogisticRegression(Estimator["LogisticRegressionModel"], _LogisticRegressi
             backend=self.getOrDefault("backend"),
         )
 
-    def _fit(self, dataset: DataFrame) -> LogisticRegressionModel:
-        try:
-            fitted = self._rddml_estimator().fit(dataset)
-        except InvalidParameterError as exc:
-            raise renamed_error(exc, RDDML_NAMES, "rddml.ml.LogisticRegression") from exc
-        model = LogisticRegressionModel(fitted)
-        return self._copyValues(model)
 
 
 add_setters(LogisticRegression, PARAM_NAMES)
@@ -206,42 +176,23 @@ class LogisticRegressionTrainingSummary:
         self.converged: bool = bool(fitted.converged_)
 
 
-class LogisticRegressionModel(Model, _LogisticRegressionParams, FittedRddml, RddmlWritable,
+class LogisticRegressionModel(RddmlModel, _LogisticRegressionParams,
                               RddmlReadable["LogisticRegressionModel"]):
     """A fitted :class:`LogisticRegression`: pyspark.ml's attributes and output columns."""
 
     _rddml_kind = "LogisticRegression"
-
-    def __init__(self, rddmlModel: Any = None) -> None:
-        super().__init__()
-        self._rddml = rddmlModel
 
     @classmethod
     def fromRddml(cls, fitted: Any) -> LogisticRegressionModel:
         """Wrap a fitted :class:`rddml.LogisticRegression` as a pyspark.ml Model (e.g. to
         append it to a fitted preprocessing ``PipelineModel``); its column names,
         threshold and training settings become the model's Params."""
-        from rddml.params import check_is_fitted
-
-        check_is_fitted(fitted, "coef_")
-        if fitted.feature_cols:
-            raise InvalidParameterError(
-                "LogisticRegressionModel.fromRddml: the model reads feature_cols="
-                f"{fitted.feature_cols!r}; pyspark.ml stages read one vector column "
-                "(featuresCol): assemble the columns with VectorAssembler and fit on it.")
-        model = cls(fitted)
-        params = {"featuresCol": fitted.features_col, "labelCol": fitted.label_col,
-                  "predictionCol": fitted.prediction_col, "threshold": fitted.threshold,
-                  "maxIter": fitted.max_iter, "tol": fitted.tol, "regParam": fitted.reg_param,
-                  "elasticNetParam": fitted.l1_ratio, "fitIntercept": fitted.fit_intercept,
-                  "standardization": fitted.standardize, "optimizer": fitted.optimizer,
-                  "stepSize": fitted.step_size, "batchFraction": fitted.batch_fraction,
-                  "backend": fitted.backend}
-        if fitted.weight_col:
-            params["weightCol"] = fitted.weight_col
-        if fitted.seed is not None:
-            params["seed"] = fitted.seed
-        return model._set(**params)
+        return cls._wrap(fitted, "coef_", {
+            "labelCol": fitted.label_col, "threshold": fitted.threshold,
+            "regParam": fitted.reg_param, "elasticNetParam": fitted.l1_ratio,
+            "fitIntercept": fitted.fit_intercept, "standardization": fitted.standardize,
+            "optimizer": fitted.optimizer, "stepSize": fitted.step_size,
+            "batchFraction": fitted.batch_fraction})
 
     # ------------------------------------------------------------ attributes
     @property
@@ -276,11 +227,6 @@ class LogisticRegressionModel(Model, _LogisticRegressionParams, FittedRddml, Rdd
         return 2
 
     @property
-    def hasSummary(self) -> bool:
-        """True: rddml keeps the training history in the model (also after loading)."""
-        return self._rddml is not None
-
-    @property
     def summary(self) -> LogisticRegressionTrainingSummary:
         """Training summary: ``objectiveHistory``, ``totalIterations``, ``converged``."""
         return LogisticRegressionTrainingSummary(self.rddmlModel)
@@ -309,6 +255,7 @@ class LogisticRegressionModel(Model, _LogisticRegressionParams, FittedRddml, Rdd
 
         from rddml.engine.columns import features_expression
         from rddml.linear.kernels import sigmoid
+        from rddml.ml._base import check_new_columns, feature_matrix, series_udf
 
         raw_col = optional_col(self, "rawPredictionCol")
         prob_col = optional_col(self, "probabilityCol")
@@ -324,16 +271,10 @@ class LogisticRegressionModel(Model, _LogisticRegressionParams, FittedRddml, Rdd
         features = features_expression(dataset, self.getOrDefault("featuresCol"), None)
 
         def score(col: pd.Series) -> pd.DataFrame:
-            X = np.stack(col.to_numpy()).astype(np.float64) if len(col) else np.zeros((0, d))
-            if X.shape[1] != d:
-                raise ValueError(f"the model was fitted on {d} features, but the DataFrame's "
-                                 f"feature vectors have {X.shape[1]}")
-            z = X @ coef + intercept
+            z = feature_matrix(col, d) @ coef + intercept
             return pd.DataFrame({"z": z, "p": np.asarray(sigmoid(z), dtype=np.float64)})
 
-        # pandas_udf infers its kind from real annotations; this module's are strings.
-        score.__annotations__ = {"col": pd.Series, "return": pd.DataFrame}
-        udf = F.pandas_udf(score, "z double, p double")  # type: ignore[call-overload,attr-defined]
+        udf = series_udf(score, pd.DataFrame, "z double, p double")
         tmp = "__rddml_scores"
         scored = dataset.withColumn(tmp, udf(features))
         z, p = F.col(f"{tmp}.z"), F.col(f"{tmp}.p")
@@ -356,3 +297,4 @@ class LogisticRegressionModel(Model, _LogisticRegressionParams, FittedRddml, Rdd
 
 add_setters(LogisticRegressionModel,
             ["featuresCol", "predictionCol", "probabilityCol", "rawPredictionCol", "threshold"])
+LogisticRegression._model_class = LogisticRegressionModel

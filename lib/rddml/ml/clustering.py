@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
-from pyspark.ml import Estimator, Model
 from pyspark.ml.linalg import Vector
-from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import Param, TypeConverters
 from pyspark.ml.param.shared import (
     HasCheckpointInterval,
     HasDistanceMeasure,
@@ -36,17 +35,8 @@ from pyspark.ml.param.shared import (
 )
 
 from rddml.errors import InvalidParameterError
-from rddml.ml._base import (
-    FittedRddml,
-    RddmlReadable,
-    RddmlWritable,
-    add_getters,
-    add_setters,
-    check_new_columns,
-    optional_col,
-    renamed_error,
-    stable_seed,
-)
+from rddml.ml._base import RddmlEstimator, RddmlModel, RddmlReadable
+from rddml.ml._params import HasBackend, add_getters, add_setters, optional_col, rddml_param, stable_seed
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -62,39 +52,29 @@ RDDML_NAMES = {
 
 
 class _KMeansParams(HasFeaturesCol, HasPredictionCol, HasWeightCol, HasMaxIter, HasTol,
-                    HasSeed, HasDistanceMeasure, HasCheckpointInterval):
+                    HasSeed, HasDistanceMeasure, HasCheckpointInterval, HasBackend):
     """Params of :class:`KMeans` and :class:`KMeansModel`."""
 
-    k: Param[int] = Param(Params._dummy(), "k", "The number of clusters to create (>= 1).",
-                          typeConverter=TypeConverters.toInt)
-    initMode: Param[str] = Param(
-        Params._dummy(), "initMode",
-        "The initialization algorithm: 'k-means||' (Bahmani et al.), 'random' (k distinct "
-        "points) or rddml's 'k-means++'", typeConverter=TypeConverters.toString)
-    initSteps: Param[int] = Param(
-        Params._dummy(), "initSteps",
-        "The number of steps for k-means|| initialization mode (rddml runs 2).",
-        typeConverter=TypeConverters.toInt)
-    initialCenters: Param[Any] = Param(
-        Params._dummy(), "initialCenters",
-        "rddml: explicit initial centres, a list of k lists of d numbers (replaces initMode)",
-        typeConverter=TypeConverters.identity)
-    emptyCluster: Param[str] = Param(
-        Params._dummy(), "emptyCluster",
-        "rddml: what an empty cluster does: 'farthest' (re-seed it on the farthest point), "
-        "'keep' (Spark MLlib's behaviour) or 'error'", typeConverter=TypeConverters.toString)
-    aggregation: Param[str] = Param(
-        Params._dummy(), "aggregation",
-        "rddml: how partition partials combine: 'tree' or 'reduceByKey' (same centres)",
-        typeConverter=TypeConverters.toString)
-    checkpointDir: Param[str] = Param(
-        Params._dummy(), "checkpointDir",
-        "rddml: driver-side directory where the fit saves its state and resumes from",
-        typeConverter=TypeConverters.identity)
-    backend: Param[str] = Param(
-        Params._dummy(), "backend",
-        "rddml: 'auto' (RDDs on a classic session, DataFrames under Spark Connect), 'rdd' "
-        "or 'dataframe'", typeConverter=TypeConverters.toString)
+    k: Param[int] = rddml_param("k", "The number of clusters to create (>= 1).",
+                                TypeConverters.toInt)
+    initMode: Param[str] = rddml_param(
+        "initMode", "The initialization algorithm: 'k-means||' (Bahmani et al.), 'random' "
+        "(k distinct points) or rddml's 'k-means++'", TypeConverters.toString)
+    initSteps: Param[int] = rddml_param(
+        "initSteps", "The number of steps for k-means|| initialization mode (rddml runs 2).",
+        TypeConverters.toInt)
+    initialCenters: Param[Any] = rddml_param(
+        "initialCenters", "rddml: explicit initial centres, a list of k lists of d numbers "
+        "(replaces initMode)", TypeConverters.identity)
+    emptyCluster: Param[str] = rddml_param(
+        "emptyCluster", "rddml: what an empty cluster does: 'farthest' (re-seed it on the "
+        "farthest point), 'keep' (Spark MLlib's behaviour) or 'error'", TypeConverters.toString)
+    aggregation: Param[str] = rddml_param(
+        "aggregation", "rddml: how partition partials combine: 'tree' or 'reduceByKey' (same "
+        "centres)", TypeConverters.toString)
+    checkpointDir: Param[str] = rddml_param(
+        "checkpointDir", "rddml: driver-side directory where the fit saves its state and "
+        "resumes from", TypeConverters.identity)
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -114,7 +94,7 @@ PARAM_NAMES = [
 add_getters(_KMeansParams, PARAM_NAMES)
 
 
-class KMeans(Estimator["KMeansModel"], _KMeansParams, RddmlWritable, RddmlReadable["KMeans"]):
+class KMeans(RddmlEstimator["KMeansModel"], _KMeansParams, RddmlReadable["KMeans"]):
     """k-means with pyspark.ml's Params, fitted by rddml (Lloyd iterations on NumPy blocks).
 
     ``initialCenters`` (rddml) fixes the initial centres; otherwise ``initMode`` and
@@ -122,8 +102,6 @@ class KMeans(Estimator["KMeansModel"], _KMeansParams, RddmlWritable, RddmlReadab
     rounds). ``emptyCluster`` defaults to rddml's ``"farthest"``; ``"keep"`` is Spark
     MLlib's behaviour.
     """
-
-    _input_kwargs: dict[str, Any]
 
     @keyword_only
     def __init__(
@@ -137,10 +115,10 @@ class KMeans(Estimator["KMeansModel"], _KMeansParams, RddmlWritable, RddmlReadab
         super().__init__()
         self._set(**self._input_kwargs)
 
-    @keyword_only
-    def setParams(self, **kwargs: Any) -> KMeans:
-        """Set Params by keyword (as ``__init__``); returns ``self``."""
-        return self._set(**self._input_kwargs)
+    def _rddml_names(self) -> dict[str, str]:
+        if self.getOrDefault("initialCenters") is None:
+            return RDDML_NAMES
+        return {**RDDML_NAMES, "init": "initialCenters"}
 
     def _rddml_estimator(self) -> Any:
         from rddml import KMeans as RddmlKMeans
@@ -167,15 +145,6 @@ class KMeans(Estimator["KMeansModel"], _KMeansParams, RddmlWritable, RddmlReadab
             backend=self.getOrDefault("backend"),
         )
 
-    def _fit(self, dataset: DataFrame) -> KMeansModel:
-        try:
-            fitted = self._rddml_estimator().fit(dataset)
-        except InvalidParameterError as exc:
-            names = dict(RDDML_NAMES)
-            if self.getOrDefault("initialCenters") is not None:
-                names["init"] = "initialCenters"
-            raise renamed_error(exc, names, "rddml.ml.KMeans") from exc
-        return self._copyValues(KMeansModel(fitted))
 
 
 add_setters(KMeans, PARAM_NAMES)
@@ -195,42 +164,23 @@ class KMeansSummary:
         self.converged: bool = bool(fitted.converged_)
 
 
-class KMeansModel(Model, _KMeansParams, FittedRddml, RddmlWritable,
-                  RddmlReadable["KMeansModel"]):
+class KMeansModel(RddmlModel, _KMeansParams, RddmlReadable["KMeansModel"]):
     """A fitted :class:`KMeans`: ``clusterCenters()``, ``summary``, an int ``prediction``."""
 
     _rddml_kind = "KMeans"
-
-    def __init__(self, rddmlModel: Any = None) -> None:
-        super().__init__()
-        self._rddml = rddmlModel
 
     @classmethod
     def fromRddml(cls, fitted: Any) -> KMeansModel:
         """Wrap a fitted :class:`rddml.KMeans` as a pyspark.ml Model; its column names and
         training settings become the model's Params."""
-        from rddml.params import check_is_fitted
-
-        check_is_fitted(fitted, "cluster_centers_")
-        if fitted.feature_cols:
-            raise InvalidParameterError(
-                f"KMeansModel.fromRddml: the model reads feature_cols={fitted.feature_cols!r}; "
-                "pyspark.ml stages read one vector column (featuresCol): assemble the columns "
-                "with VectorAssembler and fit on it.")
         params: dict[str, Any] = {
-            "featuresCol": fitted.features_col, "predictionCol": fitted.prediction_col,
-            "k": fitted.k, "maxIter": fitted.max_iter, "tol": fitted.tol,
-            "distanceMeasure": fitted.distance, "emptyCluster": fitted.empty_cluster,
-            "aggregation": fitted.aggregation, "backend": fitted.backend}
+            "k": fitted.k, "distanceMeasure": fitted.distance,
+            "emptyCluster": fitted.empty_cluster, "aggregation": fitted.aggregation}
         if isinstance(fitted.init, str):
             params["initMode"] = fitted.init
         else:
             params["initialCenters"] = np.asarray(fitted.init, dtype=float).tolist()
-        if fitted.weight_col:
-            params["weightCol"] = fitted.weight_col
-        if fitted.seed is not None:
-            params["seed"] = fitted.seed
-        return cls(fitted)._set(**params)
+        return cls._wrap(fitted, "cluster_centers_", params)
 
     def clusterCenters(self) -> list[np.ndarray]:
         """The centres, one NumPy array each (as pyspark.ml's KMeansModel)."""
@@ -240,11 +190,6 @@ class KMeansModel(Model, _KMeansParams, FittedRddml, RddmlWritable,
     def numFeatures(self) -> int:
         """Number of features the model was fitted on."""
         return int(np.asarray(self.rddmlModel.cluster_centers_).shape[1])
-
-    @property
-    def hasSummary(self) -> bool:
-        """True: rddml keeps the training history in the model (also after loading)."""
-        return self._rddml is not None
 
     @property
     def summary(self) -> KMeansSummary:
@@ -261,10 +206,10 @@ class KMeansModel(Model, _KMeansParams, FittedRddml, RddmlWritable,
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         import pandas as pd
-        from pyspark.sql import functions as F
 
         from rddml.cluster.kmeans import assign_points
         from rddml.engine.columns import features_expression
+        from rddml.ml._base import check_new_columns, feature_matrix, series_udf
 
         pred_col = optional_col(self, "predictionCol")
         if not pred_col:
@@ -276,16 +221,10 @@ class KMeansModel(Model, _KMeansParams, FittedRddml, RddmlWritable,
         features = features_expression(dataset, self.getOrDefault("featuresCol"), None)
 
         def assign(col: pd.Series) -> pd.Series:
-            X = np.stack(col.to_numpy()).astype(np.float64) if len(col) else np.zeros((0, d))
-            if X.shape[1] != d:
-                raise ValueError(f"the model was fitted on {d} features, but the DataFrame's "
-                                 f"feature vectors have {X.shape[1]}")
-            return pd.Series(assign_points(X, centres, cosine), dtype="int32")
+            labels = assign_points(feature_matrix(col, d), centres, cosine)
+            return pd.Series(labels, dtype="int32")
 
-        # pandas_udf infers its kind from real annotations; this module's are strings.
-        assign.__annotations__ = {"col": pd.Series, "return": pd.Series}
-        udf = F.pandas_udf(assign, "int")  # type: ignore[call-overload,attr-defined]
-        return dataset.withColumn(pred_col, udf(features))
+        return dataset.withColumn(pred_col, series_udf(assign, pd.Series, "int")(features))
 
     def __repr__(self) -> str:
         if self._rddml is None:
@@ -295,3 +234,4 @@ class KMeansModel(Model, _KMeansParams, FittedRddml, RddmlWritable,
 
 
 add_setters(KMeansModel, ["featuresCol", "predictionCol"])
+KMeans._model_class = KMeansModel
