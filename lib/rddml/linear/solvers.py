@@ -38,7 +38,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import numpy as np
 
@@ -49,6 +49,9 @@ from rddml.linear.kernels import (
     pseudo_gradient,
     soft_threshold,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import NotRequired, Unpack
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,47 @@ class Checkpointer(Protocol):
     def due(self, iteration: int) -> bool: ...
 
     def save(self, iteration: int, state: SolverState) -> None: ...
+
+
+class SolverOptions(TypedDict):
+    """The keywords every solver takes: stop after ``max_iter`` iterations or at its ``tol``
+    rule; ``resume``: a state to continue from (:attr:`SolverResult.state`);
+    ``checkpoint``: where to hand the state between iterations."""
+
+    max_iter: int
+    tol: float
+    resume: NotRequired[Mapping[str, Any] | None]
+    checkpoint: NotRequired[Checkpointer | None]
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A solver's :class:`SolverOptions`: its stopping settings, start and checkpoints."""
+
+    max_iter: int
+    tol: float
+    resume: Mapping[str, Any] | None = None
+    checkpoint: Checkpointer | None = None
+
+    def start(self, kind: str, theta0: np.ndarray, history: list[float]
+              ) -> tuple[np.ndarray, int, bool, bool]:
+        """``(θ, iterations, converged, stopped)``: ``θ0`` before any iteration, or the
+        resumed state (its history then fills ``history``)."""
+        if self.resume is None:
+            return np.asarray(theta0, dtype=np.float64).copy(), 0, False, False
+        if self.resume.get("kind") != kind:
+            raise ValueError(
+                f"cannot resume a {kind} solver from a {self.resume.get('kind')!r} state")
+        history.extend(float(v) for v in self.resume["history"])
+        return (np.asarray(self.resume["theta"], dtype=np.float64).copy(),
+                int(self.resume["n_iter"]), bool(self.resume["converged"]),
+                bool(self.resume["stopped"]))
+
+    def save(self, it: int, stopped: bool, state: Callable[[], SolverState]) -> None:
+        """Save the state after iteration ``it`` when due and the run goes on."""
+        checkpoint = self.checkpoint
+        if checkpoint is not None and not stopped and it < self.max_iter and checkpoint.due(it):
+            checkpoint.save(it, state())
 
 
 @dataclass
@@ -137,34 +181,10 @@ def _base_state(kind: str, theta: np.ndarray, n_iter: int, history: list[float],
             "stopped": bool(stopped)}
 
 
-def _maybe_save(checkpoint: Checkpointer | None, it: int, max_iter: int, stopped: bool,
-                state: Callable[[], SolverState]) -> None:
-    """Save the state after iteration ``it`` when due and the run goes on."""
-    if checkpoint is not None and not stopped and it < max_iter and checkpoint.due(it):
-        checkpoint.save(it, state())
-
-
-def _resumed(resume: Mapping[str, Any], kind: str) -> tuple[np.ndarray, int, list[float],
-                                                             bool, bool]:
-    if resume.get("kind") != kind:
-        raise ValueError(f"cannot resume a {kind} solver from a {resume.get('kind')!r} state")
-    return (np.asarray(resume["theta"], dtype=np.float64).copy(), int(resume["n_iter"]),
-            [float(v) for v in resume["history"]], bool(resume["converged"]),
-            bool(resume["stopped"]))
-
-
 # ------------------------------------------------------------------------ GD
-def gradient_descent(
-    fun: Objective,
-    theta0: np.ndarray,
-    *,
-    step: float,
-    max_iter: int,
-    tol: float,
-    l1: np.ndarray | None = None,
-    resume: Mapping[str, Any] | None = None,
-    checkpoint: Checkpointer | None = None,
-) -> SolverResult:
+def gradient_descent(fun: Objective, theta0: np.ndarray, *, step: float,
+                     l1: np.ndarray | None = None, **options: Unpack[SolverOptions]
+                     ) -> SolverResult:
     """Full-batch (proximal) gradient descent with a fixed step: the write-up's algorithm.
 
     Iteration t evaluates ``f(θ_t)`` (one pass), records the objective, and moves to
@@ -174,13 +194,12 @@ def gradient_descent(
     stays above its best value for ``RISING_PATIENCE`` iterations, raises
     :class:`ConvergenceError`. The state adds that watch: ``best``, ``best_at``, ``above``.
     """
-    if resume is None:
-        theta = np.asarray(theta0, dtype=np.float64).copy()
-        history: list[float] = []
-        best, best_at, above = math.inf, 0, 0
-        it, converged = 0, False
-    else:
-        theta, it, history, converged, _ = _resumed(resume, "gd")
+    run = _Run(**options)
+    max_iter, tol, resume = run.max_iter, run.tol, run.resume
+    history: list[float] = []
+    theta, it, converged, _ = run.start("gd", theta0, history)
+    best, best_at, above = math.inf, 0, 0
+    if resume is not None:
         best, best_at, above = float(resume["best"]), int(resume["best_at"]), int(resume["above"])
 
     def state() -> SolverState:
@@ -216,7 +235,7 @@ def gradient_descent(
                                           base_step=step)
         logger.info("gd iteration %d/%d objective=%.10g %.3fs", it, max_iter, total,
                     time.perf_counter() - started)
-        _maybe_save(checkpoint, it, max_iter, converged, state)
+        run.save(it, converged, state)
     return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
 
 
@@ -233,17 +252,9 @@ def _proximal_step(theta: np.ndarray, grad: np.ndarray, step: float, l1: np.ndar
 
 
 # ----------------------------------------------------------------------- SGD
-def stochastic_gradient_descent(
-    fun: BatchObjective,
-    theta0: np.ndarray,
-    *,
-    step: float,
-    max_iter: int,
-    tol: float,
-    l1: np.ndarray | None = None,
-    resume: Mapping[str, Any] | None = None,
-    checkpoint: Checkpointer | None = None,
-) -> SolverResult:
+def stochastic_gradient_descent(fun: BatchObjective, theta0: np.ndarray, *, step: float,
+                                l1: np.ndarray | None = None,
+                                **options: Unpack[SolverOptions]) -> SolverResult:
     """Mini-batch (proximal) SGD with the decaying step ``step / sqrt(t)`` (Spark MLlib's).
 
     ``fun(t, θ)`` evaluates a mini-batch objective for iteration ``t``; an empty batch
@@ -252,12 +263,10 @@ def stochastic_gradient_descent(
     batches depend only on the seed (held by ``fun``) and ``t``, so the state is
     ``θ`` and ``t``.
     """
-    if resume is None:
-        theta = np.asarray(theta0, dtype=np.float64).copy()
-        history: list[float] = []
-        it, converged = 0, False
-    else:
-        theta, it, history, converged, _ = _resumed(resume, "sgd")
+    run = _Run(**options)
+    max_iter, tol = run.max_iter, run.tol
+    history: list[float] = []
+    theta, it, converged, _ = run.start("sgd", theta0, history)
 
     def state() -> SolverState:
         return _base_state("sgd", theta, it, history, converged, converged)
@@ -278,7 +287,7 @@ def stochastic_gradient_descent(
                                               name="sgd", base_step=step)
             logger.info("sgd iteration %d/%d batch objective=%.10g %.3fs", it, max_iter,
                         total, time.perf_counter() - started)
-        _maybe_save(checkpoint, it, max_iter, converged, state)
+        run.save(it, converged, state)
     return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
 
 
@@ -296,14 +305,20 @@ def _qn_state(kind: str, theta: np.ndarray, it: int, history: list[float], conve
             "s": _memory_arrays(s_hist, p), "y": _memory_arrays(y_hist, p)}
 
 
-def _qn_resumed(resume: Mapping[str, Any], kind: str) -> tuple[
-        np.ndarray, int, list[float], bool, bool, float, np.ndarray,
-        list[np.ndarray], list[np.ndarray]]:
-    theta, it, history, converged, stopped = _resumed(resume, kind)
+def _qn_start(run: _Run, kind: str, theta0: np.ndarray, history: list[float],
+              evaluate: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> tuple[
+        np.ndarray, int, bool, bool, float, np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """``(θ, iterations, converged, stopped, objective, gradient, s pairs, y pairs)``: at
+    ``θ0`` (one evaluation, empty memory), or the resumed state."""
+    theta, it, converged, stopped = run.start(kind, theta0, history)
+    resume = run.resume
+    if resume is None:
+        value, grad = evaluate(theta)
+        return theta, it, converged, stopped, value, grad, [], []
     s = np.asarray(resume["s"], dtype=np.float64)
     y = np.asarray(resume["y"], dtype=np.float64)
     keep = min(len(s), LBFGS_MEMORY)  # the newest pairs, should the memory have shrunk
-    return (theta, it, history, converged, stopped, float(resume["value"]),
+    return (theta, it, converged, stopped, float(resume["value"]),
             np.asarray(resume["grad"], dtype=np.float64).copy(),
             [row.copy() for row in s[len(s) - keep:]], [row.copy() for row in y[len(y) - keep:]])
 
@@ -424,15 +439,7 @@ def wolfe_line_search(
     return None if best is None or best[1] >= f0 else accepted(best)
 
 
-def lbfgs(
-    fun: Objective,
-    theta0: np.ndarray,
-    *,
-    max_iter: int,
-    tol: float,
-    resume: Mapping[str, Any] | None = None,
-    checkpoint: Checkpointer | None = None,
-) -> SolverResult:
+def lbfgs(fun: Objective, theta0: np.ndarray, **options: Unpack[SolverOptions]) -> SolverResult:
     """L-BFGS on the smooth objective; one pass per evaluation.
 
     The direction is the two-loop recursion over the last ``LBFGS_MEMORY`` pairs (scaled
@@ -457,17 +464,13 @@ def lbfgs(
                      time.perf_counter() - started)
         return value, grad
 
-    s_hist: list[np.ndarray] = []
-    y_hist: list[np.ndarray] = []
-    message = ""
-    if resume is None:
-        theta = np.asarray(theta0, dtype=np.float64).copy()
-        value, grad = evaluate(theta)
-        it = 0
+    run = _Run(**options)
+    max_iter, tol = run.max_iter, run.tol
+    theta, it, converged, stopped, value, grad, s_hist, y_hist = _qn_start(
+        run, "lbfgs", theta0, history, evaluate)
+    if run.resume is None:
         converged = stopped = float(np.max(np.abs(grad), initial=0.0)) <= tol
-    else:
-        (theta, it, history, converged, stopped, value, grad, s_hist,
-         y_hist) = _qn_resumed(resume, "lbfgs")
+    message = ""
 
     def state() -> SolverState:
         return _qn_state("lbfgs", theta, it, history, converged, stopped, value, grad,
@@ -514,7 +517,7 @@ def lbfgs(
             message = "the relative decrease of the objective is <= max(tol^2, 1e-15)"
         logger.info("lbfgs iteration %d/%d objective=%.10g passes=%d %.3fs", it, max_iter,
                     value, len(history), time.perf_counter() - started)
-        _maybe_save(checkpoint, it, max_iter, stopped, state)
+        run.save(it, stopped, state)
     if not message:
         message = ("the largest gradient component is <= tol" if converged else
                    "max_iter reached")
@@ -523,16 +526,8 @@ def lbfgs(
 
 
 # -------------------------------------------------------------------- OWL-QN
-def owlqn(
-    fun: Objective,
-    theta0: np.ndarray,
-    l1: np.ndarray,
-    *,
-    max_iter: int,
-    tol: float,
-    resume: Mapping[str, Any] | None = None,
-    checkpoint: Checkpointer | None = None,
-) -> SolverResult:
+def owlqn(fun: Objective, theta0: np.ndarray, l1: np.ndarray, **options: Unpack[SolverOptions]
+          ) -> SolverResult:
     """OWL-QN (Andrew & Gao 2007): L-BFGS for ``f(θ) + Σ l1_i |θ_i|`` — what Spark MLlib
     runs for L1 / elastic-net logistic regression.
 
@@ -545,22 +540,17 @@ def owlqn(
     """
     history: list[float] = []
 
-    def evaluate(x: np.ndarray) -> tuple[float, np.ndarray, float]:
+    def evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
         value, grad = fun(x)
         total = value + l1_value(x, l1)
         _check_finite(total, grad, len(history) + 1, "lbfgs (OWL-QN)", None)
         history.append(total)
-        return value, grad, total
+        return total, grad
 
-    s_hist: list[np.ndarray] = []
-    y_hist: list[np.ndarray] = []
-    if resume is None:
-        theta = np.asarray(theta0, dtype=np.float64).copy()
-        _, grad, total = evaluate(theta)
-        it, converged, stopped = 0, False, False
-    else:
-        (theta, it, history, converged, stopped, total, grad, s_hist,
-         y_hist) = _qn_resumed(resume, "owlqn")
+    run = _Run(**options)
+    max_iter, tol = run.max_iter, run.tol
+    theta, it, converged, stopped, total, grad, s_hist, y_hist = _qn_start(
+        run, "owlqn", theta0, history, evaluate)
 
     def state() -> SolverState:
         return _qn_state("owlqn", theta, it, history, converged, stopped, total, grad,
@@ -583,7 +573,7 @@ def owlqn(
         alpha = 1.0 if s_hist else 1.0 / max(float(np.linalg.norm(pg)), 1.0)
         for _ in range(MAX_BACKTRACKS):
             trial = project_orthant(theta + alpha * direction, orthant)
-            _, new_grad, new_total = evaluate(trial)
+            new_total, new_grad = evaluate(trial)
             if new_total <= total + ARMIJO_C * float(pg @ (trial - theta)):
                 break
             alpha *= 0.5
@@ -601,5 +591,5 @@ def owlqn(
         if decrease <= max(tol * tol, 1e-15):
             converged = stopped = True
             break
-        _maybe_save(checkpoint, it, max_iter, stopped, state)
+        run.save(it, stopped, state)
     return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
