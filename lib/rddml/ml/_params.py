@@ -1,6 +1,8 @@
-"""The Params side of the :mod:`rddml.ml` stages: declaring a Param, the ``backend`` Param
-they all have, the ``setX`` / ``getX`` accessors pyspark.ml stages have, optional columns
-and the fixed default ``seed``.
+"""The Params of the :mod:`rddml.ml` stages: :class:`KMeansParams` and
+:class:`LogisticRegressionParams` (each shared by an estimator and its model: names, docs,
+defaults, ``getX``), and what declaring them takes: :func:`rddml_param`, the ``backend``
+Param every stage has, the ``setX`` / ``getX`` accessors pyspark.ml stages have, optional
+columns and the fixed default ``seed``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,25 @@ from collections.abc import Callable
 from typing import Any
 
 from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import (
+    HasCheckpointInterval,
+    HasDistanceMeasure,
+    HasElasticNetParam,
+    HasFeaturesCol,
+    HasFitIntercept,
+    HasLabelCol,
+    HasMaxIter,
+    HasPredictionCol,
+    HasProbabilityCol,
+    HasRawPredictionCol,
+    HasRegParam,
+    HasSeed,
+    HasStandardization,
+    HasStepSize,
+    HasThreshold,
+    HasTol,
+    HasWeightCol,
+)
 
 
 def stable_seed(name: str) -> int:
@@ -65,3 +86,92 @@ def optional_col(params: Params, name: str) -> str | None:
         return None
     value = params.getOrDefault(name)
     return value or None
+
+
+# ------------------------------------------------------------------ k-means
+#: The number of k-means|| rounds rddml runs (Spark MLlib's default ``initSteps``).
+INIT_STEPS = 2
+
+
+class KMeansParams(HasFeaturesCol, HasPredictionCol, HasWeightCol, HasMaxIter, HasTol,
+                    HasSeed, HasDistanceMeasure, HasCheckpointInterval, HasBackend):
+    """Params of :class:`~rddml.ml.KMeans` and :class:`~rddml.ml.KMeansModel`."""
+
+    k: Param[int] = rddml_param("k", "The number of clusters to create (>= 1).",
+                                TypeConverters.toInt)
+    initMode: Param[str] = rddml_param(
+        "initMode", "The initialization algorithm: 'k-means||' (Bahmani et al.), 'random' "
+        "(k distinct points) or rddml's 'k-means++'", TypeConverters.toString)
+    initSteps: Param[int] = rddml_param(
+        "initSteps", "The number of steps for k-means|| initialization mode (rddml runs 2).",
+        TypeConverters.toInt)
+    initialCenters: Param[Any] = rddml_param(
+        "initialCenters", "rddml: explicit initial centres, a list of k lists of d numbers "
+        "(replaces initMode)", TypeConverters.identity)
+    emptyCluster: Param[str] = rddml_param(
+        "emptyCluster", "rddml: what an empty cluster does: 'farthest' (re-seed it on the "
+        "farthest point), 'keep' (Spark MLlib's behaviour) or 'error'", TypeConverters.toString)
+    aggregation: Param[str] = rddml_param(
+        "aggregation", "rddml: how partition partials combine: 'tree' or 'reduceByKey' (same "
+        "centres)", TypeConverters.toString)
+    checkpointDir: Param[str] = rddml_param(
+        "checkpointDir", "rddml: driver-side directory where the fit saves its state and "
+        "resumes from", TypeConverters.identity)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            k=2, initMode="k-means||", initSteps=INIT_STEPS, maxIter=20, tol=1e-4,
+            distanceMeasure="euclidean", initialCenters=None, emptyCluster="farthest",
+            aggregation="tree", checkpointDir=None, checkpointInterval=10, backend="auto",
+            seed=stable_seed("rddml.ml.KMeans"),
+        )
+
+
+KMEANS_PARAMS = [
+    "featuresCol", "predictionCol", "weightCol", "k", "initMode", "initSteps", "maxIter",
+    "tol", "seed", "distanceMeasure", "initialCenters", "emptyCluster", "aggregation",
+    "checkpointDir", "checkpointInterval", "backend",
+]
+add_getters(KMeansParams, KMEANS_PARAMS)
+
+
+# ------------------------------------------------------- logistic regression
+class LogisticRegressionParams(
+    HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol,
+    HasWeightCol, HasMaxIter, HasTol, HasRegParam, HasElasticNetParam, HasStandardization,
+    HasFitIntercept, HasThreshold, HasStepSize, HasSeed, HasBackend,
+):
+    """Params of :class:`~rddml.ml.LogisticRegression` and
+    :class:`~rddml.ml.LogisticRegressionModel`."""
+
+    family: Param[str] = rddml_param(
+        "family", "label distribution: 'auto' or 'binomial' (binary labels 0/1); "
+        "'multinomial' is not supported by rddml yet", TypeConverters.toString)
+    optimizer: Param[str] = rddml_param(
+        "optimizer", "rddml: 'lbfgs' (L-BFGS, OWL-QN with an L1 term; Spark MLlib's choice), "
+        "'gd' (fixed-step gradient descent) or 'sgd' (mini-batches)", TypeConverters.toString)
+    batchFraction: Param[float] = rddml_param(
+        "batchFraction", "rddml: fraction of the rows in each 'sgd' mini-batch, in (0, 1]",
+        TypeConverters.toFloat)
+    classWeight: Param[Any] = rddml_param(
+        "classWeight", "rddml: None, 'balanced' or {0: w0, 1: w1}; multiplies the row weights",
+        TypeConverters.identity)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            maxIter=100, tol=1e-6, regParam=0.0, elasticNetParam=0.0, standardization=True,
+            fitIntercept=True, threshold=0.5, family="auto", optimizer="lbfgs", stepSize=1.0,
+            batchFraction=1.0, classWeight=None, backend="auto",
+            seed=stable_seed("rddml.ml.LogisticRegression"),
+        )
+
+
+LOGISTIC_REGRESSION_PARAMS = [
+    "featuresCol", "labelCol", "predictionCol", "probabilityCol", "rawPredictionCol",
+    "weightCol", "maxIter", "tol", "regParam", "elasticNetParam", "standardization",
+    "fitIntercept", "threshold", "stepSize", "seed", "family", "optimizer", "batchFraction",
+    "classWeight", "backend",
+]
+add_getters(LogisticRegressionParams, LOGISTIC_REGRESSION_PARAMS)

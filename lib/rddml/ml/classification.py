@@ -22,28 +22,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pyspark import keyword_only
 from pyspark.ml.linalg import DenseMatrix, DenseVector, Vector
-from pyspark.ml.param import Param, TypeConverters
-from pyspark.ml.param.shared import (
-    HasElasticNetParam,
-    HasFeaturesCol,
-    HasFitIntercept,
-    HasLabelCol,
-    HasMaxIter,
-    HasPredictionCol,
-    HasProbabilityCol,
-    HasRawPredictionCol,
-    HasRegParam,
-    HasSeed,
-    HasStandardization,
-    HasStepSize,
-    HasThreshold,
-    HasTol,
-    HasWeightCol,
-)
 
 from rddml.errors import InvalidParameterError
 from rddml.ml._base import RddmlEstimator, RddmlModel, RddmlReadable
-from rddml.ml._params import HasBackend, add_getters, add_setters, optional_col, rddml_param, stable_seed
+from rddml.ml._params import (
+    LOGISTIC_REGRESSION_PARAMS,
+    LogisticRegressionParams,
+    add_setters,
+    optional_col,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -60,46 +47,7 @@ RDDML_NAMES = {
 }
 
 
-class _LogisticRegressionParams(
-    HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol,
-    HasWeightCol, HasMaxIter, HasTol, HasRegParam, HasElasticNetParam, HasStandardization,
-    HasFitIntercept, HasThreshold, HasStepSize, HasSeed, HasBackend,
-):
-    """Params of :class:`LogisticRegression` and :class:`LogisticRegressionModel`."""
-
-    family: Param[str] = rddml_param(
-        "family", "label distribution: 'auto' or 'binomial' (binary labels 0/1); "
-        "'multinomial' is not supported by rddml yet", TypeConverters.toString)
-    optimizer: Param[str] = rddml_param(
-        "optimizer", "rddml: 'lbfgs' (L-BFGS, OWL-QN with an L1 term; Spark MLlib's choice), "
-        "'gd' (fixed-step gradient descent) or 'sgd' (mini-batches)", TypeConverters.toString)
-    batchFraction: Param[float] = rddml_param(
-        "batchFraction", "rddml: fraction of the rows in each 'sgd' mini-batch, in (0, 1]",
-        TypeConverters.toFloat)
-    classWeight: Param[Any] = rddml_param(
-        "classWeight", "rddml: None, 'balanced' or {0: w0, 1: w1}; multiplies the row weights",
-        TypeConverters.identity)
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(
-            maxIter=100, tol=1e-6, regParam=0.0, elasticNetParam=0.0, standardization=True,
-            fitIntercept=True, threshold=0.5, family="auto", optimizer="lbfgs", stepSize=1.0,
-            batchFraction=1.0, classWeight=None, backend="auto",
-            seed=stable_seed("rddml.ml.LogisticRegression"),
-        )
-
-
-PARAM_NAMES = [
-    "featuresCol", "labelCol", "predictionCol", "probabilityCol", "rawPredictionCol",
-    "weightCol", "maxIter", "tol", "regParam", "elasticNetParam", "standardization",
-    "fitIntercept", "threshold", "stepSize", "seed", "family", "optimizer", "batchFraction",
-    "classWeight", "backend",
-]
-add_getters(_LogisticRegressionParams, PARAM_NAMES)
-
-
-class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], _LogisticRegressionParams,
+class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegressionParams,
                          RddmlReadable["LogisticRegression"]):
     """Binary logistic regression with pyspark.ml's Params, fitted by rddml.
 
@@ -163,7 +111,7 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], _LogisticReg
 
 
 
-add_setters(LogisticRegression, PARAM_NAMES)
+add_setters(LogisticRegression, LOGISTIC_REGRESSION_PARAMS)
 
 
 class LogisticRegressionTrainingSummary:
@@ -176,7 +124,7 @@ class LogisticRegressionTrainingSummary:
         self.converged: bool = bool(fitted.converged_)
 
 
-class LogisticRegressionModel(RddmlModel, _LogisticRegressionParams,
+class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
                               RddmlReadable["LogisticRegressionModel"]):
     """A fitted :class:`LogisticRegression`: pyspark.ml's attributes and output columns."""
 

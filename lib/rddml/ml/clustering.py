@@ -22,27 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pyspark import keyword_only
 from pyspark.ml.linalg import Vector
-from pyspark.ml.param import Param, TypeConverters
-from pyspark.ml.param.shared import (
-    HasCheckpointInterval,
-    HasDistanceMeasure,
-    HasFeaturesCol,
-    HasMaxIter,
-    HasPredictionCol,
-    HasSeed,
-    HasTol,
-    HasWeightCol,
-)
 
 from rddml.errors import InvalidParameterError
 from rddml.ml._base import RddmlEstimator, RddmlModel, RddmlReadable
-from rddml.ml._params import HasBackend, add_getters, add_setters, optional_col, rddml_param, stable_seed
+from rddml.ml._params import INIT_STEPS, KMEANS_PARAMS, KMeansParams, add_setters, optional_col
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
-
-#: The number of k-means|| rounds rddml runs (Spark MLlib's default ``initSteps``).
-INIT_STEPS = 2
 
 RDDML_NAMES = {
     "max_iter": "maxIter", "distance": "distanceMeasure", "empty_cluster": "emptyCluster",
@@ -51,50 +37,7 @@ RDDML_NAMES = {
 }
 
 
-class _KMeansParams(HasFeaturesCol, HasPredictionCol, HasWeightCol, HasMaxIter, HasTol,
-                    HasSeed, HasDistanceMeasure, HasCheckpointInterval, HasBackend):
-    """Params of :class:`KMeans` and :class:`KMeansModel`."""
-
-    k: Param[int] = rddml_param("k", "The number of clusters to create (>= 1).",
-                                TypeConverters.toInt)
-    initMode: Param[str] = rddml_param(
-        "initMode", "The initialization algorithm: 'k-means||' (Bahmani et al.), 'random' "
-        "(k distinct points) or rddml's 'k-means++'", TypeConverters.toString)
-    initSteps: Param[int] = rddml_param(
-        "initSteps", "The number of steps for k-means|| initialization mode (rddml runs 2).",
-        TypeConverters.toInt)
-    initialCenters: Param[Any] = rddml_param(
-        "initialCenters", "rddml: explicit initial centres, a list of k lists of d numbers "
-        "(replaces initMode)", TypeConverters.identity)
-    emptyCluster: Param[str] = rddml_param(
-        "emptyCluster", "rddml: what an empty cluster does: 'farthest' (re-seed it on the "
-        "farthest point), 'keep' (Spark MLlib's behaviour) or 'error'", TypeConverters.toString)
-    aggregation: Param[str] = rddml_param(
-        "aggregation", "rddml: how partition partials combine: 'tree' or 'reduceByKey' (same "
-        "centres)", TypeConverters.toString)
-    checkpointDir: Param[str] = rddml_param(
-        "checkpointDir", "rddml: driver-side directory where the fit saves its state and "
-        "resumes from", TypeConverters.identity)
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(
-            k=2, initMode="k-means||", initSteps=INIT_STEPS, maxIter=20, tol=1e-4,
-            distanceMeasure="euclidean", initialCenters=None, emptyCluster="farthest",
-            aggregation="tree", checkpointDir=None, checkpointInterval=10, backend="auto",
-            seed=stable_seed("rddml.ml.KMeans"),
-        )
-
-
-PARAM_NAMES = [
-    "featuresCol", "predictionCol", "weightCol", "k", "initMode", "initSteps", "maxIter",
-    "tol", "seed", "distanceMeasure", "initialCenters", "emptyCluster", "aggregation",
-    "checkpointDir", "checkpointInterval", "backend",
-]
-add_getters(_KMeansParams, PARAM_NAMES)
-
-
-class KMeans(RddmlEstimator["KMeansModel"], _KMeansParams, RddmlReadable["KMeans"]):
+class KMeans(RddmlEstimator["KMeansModel"], KMeansParams, RddmlReadable["KMeans"]):
     """k-means with pyspark.ml's Params, fitted by rddml (Lloyd iterations on NumPy blocks).
 
     ``initialCenters`` (rddml) fixes the initial centres; otherwise ``initMode`` and
@@ -147,7 +90,7 @@ class KMeans(RddmlEstimator["KMeansModel"], _KMeansParams, RddmlReadable["KMeans
 
 
 
-add_setters(KMeans, PARAM_NAMES)
+add_setters(KMeans, KMEANS_PARAMS)
 
 
 class KMeansSummary:
@@ -164,7 +107,7 @@ class KMeansSummary:
         self.converged: bool = bool(fitted.converged_)
 
 
-class KMeansModel(RddmlModel, _KMeansParams, RddmlReadable["KMeansModel"]):
+class KMeansModel(RddmlModel, KMeansParams, RddmlReadable["KMeansModel"]):
     """A fitted :class:`KMeans`: ``clusterCenters()``, ``summary``, an int ``prediction``."""
 
     _rddml_kind = "KMeans"
