@@ -178,29 +178,6 @@ class RddmlReadable(MLReadable[P], Generic[P]):
         return RddmlReader(cls)  # type: ignore[arg-type]
 
 
-class FittedRddml:
-    """A fitted model's link to the rddml estimator that holds its arrays."""
-
-    _rddml_kind: ClassVar[str]
-    _rddml: Any = None
-
-    @property
-    def rddmlModel(self) -> Any:
-        """The fitted rddml estimator (``rddml.KMeans`` / ``rddml.LogisticRegression``)."""
-        if self._rddml is None:
-            raise DataValidationError(f"This {type(self).__name__} holds no fitted model.")
-        return self._rddml
-
-    def _rddml_document(self) -> dict[str, Any]:
-        return model_document(self._rddml_kind, self.rddmlModel._document())
-
-    def _restore_document(self, file: str, document: dict[str, Any]) -> None:
-        from rddml import KMeans, LogisticRegression
-
-        kind = {"KMeans": KMeans, "LogisticRegression": LogisticRegression}[self._rddml_kind]
-        self._rddml = kind._from_document(file, document)  # type: ignore[attr-defined]
-
-
 # ------------------------------------------------------------------ stages
 class RddmlEstimator(Estimator[M], RddmlWritable, Generic[M]):
     """A ``pyspark.ml.Estimator`` whose ``fit`` runs an rddml estimator: a subclass gives
@@ -230,12 +207,32 @@ class RddmlEstimator(Estimator[M], RddmlWritable, Generic[M]):
         return self._copyValues(self._model_class(fitted))  # type: ignore[return-value]
 
 
-class RddmlModel(Model, FittedRddml, RddmlWritable):
-    """A ``pyspark.ml.Model`` that wraps a fitted rddml estimator."""
+class RddmlModel(Model, RddmlWritable):
+    """A ``pyspark.ml.Model`` that wraps a fitted rddml estimator (``rddmlModel``), which
+    holds its arrays and is written to and read from the stage's ``data/``."""
+
+    _rddml_kind: ClassVar[str]
+    _rddml: Any = None
 
     def __init__(self, rddmlModel: Any = None) -> None:
         super().__init__()
         self._rddml = rddmlModel
+
+    @property
+    def rddmlModel(self) -> Any:
+        """The fitted rddml estimator (``rddml.KMeans`` / ``rddml.LogisticRegression``)."""
+        if self._rddml is None:
+            raise DataValidationError(f"This {type(self).__name__} holds no fitted model.")
+        return self._rddml
+
+    def _rddml_document(self) -> dict[str, Any]:
+        return model_document(self._rddml_kind, self.rddmlModel._document())
+
+    def _restore_document(self, file: str, document: dict[str, Any]) -> None:
+        from rddml import KMeans, LogisticRegression
+
+        kind = {"KMeans": KMeans, "LogisticRegression": LogisticRegression}[self._rddml_kind]
+        self._rddml = kind._from_document(file, document)  # type: ignore[attr-defined]
 
     @classmethod
     def _wrap(cls, fitted: Any, fitted_attribute: str, params: dict[str, Any]) -> Self:

@@ -94,7 +94,7 @@ INIT_STEPS = 2
 
 
 class KMeansParams(HasFeaturesCol, HasPredictionCol, HasWeightCol, HasMaxIter, HasTol,
-                    HasSeed, HasDistanceMeasure, HasCheckpointInterval, HasBackend):
+                   HasSeed, HasDistanceMeasure, HasCheckpointInterval, HasBackend):
     """Params of :class:`~rddml.ml.KMeans` and :class:`~rddml.ml.KMeansModel`."""
 
     k: Param[int] = rddml_param("k", "The number of clusters to create (>= 1).",

@@ -110,7 +110,6 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
         )
 
 
-
 add_setters(LogisticRegression, LOGISTIC_REGRESSION_PARAMS)
 
 

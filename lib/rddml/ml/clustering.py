@@ -89,7 +89,6 @@ class KMeans(RddmlEstimator["KMeansModel"], KMeansParams, RddmlReadable["KMeans"
         )
 
 
-
 add_setters(KMeans, KMEANS_PARAMS)
 
 
