@@ -25,8 +25,9 @@ def _all_chunks(spec: synthetic.ChunkSource) -> tuple[np.ndarray, np.ndarray]:
 
 def _blobs(n: int = 10_007, k: int = 7, seed: int = 5, chunk_rows: int = 1000,
            std: float | np.ndarray = 1.0, d: int = 2) -> synthetic.BlobsSpec:
-    return synthetic.blobs_spec(n_samples=n, n_features=d, centers=k, cluster_std=std,
-                                center_box=(-10.0, 10.0), entropy=seed, chunk_rows=chunk_rows)
+    asked = synthetic.BlobsParams(n_samples=n, n_features=d, centers=k, cluster_std=std,
+                                  center_box=(-10.0, 10.0))
+    return synthetic.blobs_spec(asked, entropy=seed, chunk_rows=chunk_rows)
 
 
 def test_chunk_seed_is_the_spawned_child_of_the_seed_sequence() -> None:
@@ -83,8 +84,9 @@ def test_blob_means_and_stds_match_the_generating_parameters() -> None:
 
 def test_given_centres_are_used_and_set_the_width() -> None:
     centres = np.array([[0.0, 0.0, 0.0], [100.0, 100.0, 100.0]])
-    spec = synthetic.blobs_spec(n_samples=10, n_features=2, centers=centres, cluster_std=0.0,
-                                center_box=(-1.0, 1.0), entropy=1, chunk_rows=4)
+    asked = synthetic.BlobsParams(n_samples=10, n_features=2, centers=centres, cluster_std=0.0,
+                                  center_box=(-1.0, 1.0))
+    spec = synthetic.blobs_spec(asked, entropy=1, chunk_rows=4)
     X, y = _all_chunks(spec)
     assert np.array_equal(X, centres[y])  # std 0: every row is its centre
 
@@ -92,10 +94,11 @@ def test_given_centres_are_used_and_set_the_width() -> None:
 def _classification(n: int = 120_000, **kw: object) -> synthetic.ClassificationSpec:
     args: dict[str, object] = dict(
         n_samples=n, n_features=6, n_informative=3, n_redundant=1, n_classes=3,
-        n_clusters_per_class=2, class_sep=1.5, flip_y=0.05, entropy=11, chunk_rows=8192,
+        n_clusters_per_class=2, class_sep=1.5, flip_y=0.05,
     )
     args.update(kw)
-    return synthetic.classification_spec(**args)  # type: ignore[arg-type]
+    asked = synthetic.ClassificationParams(**args)  # type: ignore[arg-type]
+    return synthetic.classification_spec(asked, entropy=11, chunk_rows=8192)
 
 
 def test_classification_clusters_sit_on_distinct_hypercube_vertices() -> None:
@@ -172,10 +175,10 @@ def test_replay_reproduces_scikit_learns_make_classification(args: dict[str, int
 
 
 def test_exact_classification_reports_the_generating_centroids() -> None:
-    X, y, params = sklearn_classification(
+    X, y, params = sklearn_classification(synthetic.ClassificationParams(
         n_samples=2000, n_features=2, n_informative=2, n_redundant=0, n_classes=2,
-        n_clusters_per_class=1, class_sep=1.0, flip_y=0.0, seed=123,
-    )
+        n_clusters_per_class=1, class_sep=1.0, flip_y=0.0,
+    ), seed=123)
     assert params is not None
     for c in range(2):  # no flips: class c is cluster c, centred on its vertex
         np.testing.assert_allclose(X[y == c].mean(axis=0), params["centroids"][c], atol=0.1)

@@ -299,19 +299,18 @@ def make_blobs(
         "cluster_std": std if isinstance(std, float) else std.tolist(),
         "center_box": list(box), "seed": seed, "exact_sklearn": exact,
     }
+    asked = synthetic.BlobsParams(n_samples=n, n_features=d, centers=cen, cluster_std=std,
+                                  center_box=box)
     source: synthetic.ChunkSource
     if exact:
         state = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else seed
-        X, y, found = synthetic_exact.sklearn_blobs(
-            n_samples=n, n_features=d, centers=cen, cluster_std=std, center_box=box, seed=state
-        )
+        X, y, found = synthetic_exact.sklearn_blobs(asked, seed=state)
         source = synthetic.ArrayChunks(X, y, rows)
         parameters["random_state"] = state
         centres, stds = found["centers"], found["cluster_std"]
     else:
         entropy = _entropy(seed)
-        spec = synthetic.blobs_spec(n_samples=n, n_features=d, centers=cen, cluster_std=std,
-                                    center_box=box, entropy=entropy, chunk_rows=rows)
+        spec = synthetic.blobs_spec(asked, entropy=entropy, chunk_rows=rows)
         source = spec
         parameters.update(entropy=entropy, chunk_rows=rows)
         centres, stds = spec.centers, spec.cluster_std
@@ -374,29 +373,21 @@ def make_classification(
     )
     n_clusters = classes * per_class
     rows = rows or synthetic.default_chunk_rows(d)
-    parameters: dict[str, Any] = {
-        "n_samples": n, "n_features": d, "n_informative": n_inf, "n_redundant": n_red,
-        "n_classes": classes, "n_clusters_per_class": per_class, "class_sep": sep,
-        "flip_y": flip, "seed": seed, "exact_sklearn": exact,
-    }
+    asked = synthetic.ClassificationParams(
+        n_samples=n, n_features=d, n_informative=n_inf, n_redundant=n_red, n_classes=classes,
+        n_clusters_per_class=per_class, class_sep=sep, flip_y=flip,
+    )
+    parameters: dict[str, Any] = {**vars(asked), "seed": seed, "exact_sklearn": exact}
     source: synthetic.ChunkSource
     found: dict[str, np.ndarray] | None
     if exact:
         state = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else seed
-        X, y, found = synthetic_exact.sklearn_classification(
-            n_samples=n, n_features=d, n_informative=n_inf, n_redundant=n_red,
-            n_classes=classes, n_clusters_per_class=per_class, class_sep=sep, flip_y=flip,
-            seed=state,
-        )
+        X, y, found = synthetic_exact.sklearn_classification(asked, seed=state)
         source = synthetic.ArrayChunks(X, y, rows)
         parameters["random_state"] = state
     else:
         entropy = _entropy(seed)
-        spec = synthetic.classification_spec(
-            n_samples=n, n_features=d, n_informative=n_inf, n_redundant=n_red,
-            n_classes=classes, n_clusters_per_class=per_class, class_sep=sep, flip_y=flip,
-            entropy=entropy, chunk_rows=rows,
-        )
+        spec = synthetic.classification_spec(asked, entropy=entropy, chunk_rows=rows)
         source = spec
         parameters.update(entropy=entropy, chunk_rows=rows)
         found = {"centroids": spec.centroids, "transforms": spec.transforms,

@@ -18,8 +18,9 @@ Nothing here imports Spark; :mod:`rddml.data.datasets` runs these on the executo
 
 Examples
 --------
->>> spec = blobs_spec(n_samples=10, n_features=2, centers=3, cluster_std=1.0,
-...                   center_box=(-10.0, 10.0), entropy=0, chunk_rows=4)
+>>> asked = BlobsParams(n_samples=10, n_features=2, centers=3, cluster_std=1.0,
+...                     center_box=(-10.0, 10.0))
+>>> spec = blobs_spec(asked, entropy=0, chunk_rows=4)
 >>> spec.n_chunks
 3
 >>> X, y = spec.chunk(2)
@@ -101,6 +102,19 @@ def balanced_groups(start: int, stop: int, n_groups: int, rng: np.random.Generat
 
 # --------------------------------------------------------------------------- blobs
 @dataclass(frozen=True, eq=False)
+class BlobsParams:
+    """What a blobs dataset is asked for (checked by :func:`rddml.data.datasets.make_blobs`);
+    both :func:`blobs_spec` and the exact mode
+    (:func:`rddml.data.synthetic_exact.sklearn_blobs`) generate from it."""
+
+    n_samples: int
+    n_features: int
+    centers: int | np.ndarray
+    cluster_std: float | np.ndarray
+    center_box: tuple[float, float]
+
+
+@dataclass(frozen=True, eq=False)
 class BlobsSpec:
     """Isotropic Gaussian blobs: row ``r`` of group ``g`` is ``centers[g] + std[g] * N(0, I)``.
 
@@ -133,31 +147,45 @@ class BlobsSpec:
         return X, y
 
 
-def blobs_spec(
-    *,
-    n_samples: int,
-    n_features: int,
-    centers: int | np.ndarray,
-    cluster_std: float | np.ndarray,
-    center_box: tuple[float, float],
-    entropy: int,
-    chunk_rows: int,
-) -> BlobsSpec:
+def blobs_spec(asked: BlobsParams, *, entropy: int, chunk_rows: int) -> BlobsSpec:
     """Draw the centres (uniform in ``center_box``, unless given) from the parameter seed."""
+    centers = asked.centers
     if isinstance(centers, (int, np.integer)):
-        rng = parameter_rng(entropy)
-        centres = rng.uniform(center_box[0], center_box[1], size=(int(centers), n_features))
+        low, high = asked.center_box
+        centres = parameter_rng(entropy).uniform(low, high, size=(int(centers), asked.n_features))
     else:
         centres = np.array(centers, dtype=np.float64)
-    k, d = centres.shape
-    stds = np.broadcast_to(np.asarray(cluster_std, dtype=np.float64), (k,)).copy()
-    return BlobsSpec(n_samples, d, centres, stds, entropy, chunk_rows)
+    return BlobsSpec(asked.n_samples, centres.shape[1], centres,
+                     broadcast_std(asked.cluster_std, centres.shape[0]), entropy, chunk_rows)
+
+
+def broadcast_std(cluster_std: float | np.ndarray, k: int) -> np.ndarray:
+    """The standard deviation of each of the ``k`` blobs, (k,) float64."""
+    return np.broadcast_to(np.asarray(cluster_std, dtype=np.float64), (k,)).copy()
 
 
 # ------------------------------------------------------------------ classification
 @dataclass(frozen=True, eq=False)
-class ClassificationSpec:
-    """scikit-learn's ``make_classification`` model (hypercube, no repeated features).
+class ClassificationParams:
+    """What a classification dataset is asked for (checked by
+    :func:`rddml.data.datasets.make_classification`); both :func:`classification_spec` and
+    the exact mode (:func:`rddml.data.synthetic_exact.sklearn_classification`) generate
+    from it."""
+
+    n_samples: int
+    n_features: int
+    n_informative: int
+    n_redundant: int
+    n_classes: int
+    n_clusters_per_class: int
+    class_sep: float
+    flip_y: float
+
+
+@dataclass(frozen=True, eq=False)
+class ClassificationSpec(ClassificationParams):
+    """scikit-learn's ``make_classification`` model (hypercube, no repeated features),
+    with the parameters drawn for the asked :class:`ClassificationParams`.
 
     Cluster ``c`` (class ``c % n_classes``) has informative features
     ``z @ transforms[c] + centroids[c]`` with ``z ~ N(0, I)``; the redundant features
@@ -166,12 +194,6 @@ class ClassificationSpec:
     ``feature_order[j]``) and a ``flip_y`` fraction of labels is redrawn uniformly.
     """
 
-    n_samples: int
-    n_features: int
-    n_informative: int
-    n_redundant: int
-    n_classes: int
-    flip_y: float
     centroids: np.ndarray  # (n_clusters, n_informative), vertices of the hypercube
     transforms: np.ndarray  # (n_clusters, n_informative, n_informative)
     redundant: np.ndarray  # (n_informative, n_redundant)
@@ -250,29 +272,19 @@ def hypercube_vertices(n_vertices: int, dim: int, rng: np.random.Generator) -> n
     return bits.astype(np.float64)
 
 
-def classification_spec(
-    *,
-    n_samples: int,
-    n_features: int,
-    n_informative: int,
-    n_redundant: int,
-    n_classes: int,
-    n_clusters_per_class: int,
-    class_sep: float,
-    flip_y: float,
-    entropy: int,
-    chunk_rows: int,
-) -> ClassificationSpec:
+def classification_spec(asked: ClassificationParams, *, entropy: int, chunk_rows: int
+                        ) -> ClassificationSpec:
     """Draw vertices, per-cluster transforms, the redundant map and the column order."""
     rng = parameter_rng(entropy)
-    n_clusters = n_classes * n_clusters_per_class
-    centroids = hypercube_vertices(n_clusters, n_informative, rng) * (2 * class_sep) - class_sep
-    transforms = 2 * rng.random((n_clusters, n_informative, n_informative)) - 1
-    redundant = 2 * rng.random((n_informative, n_redundant)) - 1
-    feature_order = rng.permutation(n_features)
+    n_inf, sep = asked.n_informative, asked.class_sep
+    n_clusters = asked.n_classes * asked.n_clusters_per_class
+    centroids = hypercube_vertices(n_clusters, n_inf, rng) * (2 * sep) - sep
+    transforms = 2 * rng.random((n_clusters, n_inf, n_inf)) - 1
+    redundant = 2 * rng.random((n_inf, asked.n_redundant)) - 1
+    feature_order = rng.permutation(asked.n_features)
     return ClassificationSpec(
-        n_samples, n_features, n_informative, n_redundant, n_classes, flip_y,
-        centroids, transforms, redundant, feature_order, entropy, chunk_rows,
+        **vars(asked), centroids=centroids, transforms=transforms, redundant=redundant,
+        feature_order=feature_order, entropy=entropy, chunk_rows=chunk_rows,
     )
 
 

@@ -12,8 +12,9 @@ bit (otherwise, e.g. after an upstream change, they are reported as unknown).
 
 Examples
 --------
->>> X, y, params = sklearn_blobs(n_samples=6, n_features=2, centers=2, cluster_std=1.0,
-...                              center_box=(-10.0, 10.0), seed=0)
+>>> from rddml.data.synthetic import BlobsParams
+>>> X, y, params = sklearn_blobs(BlobsParams(n_samples=6, n_features=2, centers=2,
+...                                          cluster_std=1.0, center_box=(-10.0, 10.0)), seed=0)
 >>> X.shape, params["centers"].shape
 ((6, 2), (2, 2))
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from rddml.data.synthetic import BlobsParams, ClassificationParams, broadcast_std
 from rddml.errors import InvalidParameterError
 
 logger = logging.getLogger(__name__)
@@ -54,47 +56,21 @@ def check_exact_size(n_samples: int) -> None:
         )
 
 
-def sklearn_blobs(
-    *,
-    n_samples: int,
-    n_features: int,
-    centers: int | np.ndarray,
-    cluster_std: float | np.ndarray,
-    center_box: tuple[float, float],
-    seed: int,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def sklearn_blobs(asked: BlobsParams, *, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """``make_blobs(..., random_state=seed)``: features, cluster ids and the centres."""
     datasets = _require_sklearn()
-    X, y, centres = datasets.make_blobs(
-        n_samples=n_samples, n_features=n_features, centers=centers, cluster_std=cluster_std,
-        center_box=center_box, random_state=seed, return_centers=True,
-    )
-    k = centres.shape[0]
-    stds = np.broadcast_to(np.asarray(cluster_std, dtype=np.float64), (k,)).copy()
-    return X, y, {"centers": np.asarray(centres, dtype=np.float64), "cluster_std": stds}
+    X, y, centres = datasets.make_blobs(**vars(asked), random_state=seed, return_centers=True)
+    return X, y, {"centers": np.asarray(centres, dtype=np.float64),
+                  "cluster_std": broadcast_std(asked.cluster_std, centres.shape[0])}
 
 
-def sklearn_classification(
-    *,
-    n_samples: int,
-    n_features: int,
-    n_informative: int,
-    n_redundant: int,
-    n_classes: int,
-    n_clusters_per_class: int,
-    class_sep: float,
-    flip_y: float,
-    seed: int,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
+def sklearn_classification(asked: ClassificationParams, *, seed: int
+                           ) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
     """``make_classification(..., random_state=seed)``: features, labels and, when the
     replay confirms them, the generating parameters (else None)."""
     datasets = _require_sklearn()
-    args: dict[str, Any] = {
-        "n_samples": n_samples, "n_features": n_features, "n_informative": n_informative,
-        "n_redundant": n_redundant, "n_repeated": 0, "n_classes": n_classes,
-        "n_clusters_per_class": n_clusters_per_class, "flip_y": flip_y,
-        "class_sep": class_sep,
-    }
+    args: dict[str, Any] = {**vars(asked), "n_repeated": 0}
     X, y = datasets.make_classification(**args, random_state=seed)
     X_replay, y_replay, params = replay_classification(**args, seed=seed)
     if not (np.array_equal(X, X_replay) and np.array_equal(y, y_replay)):
