@@ -105,17 +105,9 @@ class StudyResult:
         self._cached.clear()
 
 
-def run_study(
-    spark: SparkSession,
-    data_dir: str,
-    *,
-    seed: int = 0,
-    train_fraction: float = 0.7,
-    max_missing_fraction: float = 0.3,
-    on_bad_rows: str = "error",
-    C: float = 1.0,
-    n_estimators: int = 100,
-) -> StudyResult:
+def run_study(spark: SparkSession, data_dir: str, *, seed: int = 0, train_fraction: float = 0.7,
+              max_missing_fraction: float = 0.3, on_bad_rows: str = "error", C: float = 1.0,
+              n_estimators: int = 100) -> StudyResult:
     """Run steps 1-6 of the heart-disease study.
 
     Parameters
@@ -144,30 +136,46 @@ def run_study(
     check_int("seed", seed, low=0)
     check_float("C", C, low=0.0, low_inclusive=False)
     check_int("n_estimators", n_estimators, low=1)
+    # The StudyResult's fields, step by step.
+    found: dict[str, Any] = {"settings": {
+        "data_dir": data_dir, "seed": seed, "train_fraction": train_fraction,
+        "max_missing_fraction": max_missing_fraction, "on_bad_rows": on_bad_rows, "C": C,
+        "n_estimators": n_estimators}}
+
+    # 1. load
     loaded = load_heart_disease(spark, data_dir, on_bad_rows=on_bad_rows)
     raw = loaded.df
     cached: list[Any] = [loaded]
     by_source = raw.groupBy("source").agg(F.count(F.lit(1)).alias("n"),
                                           F.sum(LABEL).alias("positive")).collect()
     per_source = {r["source"]: int(r["n"]) for r in sorted(by_source)}
-    n_rows = sum(per_source.values())
-    n_positive = sum(int(r["positive"]) for r in by_source)
-    logger.info("loaded %d rows (%d with disease) from %d files", n_rows, n_positive,
-                len(loaded.files))
+    found.update(files=loaded.files, n_rows=sum(per_source.values()),
+                 n_positive=sum(int(r["positive"]) for r in by_source),
+                 rows_per_source=per_source, n_skipped=loaded.n_skipped,
+                 skipped_examples=loaded.skipped_examples)
+    logger.info("loaded %d rows (%d with disease) from %d files", found["n_rows"],
+                found["n_positive"], len(loaded.files))
 
-    numeric_profile = numeric_summary(raw, NUMERIC_COLUMNS)
-    missing_raw = missing_fractions(raw, RAW_COLUMNS[:-1])
-    disease_rates = disease_rate_by_category(raw, CATEGORICAL_COLUMNS)
+    # 2. profile the rows as loaded
+    found.update(numeric_profile=numeric_summary(raw, NUMERIC_COLUMNS),
+                 missing_raw=missing_fractions(raw, RAW_COLUMNS[:-1]),
+                 disease_rates=disease_rate_by_category(raw, CATEGORICAL_COLUMNS))
 
+    # 3. clean, and test the cleaned rows
     cleaned = clean(raw, max_missing_fraction=max_missing_fraction)
     clean_df = cleaned.df.cache()
     cached.append(clean_df)
-    chi_square = chi_square_tests(clean_df, CHI_SQUARE_COLUMNS)
-    t_tests = welch_t_tests(clean_df, [c for c in NUMERIC_COLUMNS if c in clean_df.columns])
+    numeric = [c for c in NUMERIC_COLUMNS if c in clean_df.columns]
+    found.update(chi_square=chi_square_tests(clean_df, CHI_SQUARE_COLUMNS),
+                 t_tests=welch_t_tests(clean_df, numeric),
+                 missing_after_rules=cleaned.missing_after_rules,
+                 rule_changes=cleaned.rule_changes, dropped_columns=cleaned.dropped_columns,
+                 n_duplicates=cleaned.n_duplicates, n_clean=cleaned.n_after)
     logger.info("cleaning: %s; dropped %s; %d duplicates; %d rows remain",
                 cleaned.rule_changes, cleaned.dropped_columns, cleaned.n_duplicates,
                 cleaned.n_after)
 
+    # 4-5. split, prepare
     train_rows, test_rows = train_test_split(clean_df, train_fraction=train_fraction, seed=seed,
                                              key_columns=KEY_COLUMNS)
     pipeline, train, test, unseen = prepare_splits(train_rows, test_rows, cleaned.rules,
@@ -176,44 +184,15 @@ def run_study(
     train, test = train.cache(), test.cache()
     cached += [train, test]
     n_train, n_test = train.count(), test.count()
+    found.update(n_train=n_train, n_test=n_test, pipeline=pipeline, train_rows=train_rows,
+                 test_rows=test_rows, train=train, test=test, feature_names=names,
+                 fitted=fitted_statistics(pipeline), unseen_categories=unseen)
     logger.info("split (seed %d): %d train, %d test rows; %d features", seed, n_train, n_test,
                 len(names))
 
+    # 6. model
     scores, logistic = compare_models(train, test, names, C=C, n_estimators=n_estimators,
                                       random_state=0)
     for s in scores:
         logger.info("%s: test accuracy %.4f, AUC %s", s.name, s.accuracy, s.auc)
-    return StudyResult(
-        settings={"data_dir": data_dir, "seed": seed, "train_fraction": train_fraction,
-                  "max_missing_fraction": max_missing_fraction, "on_bad_rows": on_bad_rows,
-                  "C": C, "n_estimators": n_estimators},
-        files=loaded.files,
-        n_rows=n_rows,
-        n_positive=n_positive,
-        rows_per_source=per_source,
-        n_skipped=loaded.n_skipped,
-        skipped_examples=loaded.skipped_examples,
-        numeric_profile=numeric_profile,
-        missing_raw=missing_raw,
-        missing_after_rules=cleaned.missing_after_rules,
-        disease_rates=disease_rates,
-        chi_square=chi_square,
-        t_tests=t_tests,
-        rule_changes=cleaned.rule_changes,
-        dropped_columns=cleaned.dropped_columns,
-        n_duplicates=cleaned.n_duplicates,
-        n_clean=cleaned.n_after,
-        n_train=n_train,
-        n_test=n_test,
-        pipeline=pipeline,
-        train_rows=train_rows,
-        test_rows=test_rows,
-        train=train,
-        test=test,
-        feature_names=names,
-        fitted=fitted_statistics(pipeline),
-        unseen_categories=unseen,
-        scores=scores,
-        logistic=logistic,
-        _cached=cached,
-    )
+    return StudyResult(**found, scores=scores, logistic=logistic, _cached=cached)
