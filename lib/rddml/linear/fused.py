@@ -153,20 +153,12 @@ def loss_grad_block_fused(
     return LossGrad(float(loss), grad, float(grad_b), float(weight), int(count))
 
 
-def loss_grad(
-    X: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray | None,
-    coef: np.ndarray,
-    intercept: float,
-    class_weights: tuple[float, float] | None = None,
-    keep: np.ndarray | None = None,
-) -> LossGrad:
-    """Loss and gradient sums of a block by the fused kernel or NumPy, whichever the
+def loss_grad(X: np.ndarray, *args: Any, **kwargs: Any) -> LossGrad:
+    """Loss and gradient sums of a block (the arguments of
+    :func:`~rddml.linear.kernels.block_loss_grad`) by the fused kernel or NumPy, whichever the
     ``RDDML_KERNELS`` setting and :func:`use_fused_logistic` choose (NumPy without numba)."""
-    if _jit.use_fused(use_fused_logistic(X.shape[1])):
-        return loss_grad_block_fused(X, y, w, coef, intercept, class_weights, keep)
-    return block_loss_grad(X, y, w, coef, intercept, class_weights, keep)
+    fused = _jit.use_fused(use_fused_logistic(X.shape[1]))
+    return (loss_grad_block_fused if fused else block_loss_grad)(X, *args, **kwargs)
 
 
 def warm_up() -> bool:
