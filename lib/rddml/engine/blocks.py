@@ -162,6 +162,29 @@ def checked_batch_arrays(
     return X, y, w
 
 
+def checked_batches(
+    batches: Iterable[Any], has_y: bool, has_w: bool, names: dict[str, Any]
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
+    """A partition's non-empty Arrow batches as checked arrays, each with its first row
+    (finite values, and one number of features, at least 1, across the partition); raises
+    ValueError, which the tasks turn into a :class:`BlockError`. Both backends read a
+    DataFrame's partitions through it."""
+    seen = 0
+    width: int | None = None
+    for batch in batches:
+        X, y, w = checked_batch_arrays(batch, has_y, has_w, names, seen)
+        if X.shape[0]:
+            where = f"row {seen} of the partition"
+            if width is not None and X.shape[1] != width:
+                raise ValueError(f"{where} has {X.shape[1]} features, expected {width} "
+                                 "like the first row of the partition")
+            width = X.shape[1]
+            if width == 0:
+                raise ValueError(f"{where} has no features")
+            yield seen, X, y, w
+        seen += X.shape[0]
+
+
 def records_to_blocks(
     partition: int,
     records: Iterable[Any],
@@ -593,13 +616,9 @@ def _arrow_to_blocks(
 ) -> Iterator[Block | BlockError]:
     """A partition's Arrow batches as validated blocks (or the first error)."""
     builder = _BlockBuilder(0, max_rows)
-    seen = 0
     try:
-        for batch in batches:
-            X, y, w = checked_batch_arrays(batch, has_y, has_w, names, seen)
-            seen += X.shape[0]
-            if X.shape[0]:
-                yield from builder.add(X, y, w)
+        for _, X, y, w in checked_batches(batches, has_y, has_w, names):
+            yield from builder.add(X, y, w)
         yield from builder.flush()
     except ValueError as exc:
         yield BlockError(str(exc))

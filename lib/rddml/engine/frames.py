@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rddml.engine import dataset as engine
 from rddml.engine import records
-from rddml.engine.blocks import checked_batch_arrays
+from rddml.engine.blocks import checked_batches
 from rddml.engine.columns import arrow_batch_to_arrays, column_names, select_model_columns
 from rddml.engine.dataset import BlockFn, BlockView, Carrier, Dataset, KeyedMerge, Transform
 
@@ -141,22 +141,10 @@ def _group_reducer(combine: Callable[[Any, Any], Any],
 def _validated_blocks(batches: Iterable[Any],
                       layout: _Layout) -> Iterator[records.Block | records.BlockError]:
     """A partition's batches as blocks, or the first problem found (summary pass)."""
-    seen = 0
-    width: int | None = None
     try:
-        for batch in batches:
-            X, y, w = checked_batch_arrays(batch, layout.has_y, layout.has_w, layout.names,
-                                           seen)
-            where = f"row {seen} of the partition"
-            if X.shape[0]:
-                if width is not None and X.shape[1] != width:
-                    raise ValueError(f"{where} has {X.shape[1]} features, expected {width} "
-                                     "like the first row of the partition")
-                width = X.shape[1]
-                if width == 0:
-                    raise ValueError(f"{where} has no features")
-                yield records.Block(0, seen, X, y, w)
-            seen += X.shape[0]
+        for start, X, y, w in checked_batches(batches, layout.has_y, layout.has_w,
+                                              layout.names):
+            yield records.Block(0, start, X, y, w)
     except ValueError as exc:
         yield records.BlockError(str(exc))
 
