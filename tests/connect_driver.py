@@ -181,8 +181,11 @@ def section_heart(spark: Any) -> dict[str, Any]:
     try:
         from rddml.heart.load import load_heart_disease
 
-        load_heart_disease(spark, str(ROOT / "data" / "uci-heart-disease"))
-        out["load"] = "ok"
+        loaded = load_heart_disease(spark, str(ROOT / "data" / "uci-heart-disease"))
+        rows = loaded.df.groupBy("source").agg({"line": "max", "*": "count", "disease": "sum"})
+        out["load"] = {r["source"]: [r["count(1)"], r["max(line)"], r["sum(disease)"]]
+                       for r in rows.collect()}
+        loaded.unpersist()
     except Exception as exc:
         out["load"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     return out

@@ -12,6 +12,13 @@ there. Both passes are distributed and linear, so this scales to large files and
 to many files (one small RDD per file, unioned); the parsed result is persisted
 so the files are read twice at most.
 
+Under Spark Connect (no SparkContext, so no RDDs) the lines are numbered by the
+DataFrame reader instead: ``spark.read.text(..., wholetext=True)`` gives each file as
+one row, and ``posexplode`` of its lines gives every line its exact 1-based number in
+one pass, with no Python at all. A file then sits whole in one task's memory, which
+is nothing for the UCI files (a few KB) but is why the RDD reader stays the default
+where RDDs exist. Both readers give the same frame (tested).
+
 Parsing is then plain Spark SQL (``split``, ``try_cast``), and bad lines are
 found with a filter, so no Python code runs per row except the line numbering.
 
@@ -42,6 +49,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ON_BAD_ROWS = ("error", "skip")
+READERS = ("auto", "rdd", "dataframe")
+#: Hadoop's line reader ends a line at ``\n``, ``\r`` or ``\r\n``; so does the frame reader.
+LINE_BREAK = r"\r\n|\r|\n"
 MISSING_MARKER = "?"
 #: How many malformed lines are quoted in an error message or a skip report.
 MAX_EXAMPLES = 5
@@ -129,6 +139,32 @@ def read_numbered_lines(
         partial(_number_partition, starts=starts, sources=sources, files=names)
     )
     return spark.createDataFrame(numbered, "source string, file string, line bigint, text string")
+
+
+def read_numbered_lines_frame(spark: SparkSession, files: Mapping[str, str]) -> DataFrame:
+    """``source, file, line, text`` like :func:`read_numbered_lines`, DataFrames only.
+
+    What runs under Spark Connect: each file is read whole (``wholetext``) and split
+    into lines in the JVM, so a line's number is its position in its file, exactly.
+    The empty string after a file's final line break is not a line (as for
+    ``textFile``); a blank line elsewhere is kept and reported as malformed.
+    """
+    from pyspark.sql import functions as F
+
+    frames = []
+    for source, path in files.items():
+        lines = spark.read.text(path, wholetext=True).select(
+            F.posexplode(F.split(F.col("value"), LINE_BREAK, -1)).alias("pos", "text"),
+            F.size(F.split(F.col("value"), LINE_BREAK, -1)).alias("n"),
+        )
+        trailing = (F.col("pos") == F.col("n") - 1) & (F.col("text") == "")
+        frames.append(lines.filter(~trailing).select(
+            F.lit(source).alias("source"), F.lit(display_path(path)).alias("file"),
+            (F.col("pos") + 1).cast("bigint").alias("line"), "text"))
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
 
 
 def _field_problem(index: int, name: str, raw: Column, value: Column) -> Column:
@@ -231,6 +267,7 @@ def load_heart_disease(
     on_bad_rows: str = "error",
     sources: Iterable[str] | None = None,
     min_partitions: int | None = None,
+    reader: str = "auto",
 ) -> LoadResult:
     """Read the UCI ``processed.*.data`` files of ``data_dir`` into one DataFrame.
 
@@ -246,6 +283,10 @@ def load_heart_disease(
         A subset of ``cleveland, hungarian, switzerland, va`` (default: all four).
     min_partitions : int, optional
         Passed to ``textFile`` (tests use it to check partition independence).
+    reader : {"auto", "rdd", "dataframe"}, default="auto"
+        How lines are numbered: ``"rdd"`` (``textFile``, streams files of any size),
+        ``"dataframe"`` (whole files through ``spark.read.text``; works under Spark
+        Connect), or ``"auto"``: ``"rdd"`` where the session has a SparkContext.
 
     Returns
     -------
@@ -264,10 +305,15 @@ def load_heart_disease(
     check_choice("on_bad_rows", on_bad_rows, ON_BAD_ROWS)
     if min_partitions is not None:
         check_int("min_partitions", min_partitions, low=1)
+    check_choice("reader", reader, READERS)
     files = resolve_files(data_dir, sources)
+    if reader == "auto":
+        reader = "rdd" if _has_spark_context(spark) else "dataframe"
+    lines = (read_numbered_lines(spark, files, min_partitions=min_partitions)
+             if reader == "rdd" else read_numbered_lines_frame(spark, files))
     # Persisted before the validation pass, which fills the cache: later steps never
     # re-read the files or re-run the (Python) line numbering.
-    parsed = parse_lines(read_numbered_lines(spark, files, min_partitions=min_partitions))
+    parsed = parse_lines(lines)
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         n_bad, examples = bad_line_report(parsed)
@@ -286,3 +332,10 @@ def load_heart_disease(
     df = parsed.filter(parsed["problem"].isNull()).select(*columns)
     return LoadResult(df=df, files=files, n_skipped=n_bad, skipped_examples=examples,
                       persisted=parsed)
+
+
+def _has_spark_context(spark: SparkSession) -> bool:
+    """Whether RDDs work in this session (not under Spark Connect or a locked-down JVM)."""
+    from rddml.engine.backend import has_spark_context
+
+    return has_spark_context(spark.range(1))
