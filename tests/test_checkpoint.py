@@ -166,6 +166,27 @@ def test_the_same_rows_in_another_order_and_partitioning_resume(
     np.testing.assert_array_equal(again.cluster_centers_, done.cluster_centers_)
 
 
+def test_a_copy_of_the_input_file_elsewhere_is_refused(sc: Any, tmp_path: Path) -> None:
+    """Rows read from files carry their path into the fingerprint: the same bytes under
+    another path are refused, naming both paths; the same path resumes."""
+    from rddml.csv_input import read_points_csv
+
+    first, second = tmp_path / "a" / "points.csv", tmp_path / "b" / "points.csv"
+    for path in (first, second):
+        path.parent.mkdir()
+        np.savetxt(path, X, delimiter=",")
+    ckpt = tmp_path / "ckpt"
+    with read_points_csv(sc, str(first)) as ds:
+        assert ds.input_path == str(first)
+        KMeans(max_iter=2, checkpoint_dir=str(ckpt), **PARAMS).fit(ds)
+        assert KMeans(max_iter=3, checkpoint_dir=str(ckpt), **PARAMS).fit(
+            ds).resumed_iteration_ == 2
+    with read_points_csv(sc, str(second)) as ds, pytest.raises(
+            InvalidParameterError,
+            match=r"data\.input_path=.*b/points\.csv.* here but .*a/points\.csv"):
+        KMeans(max_iter=3, checkpoint_dir=str(ckpt), **PARAMS).fit(ds)
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

@@ -245,8 +245,10 @@ def read_text_blocks(
         line_no = rdds[idx].filter(partial(_before, offset=error.offset)).count() + 1
         return f"{display_path(error.file)} line {line_no}: {error.message}"
 
-    return BlockDataset.from_blocks(blocks, source=path, describe_error=describe,
-                                    storage=storage)
+    ds = BlockDataset.from_blocks(blocks, source=path, describe_error=describe, storage=storage)
+    # Checkpoints made from this dataset remember where it came from (see fit_fingerprint).
+    ds.input_path = display_path(path)
+    return ds
 
 
 def read_points_csv(

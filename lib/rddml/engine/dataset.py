@@ -197,6 +197,9 @@ class Dataset(ABC):
     digest : str
         A hash of the rows' contents (features, labels, weights) that does not depend
         on partitioning or row order: checkpoints use it to refuse other data.
+    input_path : str or None
+        The file or directory the rows were read from, when a reader knows it
+        (:mod:`rddml.data.text`); checkpoints refuse to resume from another path.
     backend : {"rdd", "dataframe"}
     """
 
@@ -210,6 +213,7 @@ class Dataset(ABC):
     n_skipped: int
     skipped_examples: tuple[str, ...]
     digest: str
+    input_path: str | None = None
     _transforms: tuple[Transform, ...] = ()
     _owner: bool = True  # False for a transform() view, which shares the cached data
 

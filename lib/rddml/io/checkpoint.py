@@ -102,7 +102,8 @@ def fit_fingerprint(params: Mapping[str, Any], data: Any,
     ``exclude`` and :data:`NOT_FINGERPRINTED`), the shape of ``data`` (an engine
     dataset: rows, features, labels, weights) and its content digest (a hash of every
     row computed by the summary pass, independent of partitioning and row order), so
-    other data of the same shape is refused."""
+    other data of the same shape is refused; and the input path when the dataset was
+    read from files, so a checkpoint is not resumed on a copy of the data elsewhere."""
     skip = set(exclude) | set(NOT_FINGERPRINTED)
     shape = {
         "n_rows": int(data.n_rows),
@@ -111,6 +112,8 @@ def fit_fingerprint(params: Mapping[str, Any], data: Any,
         "weighted": bool(getattr(data, "has_weights", False)),
         "content": str(getattr(data, "digest", "")),
     }
+    if getattr(data, "input_path", None):
+        shape["input_path"] = str(data.input_path)
     chosen = {k: v for k, v in params.items() if k not in skip}
     return _normalised({"params": chosen, "data": shape})
 
@@ -137,7 +140,10 @@ def _differences(stored: Any, current: Any, where: str = "") -> list[str]:
 
 def _short(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    if len(text) <= 60:
+        return text
+    # A path differs at its end more often than at its start: keep both ends.
+    return text[:20] + "..." + text[-37:] if isinstance(value, str) else text[:57] + "..."
 
 
 class FitCheckpoint:
