@@ -2,9 +2,19 @@
 # Create .venv and install rddml with its pinned dependencies, once (and again whenever
 # pyproject.toml or constraints.txt change). Sourced by spark-submit.sh and the Makefile;
 # also runnable alone: tools/bootstrap.sh
+#
+# RDDML_ENV=spark35 tools/bootstrap.sh builds the second, older environment instead:
+# .venv-spark35 with pyspark 3.5 and the NumPy/pandas/pyarrow of a Databricks 15.4 LTS
+# runtime (constraints-spark35.txt), for `make test-spark35`.
 set -euo pipefail
 ROOT="${RDDML_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
-VENV="$ROOT/.venv"
+case "${RDDML_ENV:-default}" in
+  default) VENV="$ROOT/.venv"; CONSTRAINTS="$ROOT/constraints.txt"
+           EXTRAS="spark,connect,plots,mlflow,dev" ;;
+  spark35) VENV="$ROOT/.venv-spark35"; CONSTRAINTS="$ROOT/constraints-spark35.txt"
+           EXTRAS="spark,plots,test" ;;
+  *) echo "error: RDDML_ENV must be 'default' or 'spark35', got '${RDDML_ENV}'" >&2; exit 1 ;;
+esac
 PY="${PYTHON:-python3}"
 
 die() { echo "error: $*" >&2; exit 1; }
@@ -27,7 +37,7 @@ check_python() {
     || die "$("$PY" -V 2>&1) found, rddml needs Python 3.10 or newer: set PYTHON=/path/to/python3.10+."
 }
 
-stamp_of() { cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | cksum | cut -d' ' -f1; }
+stamp_of() { cat "$ROOT/pyproject.toml" "$CONSTRAINTS" | cksum | cut -d' ' -f1; }
 
 bootstrap() {
   check_java
@@ -39,8 +49,7 @@ bootstrap() {
   echo "rddml: setting up $VENV (first run, or dependencies changed) ..." >&2
   [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
-  "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" \
-    -e "$ROOT[spark,connect,plots,mlflow,dev]" >&2
+  "$VENV/bin/python" -m pip install --quiet -c "$CONSTRAINTS" -e "$ROOT[$EXTRAS]" >&2
   echo "$want" > "$VENV/.rddml-stamp"
 }
 
