@@ -1,18 +1,28 @@
-# make test  — bootstrap .venv if needed, then the whole suite: pytest, ruff, mypy.
-.PHONY: test pytest lint typecheck bootstrap demo clean
+# make test  — bootstrap .venv if needed, then the whole suite: pytest, the pyspark 3.5 subset, ruff, mypy.
+.PHONY: test pytest test-spark35 lint typecheck bootstrap demo clean
 
 VENV := .venv/bin
 
 bootstrap:
 	@tools/bootstrap.sh
 
+# The core of the suite again on pyspark 3.5 (what Databricks LTS runtimes ship): both
+# estimators on both backends and the jobs, in .venv-spark35 (constraints-spark35.txt).
+SPARK35_TESTS := tests/test_backends.py tests/test_logistic_job.py tests/test_kmeans_job.py
+
 test: bootstrap
 	$(VENV)/python -m pytest
+	$(MAKE) test-spark35
 	$(VENV)/ruff check lib jobs tests tools
 	$(VENV)/mypy lib jobs tools
 
 pytest: bootstrap
 	$(VENV)/python -m pytest
+
+test-spark35:
+	@RDDML_ENV=spark35 tools/bootstrap.sh
+	.venv-spark35/bin/python -c 'import pyspark; print("pyspark", pyspark.__version__)'
+	.venv-spark35/bin/python -m pytest -p no:cacheprovider $(SPARK35_TESTS)
 
 lint: bootstrap
 	$(VENV)/ruff check lib jobs tests tools
