@@ -373,32 +373,63 @@ def check_logistic_model(file: str | os.PathLike[str], document: Mapping[str, An
     fitted : dict
         ``coef`` (float64 (d,)), ``intercept``, ``n_iter``, ``converged``, ``loss_history``
         (list of float), ``n_passes``, ``class_weight`` (pair or None), ``feature_mean``
-        and ``feature_std`` (float64 (d,) or None), checked and typed.
+        and ``feature_std`` (float64 (d,) or None), checked and typed. A multinomial
+        model (a document with ``"family": "multinomial"`` and ``classes`` 0 .. K-1) has
+        ``coef`` (K, d), ``intercept`` (K,) and K class weights.
     """
     check = FileCheck(file, "Model file")
     model = estimator_from_params(check, cls, document.get("params", MISSING))
     class_weight = getattr(model, "class_weight")  # noqa: B009
     if isinstance(class_weight, dict):
-        # Validated: every key is 0 or 1 (maybe as "0", "1.0"), every weight a number.
+        # Validated: every key is a class (maybe as "0", "1.0"), every weight a number.
         model.class_weight = {  # type: ignore[attr-defined]
             int(float(key)): float(w) for key, w in class_weight.items()}
-    coef = check.float_array("coef", document.get("coef", MISSING), 1)
-    d = coef.shape[0]
+    multinomial = document.get("family", "binomial") == "multinomial"
+    if document.get("family", "binomial") not in ("binomial", "multinomial"):
+        raise check.error("family", "'binomial' or 'multinomial'",
+                          describe(document.get("family")))
+    coef = check.float_array("coef", document.get("coef", MISSING), 2 if multinomial else 1)
+    d = coef.shape[-1]
     if d < 1:
         raise check.error("coef", "at least 1 coefficient", "0")
+    n_classes = 2
+    if multinomial:
+        classes = check.float_array("classes", document.get("classes", MISSING), 1)
+        n_classes = classes.shape[0]
+        if n_classes < 2 or not np.array_equal(classes, np.arange(n_classes)):
+            raise check.error("classes", "the classes 0, 1, ..., K-1 in order (K >= 2)",
+                              describe(document.get("classes")))
+        if coef.shape[0] != n_classes:
+            raise check.error("coef", f"{n_classes} rows (one per class)",
+                              str(coef.shape[0]))
     _check_width(check, "params.feature_cols", getattr(model, "feature_cols"), d,  # noqa: B009
                  "column names (one per coefficient)")
-    _check_width(check, "params.init_coef", getattr(model, "init_coef"), d,  # noqa: B009
-                 "entries (one per coefficient)")
-    intercept = check.number("intercept", document.get("intercept", MISSING))
-    if not getattr(model, "fit_intercept") and intercept != 0.0:  # noqa: B009
-        raise check.error("intercept", "0.0 (params.fit_intercept is false)", repr(intercept))
+    init_coef = getattr(model, "init_coef")  # noqa: B009
+    if not (multinomial and init_coef is not None and np.ndim(init_coef) == 2):
+        _check_width(check, "params.init_coef", init_coef, d,
+                     "entries (one per coefficient)")
+    intercept: float | np.ndarray
+    if multinomial:
+        intercept = check.float_array("intercept", document.get("intercept", MISSING), 1)
+        if intercept.shape[0] != n_classes:
+            raise check.error("intercept", f"{n_classes} entries (one per class)",
+                              str(intercept.shape[0]))
+        if not getattr(model, "fit_intercept") and np.any(intercept != 0.0):  # noqa: B009
+            raise check.error("intercept", "zeros (params.fit_intercept is false)",
+                              describe(document.get("intercept")))
+    else:
+        intercept = check.number("intercept", document.get("intercept", MISSING))
+        if not getattr(model, "fit_intercept") and intercept != 0.0:  # noqa: B009
+            raise check.error("intercept", "0.0 (params.fit_intercept is false)",
+                              repr(intercept))
     # Older files may lack the optional fields; absent means null, as when they were read.
     pair = document.get("class_weight")
     if pair is not None:
         pair = check.float_array("class_weight", pair, 1, low=0.0)
-        if pair.shape[0] != 2:
-            raise check.error("class_weight", "2 entries (the weights of classes 0 and 1)",
+        if pair.shape[0] != n_classes:
+            what = ("the weights of classes 0 and 1" if not multinomial
+                    else "the weights of the classes")
+            raise check.error("class_weight", f"{n_classes} entries ({what})",
                               str(pair.shape[0]))
     stats: dict[str, np.ndarray | None] = {}
     for field in ("feature_mean", "feature_std"):
@@ -424,7 +455,7 @@ def check_logistic_model(file: str | os.PathLike[str], document: Mapping[str, An
         "loss_history": check.float_array(
             "loss_history", document.get("loss_history", MISSING), 1).tolist(),
         "n_passes": check.integer("n_passes", document.get("n_passes", MISSING)),
-        "class_weight": None if pair is None else (float(pair[0]), float(pair[1])),
+        "class_weight": None if pair is None else tuple(float(v) for v in pair),
         "feature_mean": stats["feature_mean"],
         "feature_std": stats["feature_std"],
     }
@@ -555,13 +586,20 @@ def _check_logistic_state(check: FileCheck, state: dict[str, Any], iteration: in
     seed = state.get("seed", MISSING)
     if kind == "sgd" or seed is not None:
         state["seed"] = check.integer("state.seed", seed)
+    # A multinomial fit's state has its class count K (θ then holds K rows).
+    n_classes = None
+    if state.get("n_classes") is not None:
+        n_classes = check.integer("state.n_classes", state.get("n_classes"), low=2, high=1000)
+        state["n_classes"] = n_classes
     pair = state.get("class_weight", MISSING)
     if pair is not None:
         pair = check.float_array("state.class_weight", pair, 1, low=0.0)
-        if pair.shape[0] != 2:
-            raise check.error("state.class_weight", "2 entries (the weights of classes 0 and 1)",
+        if pair.shape[0] != (n_classes or 2):
+            what = ("the weights of classes 0 and 1" if n_classes is None
+                    else "one weight per class")
+            raise check.error("state.class_weight", f"{n_classes or 2} entries ({what})",
                               str(pair.shape[0]))
-        state["class_weight"] = [float(pair[0]), float(pair[1])]
+        state["class_weight"] = [float(v) for v in pair]
     standardize = params.get("standardize")
     for name in ("feature_mean", "feature_std"):
         value = state.get(name, MISSING)
@@ -587,6 +625,8 @@ def _check_logistic_state(check: FileCheck, state: dict[str, Any], iteration: in
         raise check.error("state.solver.kind", f"{kind!r} (as state.solver_kind)",
                           describe(solver.get("kind", MISSING)))
     p = None if d is None else d + (1 if params.get("fit_intercept", True) else 0)
+    if p is not None and n_classes is not None:
+        p *= n_classes
     theta = _state_vector(check, "state.solver.theta", solver.get("theta", MISSING), p)
     p = theta.shape[0]
     n_iter = check.integer("state.solver.n_iter", solver.get("n_iter", MISSING))

@@ -169,15 +169,18 @@ def block_class_moments(X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> C
 
 
 def pooled_mean_std(
-    moments: ClassMoments, class_weights: tuple[float, float] | None
+    moments: ClassMoments, class_weights: tuple[float, ...] | np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted mean and standard deviation of every feature over both classes.
+    """Weighted mean and standard deviation of every feature over all classes (two, or
+    K for :class:`~rddml.linear.softmax.LabelCensus` moments).
 
     Class weights multiply the row weights. The variance is the unbiased weighted
     estimate ``M2 / (W − ΣW²/W)`` that Spark's ``Summarizer`` (and so MLlib's
     ``standardization=True``) uses; 0 when that denominator is not positive.
     """
-    c = np.ones(2) if class_weights is None else np.asarray(class_weights, dtype=np.float64)
+    n_classes = moments.weight.shape[0]
+    c = np.ones(n_classes) if class_weights is None else np.asarray(class_weights,
+                                                                    dtype=np.float64)
     w = moments.weight * c
     total = float(w.sum())
     if total <= 0:

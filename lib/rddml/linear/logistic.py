@@ -1,4 +1,4 @@
-"""Distributed binary logistic regression on NumPy blocks, scikit-learn style."""
+"""Distributed logistic regression (binary and multinomial) on NumPy blocks, scikit-learn style."""
 
 from __future__ import annotations
 
@@ -23,6 +23,18 @@ from rddml.errors import ConvergenceError, DataValidationError, InvalidParameter
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_logistic_model
+from rddml.linear.classes import (
+    FAMILIES,
+    check_binomial_labels,
+    check_class_weight_dict,
+    check_eval_labels,
+    class_weight_vector,
+    eval_labels_error,
+    n_classes_from_counts,
+    n_classes_from_summary,
+    resolve_family,
+    summary_is_complete,
+)
 from rddml.linear.kernels import (
     Scaling,
     balanced_class_weights,
@@ -33,12 +45,23 @@ from rddml.linear.kernels import (
 from rddml.linear.passes import (
     batch_objective,
     check_labelled,
+    check_labels_and_weights,
     class_moments_pass,
     evaluate_pass,
     full_objective,
+    label_census_pass,
+    multi_evaluate_pass,
+    softmax_batch_objective,
+    softmax_full_objective,
     warm_up_kernels,
 )
 from rddml.linear.predict import predict_blocks, predict_dataframe, predict_records, scores
+from rddml.linear.softmax import (
+    multiclass_metrics,
+    original_to_theta,
+    theta_to_original,
+)
+from rddml.linear.softmax import penalty_mask as softmax_penalty_mask
 from rddml.linear.solvers import (
     SolverResult,
     SolverState,
@@ -63,14 +86,22 @@ OPTIMIZERS = ("lbfgs", "gd", "sgd")
 
 
 class LogisticRegression(BaseEstimator):
-    """Binary logistic regression whose every optimiser step is one pass over Spark data.
+    """Logistic regression (binary or multinomial) whose every optimiser step is one pass
+    over Spark data.
 
     A pass broadcasts the coefficients, lets each partition compute the weighted log
-    loss and its gradient on its NumPy blocks (two matrix-vector products per block),
+    loss and its gradient on its NumPy blocks (two matrix products per block),
     and tree-aggregates the partial sums; the driver updates the parameters. The
     objective is Spark MLlib's: the weighted mean log loss plus
-    ``reg_param * (l1_ratio * |w|_1 + (1 - l1_ratio) / 2 * |w|_2^2)``, intercept unpenalised.
+    ``reg_param * (l1_ratio * |w|_1 + (1 - l1_ratio) / 2 * |w|_2^2)``, intercepts unpenalised.
     (scikit-learn's ``C`` corresponds to ``reg_param = 1 / (C * total weight)``.)
+
+    With K > 2 classes (labels 0 .. K-1, ``family="auto"`` or ``"multinomial"``) the model
+    is the softmax over K coefficient rows: ``coef_`` is (K, d), ``intercept_`` (K,),
+    the penalty covers every row, and the optimisers work on the flattened (K, d + 1)
+    parameters. As MLlib, the fitted intercepts are centred (they sum to 0; the
+    softmax does not change), and so are each feature's coefficients across classes
+    when ``reg_param == 0`` (otherwise the penalty makes the optimum unique).
 
     Parameters
     ----------
@@ -100,15 +131,17 @@ class LogisticRegression(BaseEstimator):
     batch_fraction : float in (0, 1], default=1.0
         Fraction of rows per ``"sgd"`` mini-batch, drawn per iteration from ``seed`` and
         each row's global index (the same batches for any partitioning).
-    class_weight : None, "balanced" or dict {0: w0, 1: w1}, default=None
-        Multiplies the row weights; ``"balanced"`` is ``W / (2 * W_c)`` with ``W_c`` the
+    class_weight : None, "balanced" or dict {class: weight}, default=None
+        Multiplies the row weights; ``"balanced"`` is ``W / (K * W_c)`` with ``W_c`` the
         total row weight of class c (the row count when unweighted), as scikit-learn.
-    init_coef : array of shape (d,) or None, default=None
+        Classes a dict leaves out weigh 1.
+    init_coef : array of shape (d,) ((K, d) for multinomial) or None, default=None
         Starting coefficients in original units (zeros by default).
-    init_intercept : float or None, default=None
-        Starting intercept (0 by default).
+    init_intercept : float (array of shape (K,) for multinomial) or None, default=None
+        Starting intercept(s) (0 by default).
     threshold : float in [0, 1], default=0.5
-        ``predict`` gives 1 when P(y=1) > threshold.
+        Binary: ``predict`` gives 1 when P(y=1) > threshold (multinomial: the most
+        probable class; the threshold is not used).
     seed : int or None, default=None
         Seed of the ``"sgd"`` mini-batches (drawn at random when None; see ``seed_``).
     features_col, feature_cols, label_col, weight_col, prediction_col, probability_col
@@ -129,11 +162,20 @@ class LogisticRegression(BaseEstimator):
     backend, storage : str, default="auto"
         Where the passes run and how the RDD backend keeps the blocks between passes, as
         for :class:`~rddml.cluster.kmeans.KMeans`.
+    family : {"auto", "binomial", "multinomial"}, default="auto"
+        As Spark MLlib: ``"auto"`` fits the binary model when the labels are 0 and 1 and
+        the multinomial one otherwise. Labels must be the integers 0 .. K-1 (every class
+        present, K <= 1000); ``"multinomial"`` with K = 2 fits two softmax rows.
 
     Attributes
     ----------
-    coef_ : ndarray of shape (d,)
-    intercept_ : float
+    coef_ : ndarray of shape (d,) (binary) or (K, d) (multinomial)
+    intercept_ : float (binary) or ndarray of shape (K,) (multinomial)
+    family_ : {"binomial", "multinomial"}
+        The model fitted (``family="auto"`` resolved from the labels).
+    classes_ : ndarray of shape (K,)
+        The classes in the order of ``coef_``'s rows and the probabilities' columns
+        (0.0, 1.0, ..., K-1).
     n_iter_ : int
         Iterations (parameter updates) run.
     converged_ : bool
@@ -145,7 +187,7 @@ class LogisticRegression(BaseEstimator):
     n_passes_ : int
         Passes over the data during ``fit`` (statistics pass included); for a resumed
         fit, those of the whole fit, as if it had not been interrupted.
-    class_weight_ : tuple (w0, w1) or None
+    class_weight_ : tuple (w0, w1) (binary), tuple of K weights (multinomial), or None
     feature_mean_, feature_std_ : ndarray of shape (d,) or None
         Weighted feature statistics when ``standardize=True``.
     resumed_iteration_ : int
@@ -187,6 +229,7 @@ class LogisticRegression(BaseEstimator):
         checkpoint_interval: int = 10,
         backend: str = "auto",
         storage: str = "auto",
+        family: str = "auto",
     ) -> None:
         self.optimizer = optimizer
         self.step_size = step_size
@@ -212,6 +255,7 @@ class LogisticRegression(BaseEstimator):
         self.checkpoint_interval = checkpoint_interval
         self.backend = backend
         self.storage = storage
+        self.family = family
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -230,12 +274,16 @@ class LogisticRegression(BaseEstimator):
                 f"The 'batch_fraction' parameter must be 1.0 unless optimizer='sgd', got "
                 f"{self.batch_fraction!r} with optimizer={self.optimizer!r}."
             )
-        _class_weight_pair(self.class_weight)
+        check_choice("family", self.family, FAMILIES)
+        if self.family == "binomial" or _binary_class_weight(self.class_weight):
+            _class_weight_pair(self.class_weight)
+        else:
+            _class_weight_any(self.class_weight)
         if self.init_coef is not None:
-            _init_coef(self.init_coef, None)
+            _init_coef(self.init_coef, None, self.family != "binomial")
         if self.init_intercept is not None:
-            check_float("init_intercept", self.init_intercept)
-            if not self.fit_intercept and self.init_intercept != 0:
+            _init_intercept(self.init_intercept, None, self.family != "binomial")
+            if not self.fit_intercept and np.any(np.asarray(self.init_intercept) != 0):
                 raise InvalidParameterError(
                     "The 'init_intercept' parameter must be None or 0 when "
                     f"fit_intercept=False, got {self.init_intercept!r}."
@@ -276,6 +324,16 @@ class LogisticRegression(BaseEstimator):
         )
 
     def _fit_dataset(self, ds: Dataset) -> None:
+        check_labels_and_weights(ds)
+        family = resolve_family(str(self.family), ds.labels)
+        if family == "multinomial":
+            self._fit_multinomial(ds)
+            return
+        if self.family == "binomial":
+            check_binomial_labels(ds.labels)
+        self._fit_binomial(ds)
+
+    def _fit_binomial(self, ds: Dataset) -> None:
         started = time.perf_counter()
         check_labelled(ds, require_both=True)
         warm_up_kernels(ds)
@@ -303,13 +361,20 @@ class LogisticRegression(BaseEstimator):
             scaling = Scaling.from_std(mean, std, bool(self.fit_intercept))
         else:
             scaling = Scaling.identity(d, bool(self.fit_intercept))
-        coef0 = np.zeros(d) if self.init_coef is None else _init_coef(self.init_coef, d)
-        theta0 = scaling.from_original(coef0, float(self.init_intercept or 0.0))
+        coef0 = np.zeros(d) if self.init_coef is None else _init_coef(self.init_coef, d, False)
+        intercept0 = (0.0 if self.init_intercept is None
+                      else float(_init_intercept(self.init_intercept, None, False)[0]))
+        theta0 = scaling.from_original(coef0, intercept0)
         l2 = float(self.reg_param) * (1.0 - float(self.l1_ratio))
         l1_strength = float(self.reg_param) * float(self.l1_ratio)
         l1 = l1_strength * penalty_mask(d, bool(self.fit_intercept)) if l1_strength else None
-        result = self._solve(ds, scaling, class_weights, theta0, l2, l1, setup["seed"],
-                             solver_state, _SolverCheckpoint(ckpt, setup, int(self.max_iter)))
+        fun = partial(full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
+                      l2=l2)
+        batch_fun = None if setup["seed"] is None else partial(
+            batch_objective, ds=ds, scaling=scaling, class_weights=class_weights, l2=l2,
+            seed=int(setup["seed"]), fraction=float(self.batch_fraction))
+        result = self._solve(fun, batch_fun, theta0, l1, solver_state,
+                             _SolverCheckpoint(ckpt, setup, int(self.max_iter)))
         # The final state too: running the same fit again then runs no pass at all.
         ckpt.save(result.n_iter, {**setup, "solver": result.state}, final=True)
         coef, intercept = scaling.to_original(result.theta)
@@ -324,11 +389,12 @@ class LogisticRegression(BaseEstimator):
         self.converged_ = result.converged
         self.loss_history_ = [float(v) for v in result.history]
         self.n_passes_ = int(setup["stats_passes"]) + result.n_evals
-        self.class_weight_ = class_weights
+        self.class_weight_: tuple[float, ...] | None = class_weights
         self.feature_mean_ = mean
         self.feature_std_ = std
         self.n_features_in_ = d
         self.classes_ = np.array([0.0, 1.0])
+        self.family_ = "binomial"
         logger.info("logistic regression (%s): %d iterations, %d passes, objective %.10g, "
                     "converged=%s, %.2fs", self.optimizer, self.n_iter_, self.n_passes_,
                     self.loss_history_[-1] if self.loss_history_ else float("nan"),
@@ -353,12 +419,7 @@ class LogisticRegression(BaseEstimator):
                 class_weights = balanced_class_weights(moments.weight)
             if self.standardize:
                 mean, std = pooled_mean_std(moments, class_weights)
-        seed = None
-        if self.optimizer == "sgd":
-            seed = self.seed
-            if seed is None:
-                seed = int(np.random.SeedSequence().entropy) % 2**31  # type: ignore[arg-type]
-        return {"solver_kind": self._solver_kind(), "seed": seed,
+        return {"solver_kind": self._solver_kind(), "seed": self._sgd_seed(),
                 "class_weight": None if class_weights is None else list(class_weights),
                 "feature_mean": mean, "feature_std": std, "stats_passes": passes}
 
@@ -378,12 +439,10 @@ class LogisticRegression(BaseEstimator):
             interval=int(self.checkpoint_interval),
         )
 
-    def _solve(self, ds: Dataset, scaling: Scaling,
-               class_weights: tuple[float, float] | None, theta0: np.ndarray, l2: float,
-               l1: np.ndarray | None, seed: int | None, resume: SolverState | None,
-               checkpoint: _SolverCheckpoint) -> SolverResult:
-        fun = partial(full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
-                      l2=l2)
+    def _solve(self, fun: Any, batch_fun: Any, theta0: np.ndarray, l1: np.ndarray | None,
+               resume: SolverState | None, checkpoint: _SolverCheckpoint) -> SolverResult:
+        """Run the optimiser on the flat θ: ``fun`` is the full objective (one pass per
+        call), ``batch_fun`` the mini-batch one (``"sgd"``)."""
         max_iter, tol = int(self.max_iter), float(self.tol)
         kind = self._solver_kind()
         if kind == "gd":
@@ -391,10 +450,7 @@ class LogisticRegression(BaseEstimator):
                                     max_iter=max_iter, tol=tol, l1=l1, resume=resume,
                                     checkpoint=checkpoint)
         if kind == "sgd":
-            assert seed is not None
-            batch_fun = partial(batch_objective, ds=ds, scaling=scaling,
-                                class_weights=class_weights, l2=l2, seed=seed,
-                                fraction=float(self.batch_fraction))
+            assert batch_fun is not None
             return stochastic_gradient_descent(batch_fun, theta0, step=float(self.step_size),
                                                max_iter=max_iter, tol=tol, l1=l1,
                                                resume=resume, checkpoint=checkpoint)
@@ -405,29 +461,144 @@ class LogisticRegression(BaseEstimator):
         return lbfgs(fun, theta0, max_iter=max_iter, tol=tol, resume=resume,
                      checkpoint=checkpoint)
 
+    # ----------------------------------------------------------- multinomial
+    def _fit_multinomial(self, ds: Dataset) -> None:
+        """The softmax model over K classes: the same loop as the binary fit, on the
+        flattened (K, d + 1) parameters (see :mod:`rddml.linear.softmax`)."""
+        started = time.perf_counter()
+        d = ds.n_features
+        ckpt = self._checkpoint(ds)
+        state = ckpt.load()
+        if state is None:
+            setup = self._setup_multinomial(ds)
+            ckpt.save(0, {**setup, "solver": None})
+            solver_state = None
+        else:
+            setup = {key: state[key] for key in MULTINOMIAL_SETUP_KEYS}
+            solver_state = state["solver"]
+            logger.info("multinomial logistic regression: resumed from checkpoint %s at "
+                        "iteration %d/%d (written %s)", ckpt.path, state["iteration"],
+                        self.max_iter, state["written"])
+        self.resumed_iteration_ = 0 if state is None else int(state["iteration"])
+        K = int(setup["n_classes"])
+        class_weights = (None if setup["class_weight"] is None
+                         else np.asarray(setup["class_weight"], dtype=np.float64))
+        mean, std = setup["feature_mean"], setup["feature_std"]
+        if setup["seed"] is not None:
+            self.seed_ = int(setup["seed"])
+        fit_intercept = bool(self.fit_intercept)
+        scaling = (Scaling.from_std(mean, std, fit_intercept)
+                   if mean is not None and std is not None
+                   else Scaling.identity(d, fit_intercept))
+        coef0 = (np.zeros((K, d)) if self.init_coef is None
+                 else _init_coef(self.init_coef, d, True, K))
+        intercept0 = (np.zeros(K) if self.init_intercept is None
+                      else _init_intercept(self.init_intercept, K, True))
+        theta0 = original_to_theta(scaling, coef0, intercept0)
+        l2 = float(self.reg_param) * (1.0 - float(self.l1_ratio))
+        l1_strength = float(self.reg_param) * float(self.l1_ratio)
+        l1 = (l1_strength * softmax_penalty_mask(K, d, fit_intercept) if l1_strength
+              else None)
+        fun = partial(softmax_full_objective, ds=ds, scaling=scaling, n_classes=K,
+                      class_weights=class_weights, l2=l2)
+        batch_fun = None if setup["seed"] is None else partial(
+            softmax_batch_objective, ds=ds, scaling=scaling, n_classes=K,
+            class_weights=class_weights, l2=l2, seed=int(setup["seed"]),
+            fraction=float(self.batch_fraction))
+        result = self._solve(fun, batch_fun, theta0, l1, solver_state,
+                             _SolverCheckpoint(ckpt, setup, int(self.max_iter)))
+        ckpt.save(result.n_iter, {**setup, "solver": result.state}, final=True)
+        coef, intercept = theta_to_original(scaling, result.theta, K)
+        if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
+            raise ConvergenceError(
+                f"optimizer={self.optimizer!r} produced non-finite coefficients after "
+                f"iteration {result.n_iter}. Use a smaller step_size or standardize=True."
+            )
+        # The softmax is unchanged by a shift common to all classes: centre as MLlib does
+        # (intercepts always; coefficients when no penalty picks a unique optimum).
+        intercept = intercept - intercept.mean()
+        if float(self.reg_param) == 0.0:
+            coef = coef - coef.mean(axis=0)
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+        self.loss_history_ = [float(v) for v in result.history]
+        self.n_passes_ = int(setup["stats_passes"]) + result.n_evals
+        self.class_weight_ = (None if class_weights is None
+                              else tuple(float(v) for v in class_weights))
+        self.feature_mean_ = mean
+        self.feature_std_ = std
+        self.n_features_in_ = d
+        self.classes_ = np.arange(K, dtype=np.float64)
+        self.family_ = "multinomial"
+        logger.info("multinomial logistic regression (%s, K=%d): %d iterations, %d passes, "
+                    "objective %.10g, converged=%s, %.2fs", self.optimizer, K, self.n_iter_,
+                    self.n_passes_,
+                    self.loss_history_[-1] if self.loss_history_ else float("nan"),
+                    self.converged_, time.perf_counter() - started)
+
+    def _setup_multinomial(self, ds: Dataset) -> dict[str, Any]:
+        """The class count K, class weights and standardisation statistics (one statistics
+        pass when standardising, balancing, or when the dataset's label summary may be
+        incomplete) and the SGD seed, as :meth:`_setup` for the binary model."""
+        passes = 0
+        census = None
+        if (self.standardize or self.class_weight == "balanced"
+                or not summary_is_complete(ds.labels)):
+            census = label_census_pass(ds)
+            passes += 1
+            K = n_classes_from_counts(census.moments.count, census.bad)
+        else:
+            K = n_classes_from_summary(ds.labels)
+        class_weights = class_weight_vector(
+            self.class_weight, K, None if census is None else census.moments.weight)
+        mean = std = None
+        if self.standardize:
+            assert census is not None
+            mean, std = pooled_mean_std(census.moments, class_weights)
+        return {"solver_kind": self._solver_kind(), "seed": self._sgd_seed(),
+                "class_weight": None if class_weights is None else class_weights.tolist(),
+                "feature_mean": mean, "feature_std": std, "stats_passes": passes,
+                "n_classes": K}
+
+    def _sgd_seed(self) -> int | None:
+        if self.optimizer != "sgd":
+            return None
+        if self.seed is not None:
+            return int(self.seed)
+        return int(np.random.SeedSequence().entropy) % 2**31  # type: ignore[arg-type]
+
     # --------------------------------------------------------------- predict
     def predict_proba(self, data: Any) -> Any:
-        """P(y = 1) for each row, in the same kind as the input.
+        """P(y = 1) for each row (binary) or the K class probabilities (multinomial), in
+        the same kind as the input.
 
         RDD (of feature vectors or ``(features, label[, weight])`` tuples) → RDD of floats
-        in the same order; DataFrame → the DataFrame plus a double ``probability_col``;
-        BlockDataset → RDD of arrays, one per block; NumPy array (n, d) → array (n,).
+        (multinomial: lists of K floats) in the same order; DataFrame → the DataFrame plus
+        a double ``probability_col`` (multinomial: ``array<double>`` of K); BlockDataset →
+        RDD of arrays, one per block ((rows, K) for multinomial); NumPy array (n, d) →
+        array (n,) (multinomial: (n, K)).
         """
         return self._score(data, threshold=None, out_col=self.probability_col)
 
     def predict(self, data: Any) -> Any:
-        """Predicted class (0.0 or 1.0, 1 when P(y=1) > ``threshold``), same kinds as
-        :meth:`predict_proba`; a DataFrame gets a double ``prediction_col``."""
+        """Predicted class as a float (binary: 1.0 when P(y=1) > ``threshold``, else 0.0;
+        multinomial: the most probable class), same kinds as :meth:`predict_proba`; a
+        DataFrame gets a double ``prediction_col``."""
         return self._score(data, threshold=float(self.threshold), out_col=self.prediction_col)
 
     def _score(self, data: Any, *, threshold: float | None, out_col: str) -> Any:
         check_is_fitted(self, "coef_")
-        coef, intercept = self.coef_, float(self.intercept_)
+        coef = self.coef_
+        intercept = (np.asarray(self.intercept_, dtype=np.float64) if coef.ndim == 2
+                     else float(self.intercept_))
+        d = coef.shape[-1]
         if isinstance(data, np.ndarray):
             X = np.asarray(data, dtype=np.float64)
-            if X.ndim != 2 or X.shape[1] != coef.shape[0]:
+            if X.ndim != 2 or X.shape[1] != d:
                 raise InvalidParameterError(
-                    f"The 'data' array must have shape (n, {coef.shape[0]}), got {X.shape}."
+                    f"The 'data' array must have shape (n, {d}), got {X.shape}."
                 )
             return scores(X, coef, intercept, threshold)
         if isinstance(data, BlockDataset):
@@ -445,10 +616,10 @@ class LogisticRegression(BaseEstimator):
         )
 
     def _check_width(self, n_features: int) -> None:
-        if n_features != self.coef_.shape[0]:
+        if n_features != self.coef_.shape[-1]:
             raise DataValidationError(
                 f"The data has {n_features} features, but the model was fitted on "
-                f"{self.coef_.shape[0]}."
+                f"{self.coef_.shape[-1]}."
             )
 
     def evaluate(self, data: Any) -> dict[str, Any]:
@@ -456,8 +627,17 @@ class LogisticRegression(BaseEstimator):
         collected): ``accuracy``, ``log_loss``, ``auc`` (exact ROC AUC; None when one
         class is absent), ``precision``, ``recall``, ``f1`` (of class 1, 0 when undefined),
         ``confusion_matrix`` ``[[tn, fp], [fn, tp]]``, ``weight`` (rows or total weight)
-        and ``threshold``. Row weights apply; class weights do not."""
+        and ``threshold``. Row weights apply; class weights do not.
+
+        A multinomial model gives instead ``accuracy``, ``log_loss``, ``precision_macro``,
+        ``recall_macro``, ``f1_macro``, the ``*_weighted`` averages, ``precision_per_class``
+        / ``recall_per_class`` / ``f1_per_class`` / ``support_per_class``, the K×K
+        ``confusion_matrix`` (rows: true class, columns: predicted), ``auc_ovr`` (one-vs-rest
+        ROC AUC of each class, None for a class absent or alone) and ``auc_macro``, all in
+        one pass (see :func:`~rddml.linear.softmax.multiclass_metrics`)."""
         check_is_fitted(self, "coef_")
+        if self.coef_.ndim == 2:
+            return self._evaluate_multinomial(data)
         ds, owned = self._dataset(data)
         try:
             check_labelled(ds, require_both=False)
@@ -471,22 +651,56 @@ class LogisticRegression(BaseEstimator):
         metrics["threshold"] = float(self.threshold)
         return metrics
 
+    def _evaluate_multinomial(self, data: Any) -> dict[str, Any]:
+        K = int(self.coef_.shape[0])
+        ds, owned = self._dataset(data)
+        try:
+            check_labels_and_weights(ds)
+            if summary_is_complete(ds.labels):
+                check_eval_labels(ds.labels, K)
+            self._check_width(ds.n_features)
+            stats, aucs = multi_evaluate_pass(ds, self.coef_, np.asarray(self.intercept_))
+        finally:
+            if owned:
+                ds.unpersist()
+        if stats.n_bad:
+            raise eval_labels_error(stats.bad, K)
+        return multiclass_metrics(stats, aucs)
+
     # ----------------------------------------------------------- persistence
     _fitted_attribute = "coef_"
 
     def _saved_params(self) -> dict[str, Any]:
         params = self.get_params()
         if isinstance(params["class_weight"], dict):
-            pair = _class_weight_pair(params["class_weight"])
-            params["class_weight"] = {"0": pair[0], "1": pair[1]} if pair else None
+            if params["family"] == "binomial" or _binary_class_weight(params["class_weight"]):
+                pair = _class_weight_pair(params["class_weight"])
+                params["class_weight"] = {"0": pair[0], "1": pair[1]} if pair else None
+            else:
+                params["class_weight"] = {
+                    str(k): w for k, w in sorted(_class_weight_any(params["class_weight"])
+                                                 .items())}
         if params["init_coef"] is not None:
             params["init_coef"] = np.asarray(params["init_coef"], dtype=float).tolist()
+        if isinstance(params["init_intercept"], (list, tuple, np.ndarray)):
+            params["init_intercept"] = np.asarray(params["init_intercept"],
+                                                  dtype=float).tolist()
         return params
 
     def _model_document(self) -> dict[str, Any]:
         def listed(a: np.ndarray | None) -> list[float] | None:
             return None if a is None else a.tolist()
 
+        if self.coef_.ndim == 2:
+            # Multinomial: the classes, in the order of the coefficient rows.
+            return {"family": "multinomial", "classes": [int(c) for c in self.classes_],
+                    "coef": self.coef_.tolist(),
+                    "intercept": np.asarray(self.intercept_, dtype=float).tolist(),
+                    "n_iter": self.n_iter_, "converged": self.converged_,
+                    "loss_history": self.loss_history_, "n_passes": self.n_passes_,
+                    "class_weight": list(self.class_weight_) if self.class_weight_ else None,
+                    "feature_mean": listed(self.feature_mean_),
+                    "feature_std": listed(self.feature_std_)}
         return {"coef": self.coef_.tolist(), "intercept": float(self.intercept_),
                 "n_iter": self.n_iter_, "converged": self.converged_,
                 "loss_history": self.loss_history_, "n_passes": self.n_passes_,
@@ -500,14 +714,21 @@ class LogisticRegression(BaseEstimator):
         return check_logistic_model(file, document, cls)
 
     def _loaded(self) -> None:
-        self.n_features_in_ = self.coef_.shape[0]
-        self.classes_ = np.array([0.0, 1.0])
+        self.n_features_in_ = self.coef_.shape[-1]
+        if self.coef_.ndim == 2:
+            self.classes_ = np.arange(self.coef_.shape[0], dtype=np.float64)
+            self.family_ = "multinomial"
+        else:
+            self.classes_ = np.array([0.0, 1.0])
+            self.family_ = "binomial"
 
 
 # ------------------------------------------------------------------ helpers
 #: The checkpoint's fields besides the solver's state (see ``LogisticRegression._setup``).
 SETUP_KEYS = ("solver_kind", "seed", "class_weight", "feature_mean", "feature_std",
               "stats_passes")
+#: ... of a multinomial fit, which adds the class count K.
+MULTINOMIAL_SETUP_KEYS = (*SETUP_KEYS, "n_classes")
 
 
 class _SolverCheckpoint:
@@ -553,6 +774,24 @@ def _class_weight_pair(value: Any) -> tuple[float, float] | None:
     return pair[0], pair[1]
 
 
+def _binary_class_weight(value: Any) -> bool:
+    """Whether ``class_weight`` is None, "balanced", or a dict naming only classes 0 and 1
+    (then it is kept as the binary model's pair)."""
+    return not isinstance(value, dict) or all(_as_class(k) is not None for k in value)
+
+
+def _class_weight_any(value: Any) -> dict[int, float]:
+    """Validate ``class_weight`` for any number of classes; a dict as ``{class: weight}``."""
+    if value is None or value == "balanced":
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParameterError(
+            "The 'class_weight' parameter must be None, 'balanced' or a dict {class: weight}, "
+            f"got {value!r}."
+        )
+    return check_class_weight_dict(value)
+
+
 def _as_class(key: Any) -> int | None:
     try:
         number = float(key)
@@ -561,15 +800,45 @@ def _as_class(key: Any) -> int | None:
     return int(number) if number in (0.0, 1.0) else None
 
 
-def _init_coef(value: Any, d: int | None) -> np.ndarray:
+def _init_coef(value: Any, d: int | None, multinomial: bool,
+               n_classes: int | None = None) -> np.ndarray:
+    """``init_coef`` as an array: (d,) for the binary model; (K, d) for the multinomial one
+    (where ``multinomial`` allows 2-D; the shape is checked once d and K are known)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = np.zeros((0, 0, 0))
+    ndims = (1, 2) if multinomial and n_classes is None else (2,) if multinomial else (1,)
+    shape_ok = arr.ndim in ndims and (d is None or arr.shape[-1] == d) and (
+        n_classes is None or arr.shape[0] == n_classes)
+    if not shape_ok or not np.all(np.isfinite(arr)):
+        want_d = "n" if d is None else str(d)
+        if multinomial:
+            want_k = "K" if n_classes is None else str(n_classes)
+            shape = f"2-D array of {want_k} x {want_d} finite numbers (one row per class)"
+        else:
+            shape = f"1-D array of {want_d} finite numbers (one per feature)"
+        raise InvalidParameterError(
+            f"The 'init_coef' parameter must be a {shape}, got {value!r}."
+        )
+    return arr
+
+
+def _init_intercept(value: Any, n_classes: int | None, multinomial: bool) -> np.ndarray:
+    """``init_intercept`` as an array: a float (every class the same), or for a multinomial
+    model one number per class."""
+    if np.ndim(value) == 0:
+        check_float("init_intercept", value)
+        return np.full(n_classes or 1, float(value))
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         arr = np.zeros((0, 0))
-    if arr.ndim != 1 or not np.all(np.isfinite(arr)) or (d is not None and arr.shape[0] != d):
-        want = "n" if d is None else str(d)
+    if (not multinomial or arr.ndim != 1 or not np.all(np.isfinite(arr))
+            or (n_classes is not None and arr.shape[0] != n_classes)):
+        want = ("a float" if not multinomial else
+                f"a float or a 1-D array of {n_classes or 'K'} finite numbers (one per class)")
         raise InvalidParameterError(
-            f"The 'init_coef' parameter must be a 1-D array of {want} finite numbers (one per "
-            f"feature), got {value!r}."
+            f"The 'init_intercept' parameter must be {want}, got {value!r}."
         )
     return arr

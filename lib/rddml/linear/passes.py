@@ -7,7 +7,11 @@
 - :func:`full_objective` / :func:`batch_objective`: the optimiser's objective and its
   gradient in the (possibly standardised) parameter space, one pass each;
 - :func:`evaluate_pass`: confusion counts, log loss and the exact ROC AUC, one job;
-- :func:`check_labelled`: the label/weight checks from the dataset's summary (no job).
+- :func:`check_labelled`: the label/weight checks from the dataset's summary (no job);
+- multinomial (softmax) counterparts: :func:`softmax_loss_grad_pass`,
+  :func:`label_census_pass` (per-class moments, and the class count),
+  :func:`softmax_full_objective` / :func:`softmax_batch_objective` and
+  :func:`multi_evaluate_pass` (confusion matrix, log loss, one-vs-rest AUCs), one job each.
 
 The math is :mod:`rddml.linear.kernels`; block functions are module-level and take
 their parameters as an argument.
@@ -40,6 +44,16 @@ from rddml.linear.kernels import (
     sigmoid,
     smooth_objective,
     split_by_bucket,
+)
+from rddml.linear.softmax import (
+    LabelCensus,
+    MultiEvalStats,
+    SoftmaxLossGrad,
+    block_label_census,
+    block_multi_eval,
+    block_softmax_loss_grad,
+    softmax_objective,
+    theta_to_original,
 )
 
 EVAL_KEY = -1  # evaluate_pass: the key carrying the confusion counts and log loss
@@ -155,6 +169,20 @@ def check_labelled(ds: Dataset, *, require_both: bool) -> None:
         )
 
 
+def check_labels_and_weights(ds: Dataset) -> None:
+    """Raise :class:`DataValidationError` unless ``ds`` has labels and non-negative
+    weights (any label values: the multinomial checks come from the census)."""
+    if not ds.has_labels:
+        raise DataValidationError(
+            "Logistic regression needs labelled data: (features, label[, weight]) tuples, a "
+            "label column, or a BlockDataset built with labels."
+        )
+    if ds.has_weights and ds.min_weight is not None and ds.min_weight < 0:
+        raise DataValidationError(
+            f"Sample weights must be >= 0, got a minimum weight of {ds.min_weight}."
+        )
+
+
 # ---------------------------------------------------------------- evaluation
 def _evaluation_block(block: BlockView, params: tuple[np.ndarray, float, float]
                       ) -> tuple[EvalStats, ScoreCounts]:
@@ -207,3 +235,132 @@ def evaluate_pass(
     stats = reduced.pop(EVAL_KEY, EvalStats.empty())
     auc = auc_from_partials([reduced[k] for k in sorted(reduced)])
     return stats, auc
+
+
+# ======================================================= multinomial (softmax) passes
+#: Class weights of a multinomial fit: one per class, or None.
+ClassWeightVector = np.ndarray | None
+
+
+def _softmax_loss_grad_block(
+    block: BlockView, params: tuple[np.ndarray, np.ndarray, ClassWeightVector, Batch]
+) -> SoftmaxLossGrad:
+    coef, intercept, class_weights, batch = params
+    assert block.y is not None
+    keep = None if batch is None else batch_mask(block, *batch)
+    return block_softmax_loss_grad(block.X, block.y, block.w, coef, intercept, class_weights,
+                                   keep)
+
+
+def softmax_loss_grad_pass(
+    ds: Dataset,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    *,
+    class_weights: ClassWeightVector = None,
+    batch: Batch = None,
+) -> SoftmaxLossGrad:
+    """Weighted softmax log-loss and gradient sums at ``(coef (K, d), intercept (K,))``:
+    one Spark job; each partition sends K × (d + 1) + 3 numbers."""
+    coef = np.asarray(coef, dtype=np.float64)
+    params = (coef, np.asarray(intercept, dtype=np.float64), class_weights, batch)
+    return ds.aggregate(_softmax_loss_grad_block, params,
+                        SoftmaxLossGrad.empty(coef.shape[0], ds.n_features), _merge)
+
+
+def _census_block(block: BlockView, _: None) -> LabelCensus:
+    assert block.y is not None
+    return block_label_census(block.X, block.y, block.w)
+
+
+def label_census_pass(ds: Dataset) -> LabelCensus:
+    """Per-class rows and weighted feature moments, and the invalid labels: one Spark job
+    (the multinomial fit's statistics pass, which also counts the classes)."""
+    return ds.aggregate(_census_block, None, LabelCensus.empty(ds.n_features), _merge)
+
+
+def softmax_full_objective(theta: np.ndarray, *, ds: Dataset, scaling: Scaling,
+                           n_classes: int, class_weights: ClassWeightVector,
+                           l2: float) -> tuple[float, np.ndarray]:
+    """The smooth multinomial objective and its gradient in the flat θ: one pass."""
+    coef, intercept = theta_to_original(scaling, theta, n_classes)
+    sums = softmax_loss_grad_pass(ds, coef, intercept, class_weights=class_weights)
+    if sums.weight <= 0:
+        raise DataValidationError(
+            "The total training weight is 0 (every row has weight 0 or a class weight of 0); "
+            "at least one row needs a positive weight."
+        )
+    return softmax_objective(sums, theta, scaling, l2)
+
+
+def softmax_batch_objective(iteration: int, theta: np.ndarray, *, ds: Dataset,
+                            scaling: Scaling, n_classes: int,
+                            class_weights: ClassWeightVector, l2: float, seed: int,
+                            fraction: float) -> tuple[float, np.ndarray] | None:
+    """The multinomial objective on iteration ``iteration``'s mini-batch (None if empty)."""
+    coef, intercept = theta_to_original(scaling, theta, n_classes)
+    batch = None if fraction >= 1.0 else (seed, iteration, fraction)
+    sums = softmax_loss_grad_pass(ds, coef, intercept, class_weights=class_weights,
+                                  batch=batch)
+    if sums.weight <= 0:
+        return None
+    return softmax_objective(sums, theta, scaling, l2)
+
+
+def _multi_evaluation_block(block: BlockView, params: tuple[np.ndarray, np.ndarray]
+                            ) -> tuple[MultiEvalStats, list[ScoreCounts]]:
+    coef, intercept = params
+    assert block.y is not None
+    return block_multi_eval(block.X, block.y, block.w, coef, intercept)
+
+
+def _merge_multi_evaluation(a: tuple[MultiEvalStats, list[ScoreCounts]],
+                            b: tuple[MultiEvalStats, list[ScoreCounts]]
+                            ) -> tuple[MultiEvalStats, list[ScoreCounts]]:
+    return a[0].merge(b[0]), [x.merge(y) for x, y in zip(a[1], b[1])]
+
+
+class _SplitMultiEvaluation:
+    """Cut a partition's (statistics, per-class score counts) into the statistics record
+    and, per class k, one record per score range keyed ``k * n_buckets + range``."""
+
+    def __init__(self, edges: np.ndarray) -> None:
+        self.edges = edges
+
+    def __call__(self, part: tuple[MultiEvalStats, list[ScoreCounts]]
+                 ) -> list[tuple[int, Any]]:
+        n_buckets = self.edges.shape[0] + 1
+        out: list[tuple[int, Any]] = [(EVAL_KEY, part[0])]
+        for k, counts in enumerate(part[1]):
+            out += [(k * n_buckets + b, c) for b, c in split_by_bucket(counts, self.edges)]
+        return out
+
+
+def _finish_multi_bucket(value: Any) -> Any:
+    return auc_partial(value) if isinstance(value, ScoreCounts) else value
+
+
+def multi_evaluate_pass(ds: Dataset, coef: np.ndarray, intercept: np.ndarray
+                        ) -> tuple[MultiEvalStats, list[float | None]]:
+    """Confusion matrix, log loss and every class's exact one-vs-rest ROC AUC: one job.
+
+    The AUC of class k is the binary AUC of P(class k) against "label = k", computed as
+    :func:`evaluate_pass` does (rows grouped by distinct score per partition, score
+    ranges merged by key across partitions and reduced on the executors), with the
+    ranges of all classes in the same keyed aggregation.
+    """
+    coef = np.asarray(coef, dtype=np.float64)
+    n_classes = coef.shape[0]
+    n_buckets = max(2, 2 * ds.num_partitions)
+    reduced = ds.aggregate_by_key(
+        _multi_evaluation_block, (coef, np.asarray(intercept, dtype=np.float64)),
+        KeyedMerge(merge=_merge_multi_evaluation,
+                   split=_SplitMultiEvaluation(auc_bucket_edges(n_buckets)),
+                   combine=_merge, finish=_finish_multi_bucket,
+                   num_reducers=min(n_buckets * n_classes, 16)),
+    )
+    stats = reduced.pop(EVAL_KEY, MultiEvalStats.empty(n_classes))
+    ranges: list[list[tuple[float, float, float]]] = [[] for _ in range(n_classes)]
+    for key in sorted(reduced):  # in score order within each class
+        ranges[key // n_buckets].append(reduced[key])
+    return stats, [auc_from_partials(r) for r in ranges]

@@ -1,5 +1,9 @@
 """Scoring with fitted coefficients: blocks of a dataset, RDD records, DataFrame columns.
 
+A binary model has ``coef`` of shape (d,) and a float intercept and scores P(y=1); a
+multinomial one has ``coef`` (K, d) and ``intercept`` (K,) and scores the K class
+probabilities (a row of K per input row) or the most probable class.
+
 Predictions are lazy, like Spark's own transformations: each helper returns an RDD or
 a DataFrame that computes the scores when an action runs. The coefficients travel
 inside the tasks (they are small, and a broadcast could be released before the
@@ -17,25 +21,38 @@ import numpy as np
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.dataset import BlockView
 from rddml.linear.kernels import sigmoid
+from rddml.linear.softmax import softmax_rows
 
 RECORD_CHUNK = 8192
 
 
-def scores(X: np.ndarray, coef: np.ndarray, intercept: float,
+Intercept = float | np.ndarray
+
+
+def scores(X: np.ndarray, coef: np.ndarray, intercept: Intercept,
            threshold: float | None) -> np.ndarray:
-    """P(y=1) for each row, or 0.0/1.0 predictions (1 when P(y=1) > ``threshold``)."""
+    """Binary ``coef`` (d,): P(y=1) for each row, or 0.0/1.0 predictions (1 when P(y=1) >
+    ``threshold``). Multinomial ``coef`` (K, d): the (n, K) class probabilities when
+    ``threshold`` is None, else the most probable class (as a float; the threshold
+    itself is not used)."""
+    if coef.ndim == 2:
+        Z = X @ coef.T + intercept
+        if threshold is None:
+            return softmax_rows(Z) if Z.shape[0] else np.zeros(Z.shape)
+        return np.argmax(Z, axis=1).astype(np.float64)
     p = np.asarray(sigmoid(X @ coef + intercept))
     return p if threshold is None else (p > threshold).astype(np.float64)
 
 
-def _block_scores(block: BlockView, params: tuple[np.ndarray, float, float | None]
+def _block_scores(block: BlockView, params: tuple[np.ndarray, Intercept, float | None]
                   ) -> np.ndarray:
     return scores(block.X, *params)
 
 
-def predict_blocks(ds: BlockDataset, coef: np.ndarray, intercept: float,
+def predict_blocks(ds: BlockDataset, coef: np.ndarray, intercept: Intercept,
                    threshold: float | None) -> Any:
-    """RDD of arrays, one per block: P(y=1), or 0/1 predictions when ``threshold`` is set."""
+    """RDD of arrays, one per block: P(y=1) (binary) or (rows, K) probabilities
+    (multinomial), or predicted classes when ``threshold`` is set."""
     return ds.map_blocks(_block_scores, (coef, intercept, threshold))
 
 
@@ -48,12 +65,12 @@ def _features_of(record: Any) -> Any:
 
 
 def _predict_records(
-    records: Iterable[Any], *, coef: np.ndarray, intercept: float, threshold: float | None
-) -> Iterator[float]:
+    records: Iterable[Any], *, coef: np.ndarray, intercept: Intercept, threshold: float | None
+) -> Iterator[Any]:
     chunk: list[Any] = []
-    d = coef.shape[0]
+    d = coef.shape[-1]
 
-    def flush() -> list[float]:
+    def flush() -> list[Any]:
         X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
         chunk.clear()
         return scores(X, coef, intercept, threshold).tolist()  # type: ignore[no-any-return]
@@ -66,31 +83,37 @@ def _predict_records(
         yield from flush()
 
 
-def predict_records(rdd: Any, coef: np.ndarray, intercept: float,
+def predict_records(rdd: Any, coef: np.ndarray, intercept: Intercept,
                     threshold: float | None) -> Any:
-    """RDD of floats in the input's order: P(y=1), or 0.0/1.0 when ``threshold`` is set."""
+    """RDD in the input's order: floats P(y=1) (binary) or lists of K class probabilities
+    (multinomial), or the predicted class (a float) when ``threshold`` is set."""
     return rdd.mapPartitions(partial(_predict_records, coef=coef, intercept=intercept,
                                      threshold=threshold))
 
 
 def predict_dataframe(
-    df: Any, *, features: Any, out_col: str, coef: np.ndarray, intercept: float,
+    df: Any, *, features: Any, out_col: str, coef: np.ndarray, intercept: Intercept,
     threshold: float | None,
 ) -> Any:
-    """``df`` with a double column ``out_col``: P(y=1), or 0.0/1.0 with a threshold."""
+    """``df`` with a column ``out_col``: a double P(y=1), or 0.0/1.0 with a threshold
+    (binary); an ``array<double>`` of the K class probabilities, or the double predicted
+    class with a threshold (multinomial)."""
     import pandas as pd
     from pyspark.sql import functions as F
 
-    d = coef.shape[0]
+    d = coef.shape[-1]
+    vector_out = coef.ndim == 2 and threshold is None
 
     def score(col: pd.Series) -> pd.Series:
         X = np.stack(col.to_numpy()).astype(np.float64) if len(col) else np.zeros((0, d))
         if X.shape[1] != d:
             raise ValueError(f"the model was fitted on {d} features, but the DataFrame's "
                              f"feature arrays have {X.shape[1]}")
-        return pd.Series(scores(X, coef, intercept, threshold))
+        out = scores(X, coef, intercept, threshold)
+        return pd.Series(list(out)) if vector_out else pd.Series(out)
 
     # pandas_udf infers its kind from real annotations; this module's are strings.
     score.__annotations__ = {"col": pd.Series, "return": pd.Series}
-    udf = F.pandas_udf(score, "double")  # type: ignore[call-overload,attr-defined]
+    udf = F.pandas_udf(score, "array<double>" if vector_out  # type: ignore[call-overload,attr-defined]
+                       else "double")
     return df.withColumn(out_col, udf(features))
