@@ -25,8 +25,8 @@ Examples
 >>> part = block_softmax_loss_grad(X, y, None, np.zeros((3, 1)), np.zeros(3))
 >>> round(part.loss / part.weight, 6)  # log 3 at the origin
 1.098612
->>> part.grad_intercept.round(6).tolist()  # Σ (p_k − [y = k]) at p = ⅓: zero per class
-[0.0, 0.0, 0.0]
+>>> (part.grad_coef.round(6) + 0.0).tolist()  # Σ (p_k − [y = k]) x at p = ⅓
+[[1.0], [0.0], [-1.0]]
 """
 
 from __future__ import annotations
