@@ -30,6 +30,7 @@ from rddml.heart.pipeline import (
     prepare_splits,
     unseen_category_counts,
 )
+from rddml.heart.severity import RDDML_SEVERITY, SKLEARN_SEVERITY
 from rddml.io.config import load_config
 from rddml.linear.logistic import LogisticRegression
 
@@ -180,6 +181,22 @@ def test_forest_reference_is_scored_on_the_same_rows(study: Any) -> None:
     assert sum(forest.weights.values()) == pytest.approx(1.0)      # impurity importances
 
 
+def test_severity_model_matches_sklearn_multinomial_on_the_same_split(study: Any) -> None:
+    severity = study.severity
+    assert severity.classes == [0, 1, 2, 3, 4]
+    assert sum(severity.test_counts) == study.n_test
+    assert sum(severity.train_counts) == study.n_train
+    ours, sk = severity.scores
+    assert (ours.name, sk.name) == (RDDML_SEVERITY, SKLEARN_SEVERITY)
+    # The same objective, so the same optimum: the same test predictions.
+    assert ours.confusion_matrix == sk.confusion_matrix
+    assert ours.accuracy == pytest.approx(sk.accuracy, abs=1e-12)
+    assert ours.log_loss == pytest.approx(sk.log_loss, abs=1e-4)
+    np.testing.assert_allclose(ours.recall_per_class, sk.recall_per_class, atol=1e-12)
+    assert np.asarray(ours.confusion_matrix).sum(axis=1).tolist() == severity.test_counts
+    assert severity.model.coef_.shape == (5, len(study.feature_names))
+
+
 # ------------------------------------------------------------------------- the report
 def test_report_writes_every_output(report: tuple[dict[str, Any], Path]) -> None:
     metrics, out = report
@@ -188,7 +205,7 @@ def test_report_writes_every_output(report: tuple[dict[str, Any], Path]) -> None
         "test.parquet", "train.parquet"]
     for png in (out / "plots").iterdir():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(list((out / "plots").iterdir())) == 3
+    assert len(list((out / "plots").iterdir())) == 4  # with the severity confusion matrices
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     assert metrics["rule_changes"] == {"chol == 0": 172, "trestbps == 0": 1,
                                        "oldpeak < 0": 12}
@@ -198,7 +215,8 @@ def test_report_markdown_has_the_sections_and_the_leakage_note(
         report: tuple[dict[str, Any], Path]) -> None:
     text = (report[1] / "report.md").read_text()
     for title in ("## Data", "## Numeric profile", "## Missing values", "## Disease rate",
-                  "## Cleaning", "## Statistical tests", "## Preparation", "## Models"):
+                  "## Cleaning", "## Statistical tests", "## Preparation", "## Models",
+                  "## Severity model"):
         assert title in text
     assert "`chol == 0`: 172 value(s) set to missing" in text
     assert "imputed its test set with the test set's own statistics (leakage)" in text

@@ -29,6 +29,7 @@ import pandas as pd
 
 from rddml.heart.models import RDDML_LOGISTIC, SKLEARN_FOREST, SKLEARN_LOGISTIC
 from rddml.heart.plots import plot_coefficients, plot_disease_rates, plot_missing
+from rddml.heart.severity import CONFUSION_PLOT, plot_confusion_matrices, severity_section
 from rddml.heart.study import StudyResult
 
 if TYPE_CHECKING:
@@ -149,6 +150,9 @@ def report_sections(result: StudyResult, plot_dir: str = "plots") -> dict[str, s
         + markdown_table(table, digits=4)
         + f"\n\n![model coefficients]({plot_dir}/{PLOTS['coefficients']})"
     )
+    if result.severity is not None:
+        sections["Severity model (num 0-4, test split)"] = severity_section(
+            result.severity, f"{plot_dir}/{CONFUSION_PLOT}")
     return sections
 
 
@@ -173,6 +177,9 @@ def write_plots(result: StudyResult, directory: str | os.PathLike[str]) -> dict[
     forest = [sc.weights for sc in result.scores if sc.name == SKLEARN_FOREST]
     plot_coefficients(paths["coefficients"], result.feature_names, logistic,
                       forest[0] if forest else None)
+    if result.severity is not None:
+        paths["severity_confusion"] = out / CONFUSION_PLOT
+        plot_confusion_matrices(paths["severity_confusion"], result.severity)
     return paths
 
 
@@ -210,6 +217,7 @@ def study_metrics(result: StudyResult) -> dict[str, Any]:
         "t_tests": _records(result.t_tests),
         "disease_rates": _records(result.disease_rates),
         "models": [sc.as_dict() for sc in result.scores],
+        "severity": None if result.severity is None else result.severity.as_dict(),
     }
 
 

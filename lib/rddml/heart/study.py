@@ -40,6 +40,7 @@ from rddml.heart.profile import (
     numeric_summary,
     welch_t_tests,
 )
+from rddml.heart.severity import SeverityResult, compare_severity_models
 from rddml.heart.split import train_test_split
 from rddml.params import check_float, check_int
 
@@ -89,6 +90,7 @@ class StudyResult:
     unseen_categories: dict[str, int]
     scores: list[ModelScore]
     logistic: Any = None
+    severity: SeverityResult | None = None  # the multinomial model of num (0-4)
     _cached: list[Any] = field(default_factory=list, repr=False)
 
     def score(self, name: str) -> ModelScore:
@@ -195,4 +197,6 @@ def run_study(spark: SparkSession, data_dir: str, *, seed: int = 0, train_fracti
                                       random_state=0)
     for s in scores:
         logger.info("%s: test accuracy %.4f, AUC %s", s.name, s.accuracy, s.auc)
-    return StudyResult(**found, scores=scores, logistic=logistic, _cached=cached)
+    severity = compare_severity_models(train, test, C=C)
+    return StudyResult(**found, scores=scores, logistic=logistic, severity=severity,
+                       _cached=cached)
