@@ -101,7 +101,7 @@ def test_labels_outside_0_1_in_a_text_file(sc: Any, tmp_path: Path) -> None:
 
 
 def test_fractional_labels_in_a_text_file(sc: Any, tmp_path: Path) -> None:
-    path = write(tmp_path / "rows.txt", "0 1 0\n1 2 1\n0.5 3 2\n")
+    path = write(tmp_path / "rows.txt", "0 1 0\n1 2 1\n2 3 0.5\n")
     with read_labeled_text(sc, path) as ds, pytest.raises(
             DataValidationError, match=r"Labels must be 0 or 1, found the label value\(s\) \[0\.5\]"):
         LogisticRegression(family="binomial").fit(ds)

@@ -29,7 +29,13 @@ from sklearn.metrics import (
 from rddml import BlockDataset, LogisticRegression
 from rddml.engine.frames import FrameDataset
 from rddml.errors import DataValidationError, InvalidParameterError
-from rddml.linear.softmax import block_softmax_loss_grad, softmax_rows
+from rddml.linear.softmax import (
+    MultiEvalStats,
+    block_label_census,
+    block_softmax_loss_grad,
+    multiclass_metrics,
+    softmax_rows,
+)
 
 K = 3
 REG = 0.01
@@ -167,6 +173,37 @@ def test_loss_and_gradient_kernel_matches_finite_differences(arrays: Any) -> Non
     bumped[2, 1] += step
     numeric = (block_softmax_loss_grad(X, y, w, bumped, intercept, cw).loss - part.loss) / step
     assert part.grad_coef[2, 1] == pytest.approx(numeric, rel=1e-4)
+
+
+def test_label_census_merges_slices_with_different_class_counts(arrays: Any) -> None:
+    """Per-class moments of two slices (one without the top class) equal the whole's; an
+    invalid label is counted, not folded into a class."""
+    X, y, w = arrays
+    low = y < 2
+    a = block_label_census(X[low], y[low], w[low])
+    b = block_label_census(X[~low], y[~low], w[~low])
+    merged = a.merge(b)
+    assert (a.n_classes, merged.n_classes) == (2, K)
+    for k in range(K):
+        rows = y == k
+        assert merged.moments.count[k] == rows.sum()
+        np.testing.assert_allclose(merged.moments.mean[k],
+                                   np.average(X[rows], axis=0, weights=w[rows]), rtol=1e-12)
+    bad = block_label_census(X[:3], np.array([0.0, 2.5, -1.0]), None)
+    assert (bad.bad, bad.n_bad, bad.n_classes) == ((-1.0, 2.5), 2, 1)
+
+
+def test_metrics_of_a_class_absent_from_the_data_follow_scikit_learn() -> None:
+    """Class 2 is neither true nor predicted: scikit-learn's averages leave it out."""
+    y = np.array([0, 0, 1, 1, 3, 3, 0])
+    pred = np.array([0, 1, 1, 1, 3, 0, 0])
+    confusion = np.zeros((4, 4))
+    np.add.at(confusion, (y, pred), 1.0)
+    got = multiclass_metrics(MultiEvalStats(confusion, 0.0, float(len(y))), [None] * 4)
+    for average in ("macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(y, pred, average=average, zero_division=0)
+        assert (got[f"precision_{average}"], got[f"recall_{average}"],
+                got[f"f1_{average}"]) == pytest.approx((p, r, f), abs=1e-12)
 
 
 # --------------------------------------------------------- predict / evaluate
