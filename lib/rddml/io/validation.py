@@ -385,6 +385,12 @@ def check_logistic_model(file: str | os.PathLike[str], document: Mapping[str, An
         model.class_weight = {  # type: ignore[attr-defined]
             int(float(key)): float(w) for key, w in class_weight.items()}
     multinomial = document.get("family", "binomial") == "multinomial"
+    if (not multinomial and isinstance(class_weight, dict)
+            and any(key not in (0, 1) for key in model.class_weight)):  # type: ignore[attr-defined]
+        raise DataValidationError(
+            f"{check.what} {check.file!r}, field 'params.class_weight': The 'class_weight' "
+            "parameter must map the classes 0 and 1 (the model is binary) to finite weights "
+            f">= 0, got {class_weight!r}.")
     if document.get("family", "binomial") not in ("binomial", "multinomial"):
         raise check.error("family", "'binomial' or 'multinomial'",
                           describe(document.get("family")))

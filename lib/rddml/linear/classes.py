@@ -142,8 +142,8 @@ def check_class_weight_dict(value: Any) -> dict[int, float]:
         if cls is None or not isinstance(weight, numbers.Real) or isinstance(weight, bool) \
                 or not math.isfinite(float(weight)) or float(weight) < 0:
             raise InvalidParameterError(
-                "The 'class_weight' parameter must map classes (integers 0 .. "
-                f"{MAX_CLASSES - 1}) to finite weights >= 0, got {value!r}."
+                "The 'class_weight' parameter must map the classes 0 and 1 (0 .. K-1, K <= "
+                f"{MAX_CLASSES}, for a multinomial model) to finite weights >= 0, got {value!r}."
             )
         out[cls] = float(weight)
     return out
