@@ -109,9 +109,10 @@ def test_copy_with_extra_params_leaves_the_original_alone() -> None:
     assert lr.setMaxIter(7) is lr and lr.getMaxIter() == 7
 
 
-def test_multinomial_family_is_a_clear_error(labelled: Any) -> None:
-    with pytest.raises(InvalidParameterError, match="'multinomial' is not supported yet"):
-        LogisticRegression(family="multinomial").fit(labelled)
+def test_bad_params_are_clear_errors(labelled: Any) -> None:
+    with pytest.raises(InvalidParameterError,
+                       match="'family' Param must be one of 'auto', 'binomial', 'multinomial'"):
+        LogisticRegression(family="poisson").fit(labelled)
     with pytest.raises(InvalidParameterError, match="'elasticNetParam' Param must be"):
         lr_pipeline(LogisticRegression(elasticNetParam=2.0)).fit(labelled)
     with pytest.raises(InvalidParameterError, match="'initSteps' Param must be 2"):
@@ -119,6 +120,48 @@ def test_multinomial_family_is_a_clear_error(labelled: Any) -> None:
 
 
 # ------------------------------------------------------- logistic regression
+def test_multinomial_matches_pyspark_ml_and_writes_k_class_columns(spark: Any,
+                                                                   tmp_path: Path) -> None:
+    """family='auto' with three classes: MLlib's coefficient matrix (standardisation, elastic
+    net) to 1e-4, K-long rawPrediction / probability vectors, argmax prediction."""
+    from rddml.linear.softmax import softmax_rows
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(300, 3)) * [1.0, 4.0, 0.5]
+    y = np.argmax(X @ rng.normal(size=(3, 3)) + rng.gumbel(size=(300, 3)), axis=1)
+    df = spark.createDataFrame([(DenseVector(x), float(t)) for x, t in zip(X, y)],
+                               ["features", "label"]).cache()
+    params = dict(regParam=0.05, elasticNetParam=0.3, tol=1e-10, maxIter=500)
+    ours = LogisticRegression(**params).fit(df)
+    reference = SparkLogisticRegression(**params).fit(df)
+    assert (ours.numClasses, ours.numFeatures) == (3, 3)
+    assert ours.getFamily() == "auto" and ours.rddmlModel.family_ == "multinomial"
+    np.testing.assert_allclose(ours.coefficientMatrix.toArray(),
+                               reference.coefficientMatrix.toArray(), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(ours.interceptVector.toArray(),
+                               reference.interceptVector.toArray(), rtol=0, atol=1e-4)
+    with pytest.raises(InvalidParameterError, match="use coefficientMatrix instead"):
+        _ = ours.coefficients
+    rows = ours.transform(df).select("features", "rawPrediction", "probability",
+                                     "prediction").collect()
+    feats = np.array([r["features"].toArray() for r in rows])
+    raw = np.array([r["rawPrediction"].toArray() for r in rows])
+    coef = ours.coefficientMatrix.toArray()
+    np.testing.assert_allclose(raw, feats @ coef.T + ours.interceptVector.toArray(), atol=1e-12)
+    np.testing.assert_allclose([r["probability"].toArray() for r in rows], softmax_rows(raw),
+                               atol=1e-12)
+    np.testing.assert_array_equal([r["prediction"] for r in rows], raw.argmax(axis=1))
+    assert ours.predict(rows[0]["features"]) == rows[0]["prediction"]
+    evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
+    assert evaluator.evaluate(ours.transform(df)) == pytest.approx(
+        evaluator.evaluate(reference.transform(df)), abs=1 / 300 + 1e-12)
+    ours.write().save(str(tmp_path / "multi"))
+    loaded = LogisticRegressionModel.load(str(tmp_path / "multi"))
+    assert loaded.numClasses == 3
+    np.testing.assert_array_equal(loaded.coefficientMatrix.toArray(), coef)
+    df.unpersist()
+
+
 def test_output_columns_are_pyspark_mls_and_the_evaluators_agree(labelled: Any,
                                                                  fitted: Any) -> None:
     model = fitted

@@ -146,8 +146,8 @@ class LogisticRegressionParams(
     :class:`~rddml.ml.LogisticRegressionModel`."""
 
     family: Param[str] = rddml_param(
-        "family", "label distribution: 'auto' or 'binomial' (binary labels 0/1); "
-        "'multinomial' is not supported by rddml yet", TypeConverters.toString)
+        "family", "label distribution: 'auto' (binomial for labels 0/1, else multinomial), "
+        "'binomial' or 'multinomial' (labels 0 .. K-1)", TypeConverters.toString)
     optimizer: Param[str] = rddml_param(
         "optimizer", "rddml: 'lbfgs' (L-BFGS, OWL-QN with an L1 term; Spark MLlib's choice), "
         "'gd' (fixed-step gradient descent) or 'sgd' (mini-batches)", TypeConverters.toString)
@@ -155,7 +155,7 @@ class LogisticRegressionParams(
         "batchFraction", "rddml: fraction of the rows in each 'sgd' mini-batch, in (0, 1]",
         TypeConverters.toFloat)
     classWeight: Param[Any] = rddml_param(
-        "classWeight", "rddml: None, 'balanced' or {0: w0, 1: w1}; multiplies the row weights",
+        "classWeight", "rddml: None, 'balanced' or {class: weight}; multiplies the row weights",
         TypeConverters.identity)
 
     def __init__(self, *args: Any) -> None:

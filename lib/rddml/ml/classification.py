@@ -1,11 +1,13 @@
-"""``pyspark.ml``-compatible binary logistic regression fitted by rddml.
+"""``pyspark.ml``-compatible logistic regression (binary and multinomial) fitted by rddml.
 
 :class:`LogisticRegression` is a real ``pyspark.ml.Estimator`` (Pipeline, CrossValidator,
 TrainValidationSplit, ``copy``, ``explainParams``, persistence); its ``fit`` runs
 :class:`rddml.LogisticRegression` (RDD backend on a classic session, DataFrame backend
 under Spark Connect) and returns a :class:`LogisticRegressionModel` that writes the columns
 pyspark.ml's does: ``rawPrediction`` = [−z, z], ``probability`` = [1 − p, p] (vectors) and
-``prediction`` (double, 1.0 when p > threshold).
+``prediction`` (double, 1.0 when p > threshold); for a multinomial model (``family``
+``"multinomial"``, or ``"auto"`` with labels 0 .. K-1, K > 2) ``rawPrediction`` = the K
+margins, ``probability`` = their softmax and ``prediction`` = the most probable class.
 
 Examples
 --------
@@ -35,7 +37,7 @@ from rddml.ml._params import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-FAMILIES = ("auto", "binomial")
+FAMILIES = ("auto", "binomial", "multinomial")
 
 #: rddml parameter -> pyspark.ml Param, for error messages.
 RDDML_NAMES = {
@@ -49,14 +51,15 @@ RDDML_NAMES = {
 
 class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegressionParams,
                          RddmlReadable["LogisticRegression"]):
-    """Binary logistic regression with pyspark.ml's Params, fitted by rddml.
+    """Logistic regression (binary or multinomial) with pyspark.ml's Params, fitted by rddml.
 
     The objective is Spark MLlib's (mean weighted log loss + ``regParam`` ×
     (``elasticNetParam``·|w|₁ + (1 − ``elasticNetParam``)/2·|w|²), intercept unpenalised,
     penalty on standardised coefficients when ``standardization``), so with the same data
     and a tight ``tol`` the coefficients equal pyspark.ml's. rddml's own settings
     (``optimizer``, ``stepSize``, ``batchFraction``, ``classWeight``, ``backend``) are
-    Params too. ``family="multinomial"`` is not supported yet (binary labels 0/1 only).
+    Params too. ``family`` is MLlib's: ``"auto"`` fits the softmax over K classes when the
+    labels are 0 .. K-1 with K > 2.
     """
 
     @keyword_only
@@ -80,17 +83,12 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
         from rddml import LogisticRegression as RddmlLogisticRegression
 
         family = self.getOrDefault("family")
-        if family == "multinomial":
-            raise InvalidParameterError(
-                "rddml.ml.LogisticRegression: family='multinomial' is not supported yet; rddml "
-                "fits binary logistic regression (labels 0 and 1). Use family='auto' or "
-                "'binomial', or pyspark.ml.classification.LogisticRegression for more than two "
-                "classes.")
         if family not in FAMILIES:
             raise InvalidParameterError(
-                f"rddml.ml.LogisticRegression: the 'family' Param must be one of 'auto', "
-                f"'binomial' ('multinomial' is not supported yet), got {family!r}.")
+                "rddml.ml.LogisticRegression: the 'family' Param must be one of 'auto', "
+                f"'binomial', 'multinomial', got {family!r}.")
         return RddmlLogisticRegression(
+            family=family,
             optimizer=self.getOrDefault("optimizer"),
             step_size=self.getOrDefault("stepSize"),
             max_iter=self.getOrDefault("maxIter"),
@@ -139,39 +137,56 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
             "regParam": fitted.reg_param, "elasticNetParam": fitted.l1_ratio,
             "fitIntercept": fitted.fit_intercept, "standardization": fitted.standardize,
             "optimizer": fitted.optimizer, "stepSize": fitted.step_size,
-            "batchFraction": fitted.batch_fraction})
+            "batchFraction": fitted.batch_fraction, "family": fitted.family})
 
     # ------------------------------------------------------------ attributes
     @property
+    def _multinomial(self) -> bool:
+        return bool(np.ndim(self.rddmlModel.coef_) == 2)
+
+    @property
     def coefficients(self) -> DenseVector:
-        """Coefficients in the original feature units."""
+        """Coefficients in the original feature units (binomial models; a multinomial one
+        has :attr:`coefficientMatrix`, as in pyspark.ml)."""
+        if self._multinomial:
+            raise InvalidParameterError(
+                "Multinomial models contain a matrix of coefficients, use coefficientMatrix "
+                "instead.")
         return DenseVector(np.asarray(self.rddmlModel.coef_, dtype=np.float64))
 
     @property
     def intercept(self) -> float:
-        """The intercept (0.0 when ``fitIntercept`` was False)."""
+        """The intercept (0.0 when ``fitIntercept`` was False; binomial models, a
+        multinomial one has :attr:`interceptVector`)."""
+        if self._multinomial:
+            raise InvalidParameterError(
+                "Multinomial models contain a vector of intercepts, use interceptVector "
+                "instead.")
         return float(self.rddmlModel.intercept_)
 
     @property
     def coefficientMatrix(self) -> DenseMatrix:
-        """The coefficients as a 1 × numFeatures matrix (pyspark.ml's binomial form)."""
-        coef = self.coefficients.toArray()
-        return DenseMatrix(1, coef.size, coef.tolist(), isTransposed=True)
+        """The coefficients as a numClasses × numFeatures matrix (1 × numFeatures for a
+        binomial model, pyspark.ml's form)."""
+        coef = np.atleast_2d(np.asarray(self.rddmlModel.coef_, dtype=np.float64))
+        return DenseMatrix(coef.shape[0], coef.shape[1], coef.ravel().tolist(),
+                           isTransposed=True)
 
     @property
     def interceptVector(self) -> DenseVector:
-        """The intercept as a vector of length 1."""
-        return DenseVector([self.intercept])
+        """The intercepts, one per class (length 1 for a binomial model)."""
+        return DenseVector(np.atleast_1d(np.asarray(self.rddmlModel.intercept_,
+                                                    dtype=np.float64)))
 
     @property
     def numFeatures(self) -> int:
         """Number of features the model was fitted on."""
-        return int(np.asarray(self.rddmlModel.coef_).shape[0])
+        return int(np.asarray(self.rddmlModel.coef_).shape[-1])
 
     @property
     def numClasses(self) -> int:
-        """Always 2 (binary logistic regression)."""
-        return 2
+        """2 for a binomial model, K for a multinomial one."""
+        return int(np.asarray(self.rddmlModel.coef_).shape[0]) if self._multinomial else 2
 
     @property
     def summary(self) -> LogisticRegressionTrainingSummary:
@@ -179,19 +194,28 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
         return LogisticRegressionTrainingSummary(self.rddmlModel)
 
     def predictRaw(self, value: Vector) -> DenseVector:
-        """[−z, z] for one feature vector."""
+        """[−z, z] for one feature vector (multinomial: the K margins)."""
+        if self._multinomial:
+            coef = np.asarray(self.rddmlModel.coef_, dtype=np.float64)
+            return DenseVector(coef @ value.toArray() + np.asarray(self.rddmlModel.intercept_))
         z = float(np.dot(self.coefficients.toArray(), value.toArray())) + self.intercept
         return DenseVector([-z, z])
 
     def predictProbability(self, value: Vector) -> DenseVector:
-        """[1 − p, p] for one feature vector."""
+        """[1 − p, p] for one feature vector (multinomial: the K class probabilities)."""
         from rddml.linear.kernels import sigmoid
+        from rddml.linear.softmax import softmax_rows
 
+        if self._multinomial:
+            return DenseVector(softmax_rows(self.predictRaw(value).toArray()[None, :])[0])
         p = float(sigmoid(np.asarray([self.predictRaw(value)[1]]))[0])
         return DenseVector([1.0 - p, p])
 
     def predict(self, value: Vector) -> float:
-        """0.0 or 1.0 for one feature vector (1.0 when p > threshold)."""
+        """0.0 or 1.0 for one feature vector (1.0 when p > threshold); multinomial: the
+        most probable class."""
+        if self._multinomial:
+            return float(np.argmax(self.predictRaw(value).toArray()))
         return 1.0 if self.predictProbability(value)[1] > self.getOrDefault("threshold") else 0.0
 
     # -------------------------------------------------------------- transform
@@ -211,6 +235,8 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
         if not outputs:
             return dataset
         check_new_columns(dataset, outputs, "rddml.ml.LogisticRegressionModel")
+        if self._multinomial:
+            return self._transform_multinomial(dataset, raw_col, prob_col, pred_col)
         coef = np.asarray(self.rddmlModel.coef_, dtype=np.float64)
         intercept = float(self.rddmlModel.intercept_)
         threshold = float(self.getOrDefault("threshold"))
@@ -235,10 +261,44 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
                            .alias(pred_col))
         return scored.select("*", *columns).drop(tmp)
 
+    def _transform_multinomial(self, dataset: DataFrame, raw_col: str | None,
+                               prob_col: str | None, pred_col: str | None) -> DataFrame:
+        """The K-class columns: margins, softmax probabilities (vectors), argmax class."""
+        import pandas as pd
+        from pyspark.ml.functions import array_to_vector
+        from pyspark.sql import functions as F
+
+        from rddml.engine.columns import features_expression
+        from rddml.linear.softmax import softmax_rows
+        from rddml.ml._base import feature_matrix, series_udf
+
+        coef = np.asarray(self.rddmlModel.coef_, dtype=np.float64)
+        intercept = np.asarray(self.rddmlModel.intercept_, dtype=np.float64)
+        d = coef.shape[1]
+        features = features_expression(dataset, self.getOrDefault("featuresCol"), None)
+
+        def score(col: pd.Series) -> pd.DataFrame:
+            Z = feature_matrix(col, d) @ coef.T + intercept
+            P = softmax_rows(Z) if len(Z) else Z
+            return pd.DataFrame({"z": list(Z), "p": list(P),
+                                 "k": np.argmax(Z, axis=1).astype(np.float64)})
+
+        udf = series_udf(score, pd.DataFrame, "z array<double>, p array<double>, k double")
+        tmp = "__rddml_scores"
+        scored = dataset.withColumn(tmp, udf(features))
+        columns = []
+        if raw_col:
+            columns.append(array_to_vector(F.col(f"{tmp}.z")).alias(raw_col))
+        if prob_col:
+            columns.append(array_to_vector(F.col(f"{tmp}.p")).alias(prob_col))
+        if pred_col:
+            columns.append(F.col(f"{tmp}.k").alias(pred_col))
+        return scored.select("*", *columns).drop(tmp)
+
     def __repr__(self) -> str:
         if self._rddml is None:
             return f"LogisticRegressionModel: uid={self.uid}, not fitted"
-        return (f"LogisticRegressionModel: uid={self.uid}, numClasses=2, "
+        return (f"LogisticRegressionModel: uid={self.uid}, numClasses={self.numClasses}, "
                 f"numFeatures={self.numFeatures}")
 
 
