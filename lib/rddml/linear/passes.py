@@ -119,16 +119,21 @@ def class_moments_pass(ds: Dataset) -> ClassMoments:
 
 
 # ----------------------------------------------------------------- objectives
+def _check_total_weight(weight: float) -> None:
+    """A full pass's total training weight must be positive."""
+    if weight <= 0:
+        raise DataValidationError(
+            "The total training weight is 0 (every row has weight 0 or a class weight of 0); "
+            "at least one row needs a positive weight."
+        )
+
+
 def full_objective(theta: np.ndarray, *, ds: Dataset, scaling: Scaling,
                    class_weights: ClassWeights, l2: float) -> tuple[float, np.ndarray]:
     """The smooth objective and its θ-gradient: one pass over all rows."""
     coef, intercept = scaling.to_original(theta)
     sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights)
-    if sums.weight <= 0:
-        raise DataValidationError(
-            "The total training weight is 0 (every row has weight 0 or a class weight of 0); "
-            "at least one row needs a positive weight."
-        )
+    _check_total_weight(sums.weight)
     return smooth_objective(sums, theta, scaling, l2)
 
 
@@ -285,11 +290,7 @@ def softmax_full_objective(theta: np.ndarray, *, ds: Dataset, scaling: Scaling,
     """The smooth multinomial objective and its gradient in the flat θ: one pass."""
     coef, intercept = theta_to_original(scaling, theta, n_classes)
     sums = softmax_loss_grad_pass(ds, coef, intercept, class_weights=class_weights)
-    if sums.weight <= 0:
-        raise DataValidationError(
-            "The total training weight is 0 (every row has weight 0 or a class weight of 0); "
-            "at least one row needs a positive weight."
-        )
+    _check_total_weight(sums.weight)
     return softmax_objective(sums, theta, scaling, l2)
 
 
