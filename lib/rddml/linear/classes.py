@@ -133,15 +133,18 @@ def eval_labels_error(bad: Sequence[float], n_classes: int) -> DataValidationErr
 
 
 # -------------------------------------------------------------- class weights
-def check_class_weight_dict(value: Any) -> dict[int, float]:
+def check_class_weight_dict(value: Any, *, binary: bool = False) -> dict[int, float]:
     """A ``class_weight`` dict as ``{class: weight}``: keys integers 0 .. MAX_CLASSES-1
-    (maybe as strings or floats, as JSON gives them back), weights finite and >= 0."""
+    (only 0 and 1 when ``binary``; maybe as strings or floats, as JSON gives them back),
+    weights finite and >= 0."""
     out: dict[int, float] = {}
     for key, weight in value.items():
-        cls = _class_key(key)
+        cls = binary_class_key(key) if binary else class_key(key)
         if cls is None or not isinstance(weight, numbers.Real) or isinstance(weight, bool) \
                 or not math.isfinite(float(weight)) or float(weight) < 0:
             raise InvalidParameterError(
+                "The 'class_weight' parameter must map the classes 0 and 1 to finite "
+                f"weights >= 0, got {value!r}." if binary else
                 "The 'class_weight' parameter must map the classes 0 and 1 (0 .. K-1, K <= "
                 f"{MAX_CLASSES}, for a multinomial model) to finite weights >= 0, got {value!r}."
             )
@@ -149,7 +152,8 @@ def check_class_weight_dict(value: Any) -> dict[int, float]:
     return out
 
 
-def _class_key(key: Any) -> int | None:
+def class_key(key: Any) -> int | None:
+    """A ``class_weight`` key as its class 0 .. MAX_CLASSES-1 (None when it is none)."""
     try:
         number = float(key)
     except (TypeError, ValueError):
@@ -157,6 +161,12 @@ def _class_key(key: Any) -> int | None:
     if not (math.isfinite(number) and number.is_integer() and 0 <= number < MAX_CLASSES):
         return None
     return int(number)
+
+
+def binary_class_key(key: Any) -> int | None:
+    """A ``class_weight`` key as the class 0 or 1 (None when it is neither)."""
+    cls = class_key(key)
+    return cls if cls in (0, 1) else None
 
 
 def class_weight_vector(value: Any, n_classes: int,

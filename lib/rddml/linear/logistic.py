@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -25,6 +25,7 @@ from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_logistic_model
 from rddml.linear.classes import (
     FAMILIES,
+    binary_class_key,
     check_binomial_labels,
     check_class_weight_dict,
     check_eval_labels,
@@ -338,20 +339,8 @@ class LogisticRegression(BaseEstimator):
         check_labelled(ds, require_both=True)
         warm_up_kernels(ds)
         d = ds.n_features
-        ckpt = self._checkpoint(ds)
-        state = ckpt.load()
-        if state is None:
-            setup = self._setup(ds)
-            # The statistics pass is checkpointed too (iteration 0, no solver state yet).
-            ckpt.save(0, {**setup, "solver": None})
-            solver_state = None
-        else:
-            setup = {key: state[key] for key in SETUP_KEYS}
-            solver_state = state["solver"]
-            logger.info("logistic regression: resumed from checkpoint %s at iteration %d/%d "
-                        "(written %s)", ckpt.path, state["iteration"], self.max_iter,
-                        state["written"])
-        self.resumed_iteration_ = 0 if state is None else int(state["iteration"])
+        ckpt, setup, solver_state = self._start(ds, self._setup, SETUP_KEYS,
+                                                "logistic regression")
         class_weights = None if setup["class_weight"] is None else (
             float(setup["class_weight"][0]), float(setup["class_weight"][1]))
         mean, std = setup["feature_mean"], setup["feature_std"]
@@ -373,32 +362,58 @@ class LogisticRegression(BaseEstimator):
         batch_fun = None if setup["seed"] is None else partial(
             batch_objective, ds=ds, scaling=scaling, class_weights=class_weights, l2=l2,
             seed=int(setup["seed"]), fraction=float(self.batch_fraction))
-        result = self._solve(fun, batch_fun, theta0, l1, solver_state,
-                             _SolverCheckpoint(ckpt, setup, int(self.max_iter)))
-        # The final state too: running the same fit again then runs no pass at all.
-        ckpt.save(result.n_iter, {**setup, "solver": result.state}, final=True)
+        result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup)
         coef, intercept = scaling.to_original(result.theta)
         if not (np.all(np.isfinite(coef)) and math.isfinite(intercept)):
             raise ConvergenceError(
                 f"optimizer={self.optimizer!r} produced non-finite coefficients after "
                 f"iteration {result.n_iter}. Use a smaller step_size or standardize=True."
             )
+        self._fitted(coef, intercept, result, setup, class_weights,
+                     np.array([0.0, 1.0]), "binomial")
+        logger.info("logistic regression (%s): %d iterations, %d passes, objective %.10g, "
+                    "converged=%s, %.2fs", self.optimizer, self.n_iter_, self.n_passes_,
+                    self.loss_history_[-1] if self.loss_history_ else float("nan"),
+                    self.converged_, time.perf_counter() - started)
+
+    def _fitted(self, coef: np.ndarray, intercept: Any, result: SolverResult,
+                setup: dict[str, Any], class_weight: tuple[float, ...] | None,
+                classes: np.ndarray, family: str) -> None:
+        """Set the fitted attributes (the statistics from the fit's ``setup``)."""
         self.coef_ = coef
         self.intercept_ = intercept
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.loss_history_ = [float(v) for v in result.history]
         self.n_passes_ = int(setup["stats_passes"]) + result.n_evals
-        self.class_weight_: tuple[float, ...] | None = class_weights
-        self.feature_mean_ = mean
-        self.feature_std_ = std
-        self.n_features_in_ = d
-        self.classes_ = np.array([0.0, 1.0])
-        self.family_ = "binomial"
-        logger.info("logistic regression (%s): %d iterations, %d passes, objective %.10g, "
-                    "converged=%s, %.2fs", self.optimizer, self.n_iter_, self.n_passes_,
-                    self.loss_history_[-1] if self.loss_history_ else float("nan"),
-                    self.converged_, time.perf_counter() - started)
+        self.class_weight_ = class_weight
+        self.feature_mean_ = setup["feature_mean"]
+        self.feature_std_ = setup["feature_std"]
+        self.n_features_in_ = coef.shape[-1]
+        self.classes_ = classes
+        self.family_ = family
+
+    def _start(self, ds: Dataset, setup_fn: Callable[[Dataset], dict[str, Any]],
+               keys: tuple[str, ...], what: str
+               ) -> tuple[FitCheckpoint, dict[str, Any], SolverState | None]:
+        """The fit's checkpoint, its setup and the solver state to resume from: the last
+        checkpoint's when there is one (``keys`` name the setup's fields in it), else a
+        fresh ``setup_fn(ds)`` (saved at once) and None. Sets ``resumed_iteration_``."""
+        ckpt = self._checkpoint(ds)
+        state = ckpt.load()
+        if state is None:
+            setup = setup_fn(ds)
+            # The statistics pass is checkpointed too (iteration 0, no solver state yet).
+            ckpt.save(0, {**setup, "solver": None})
+            solver_state = None
+        else:
+            setup = {key: state[key] for key in keys}
+            solver_state = state["solver"]
+            logger.info("%s: resumed from checkpoint %s at iteration %d/%d (written %s)",
+                        what, ckpt.path, state["iteration"], self.max_iter,
+                        state["written"])
+        self.resumed_iteration_ = 0 if state is None else int(state["iteration"])
+        return ckpt, setup, solver_state
 
     def _setup(self, ds: Dataset) -> dict[str, Any]:
         """What the fit computes before its first iteration: the class weights and the
@@ -440,9 +455,20 @@ class LogisticRegression(BaseEstimator):
         )
 
     def _solve(self, fun: Any, batch_fun: Any, theta0: np.ndarray, l1: np.ndarray | None,
-               resume: SolverState | None, checkpoint: _SolverCheckpoint) -> SolverResult:
+               resume: SolverState | None, ckpt: FitCheckpoint,
+               setup: dict[str, Any]) -> SolverResult:
         """Run the optimiser on the flat θ: ``fun`` is the full objective (one pass per
-        call), ``batch_fun`` the mini-batch one (``"sgd"``)."""
+        call), ``batch_fun`` the mini-batch one (``"sgd"``); ``ckpt`` gets the state with
+        ``setup`` every ``checkpoint_interval`` iterations and at the end."""
+        result = self._run_solver(fun, batch_fun, theta0, l1, resume,
+                                  _SolverCheckpoint(ckpt, setup, int(self.max_iter)))
+        # The final state too: running the same fit again then runs no pass at all.
+        ckpt.save(result.n_iter, {**setup, "solver": result.state}, final=True)
+        return result
+
+    def _run_solver(self, fun: Any, batch_fun: Any, theta0: np.ndarray,
+                    l1: np.ndarray | None, resume: SolverState | None,
+                    checkpoint: _SolverCheckpoint) -> SolverResult:
         max_iter, tol = int(self.max_iter), float(self.tol)
         kind = self._solver_kind()
         if kind == "gd":
@@ -467,19 +493,9 @@ class LogisticRegression(BaseEstimator):
         flattened (K, d + 1) parameters (see :mod:`rddml.linear.softmax`)."""
         started = time.perf_counter()
         d = ds.n_features
-        ckpt = self._checkpoint(ds)
-        state = ckpt.load()
-        if state is None:
-            setup = self._setup_multinomial(ds)
-            ckpt.save(0, {**setup, "solver": None})
-            solver_state = None
-        else:
-            setup = {key: state[key] for key in MULTINOMIAL_SETUP_KEYS}
-            solver_state = state["solver"]
-            logger.info("multinomial logistic regression: resumed from checkpoint %s at "
-                        "iteration %d/%d (written %s)", ckpt.path, state["iteration"],
-                        self.max_iter, state["written"])
-        self.resumed_iteration_ = 0 if state is None else int(state["iteration"])
+        ckpt, setup, solver_state = self._start(ds, self._setup_multinomial,
+                                                MULTINOMIAL_SETUP_KEYS,
+                                                "multinomial logistic regression")
         K = int(setup["n_classes"])
         class_weights = (None if setup["class_weight"] is None
                          else np.asarray(setup["class_weight"], dtype=np.float64))
@@ -505,9 +521,7 @@ class LogisticRegression(BaseEstimator):
             softmax_batch_objective, ds=ds, scaling=scaling, n_classes=K,
             class_weights=class_weights, l2=l2, seed=int(setup["seed"]),
             fraction=float(self.batch_fraction))
-        result = self._solve(fun, batch_fun, theta0, l1, solver_state,
-                             _SolverCheckpoint(ckpt, setup, int(self.max_iter)))
-        ckpt.save(result.n_iter, {**setup, "solver": result.state}, final=True)
+        result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup)
         coef, intercept = theta_to_original(scaling, result.theta, K)
         if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
             raise ConvergenceError(
@@ -519,19 +533,9 @@ class LogisticRegression(BaseEstimator):
         intercept = intercept - intercept.mean()
         if float(self.reg_param) == 0.0:
             coef = coef - coef.mean(axis=0)
-        self.coef_ = coef
-        self.intercept_ = intercept
-        self.n_iter_ = result.n_iter
-        self.converged_ = result.converged
-        self.loss_history_ = [float(v) for v in result.history]
-        self.n_passes_ = int(setup["stats_passes"]) + result.n_evals
-        self.class_weight_ = (None if class_weights is None
-                              else tuple(float(v) for v in class_weights))
-        self.feature_mean_ = mean
-        self.feature_std_ = std
-        self.n_features_in_ = d
-        self.classes_ = np.arange(K, dtype=np.float64)
-        self.family_ = "multinomial"
+        self._fitted(coef, intercept, result, setup,
+                     None if class_weights is None else tuple(float(v) for v in class_weights),
+                     np.arange(K, dtype=np.float64), "multinomial")
         logger.info("multinomial logistic regression (%s, K=%d): %d iterations, %d passes, "
                     "objective %.10g, converged=%s, %.2fs", self.optimizer, K, self.n_iter_,
                     self.n_passes_,
@@ -761,23 +765,14 @@ def _class_weight_pair(value: Any) -> tuple[float, float] | None:
             "The 'class_weight' parameter must be None, 'balanced' or a dict {0: w0, 1: w1}, "
             f"got {value!r}."
         )
-    pair = [1.0, 1.0]
-    for key, weight in value.items():
-        cls = _as_class(key)
-        if cls is None or not isinstance(weight, numbers.Real) or isinstance(weight, bool) \
-                or not math.isfinite(float(weight)) or float(weight) < 0:
-            raise InvalidParameterError(
-                "The 'class_weight' parameter must map the classes 0 and 1 to finite "
-                f"weights >= 0, got {value!r}."
-            )
-        pair[cls] = float(weight)
-    return pair[0], pair[1]
+    weights = check_class_weight_dict(value, binary=True)
+    return weights.get(0, 1.0), weights.get(1, 1.0)
 
 
 def _binary_class_weight(value: Any) -> bool:
     """Whether ``class_weight`` is None, "balanced", or a dict naming only classes 0 and 1
     (then it is kept as the binary model's pair)."""
-    return not isinstance(value, dict) or all(_as_class(k) is not None for k in value)
+    return not isinstance(value, dict) or all(binary_class_key(k) is not None for k in value)
 
 
 def _class_weight_any(value: Any) -> dict[int, float]:
@@ -790,14 +785,6 @@ def _class_weight_any(value: Any) -> dict[int, float]:
             f"got {value!r}."
         )
     return check_class_weight_dict(value)
-
-
-def _as_class(key: Any) -> int | None:
-    try:
-        number = float(key)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if number in (0.0, 1.0) else None
 
 
 def _init_coef(value: Any, d: int | None, multinomial: bool,
