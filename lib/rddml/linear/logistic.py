@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Callable
@@ -23,18 +22,13 @@ from rddml.errors import ConvergenceError, DataValidationError, InvalidParameter
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_logistic_model
+from rddml.linear import multinomial
 from rddml.linear.classes import (
     FAMILIES,
     binary_class_key,
     check_binomial_labels,
     check_class_weight_dict,
-    check_eval_labels,
-    class_weight_vector,
-    eval_labels_error,
-    n_classes_from_counts,
-    n_classes_from_summary,
     resolve_family,
-    summary_is_complete,
 )
 from rddml.linear.kernels import (
     Scaling,
@@ -50,19 +44,10 @@ from rddml.linear.passes import (
     class_moments_pass,
     evaluate_pass,
     full_objective,
-    label_census_pass,
-    multi_evaluate_pass,
-    softmax_batch_objective,
-    softmax_full_objective,
     warm_up_kernels,
 )
 from rddml.linear.predict import predict_blocks, predict_dataframe, predict_records, scores
-from rddml.linear.softmax import (
-    multiclass_metrics,
-    original_to_theta,
-    theta_to_original,
-)
-from rddml.linear.softmax import penalty_mask as softmax_penalty_mask
+from rddml.linear.softmax import theta_to_original
 from rddml.linear.solvers import (
     SolverResult,
     SolverState,
@@ -364,17 +349,20 @@ class LogisticRegression(BaseEstimator):
             seed=int(setup["seed"]), fraction=float(self.batch_fraction))
         result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup)
         coef, intercept = scaling.to_original(result.theta)
-        if not (np.all(np.isfinite(coef)) and math.isfinite(intercept)):
-            raise ConvergenceError(
-                f"optimizer={self.optimizer!r} produced non-finite coefficients after "
-                f"iteration {result.n_iter}. Use a smaller step_size or standardize=True."
-            )
+        self._check_finite(coef, intercept, result.n_iter)
         self._fitted(coef, intercept, result, setup, class_weights,
                      np.array([0.0, 1.0]), "binomial")
         logger.info("logistic regression (%s): %d iterations, %d passes, objective %.10g, "
                     "converged=%s, %.2fs", self.optimizer, self.n_iter_, self.n_passes_,
                     self.loss_history_[-1] if self.loss_history_ else float("nan"),
                     self.converged_, time.perf_counter() - started)
+
+    def _check_finite(self, coef: np.ndarray, intercept: Any, n_iter: int) -> None:
+        if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
+            raise ConvergenceError(
+                f"optimizer={self.optimizer!r} produced non-finite coefficients after "
+                f"iteration {n_iter}. Use a smaller step_size or standardize=True."
+            )
 
     def _fitted(self, coef: np.ndarray, intercept: Any, result: SolverResult,
                 setup: dict[str, Any], class_weight: tuple[float, ...] | None,
@@ -490,51 +478,30 @@ class LogisticRegression(BaseEstimator):
     # ----------------------------------------------------------- multinomial
     def _fit_multinomial(self, ds: Dataset) -> None:
         """The softmax model over K classes: the same loop as the binary fit, on the
-        flattened (K, d + 1) parameters (see :mod:`rddml.linear.softmax`)."""
+        flattened (K, d + 1) parameters (see :mod:`rddml.linear.multinomial`)."""
         started = time.perf_counter()
         d = ds.n_features
         ckpt, setup, solver_state = self._start(ds, self._setup_multinomial,
                                                 MULTINOMIAL_SETUP_KEYS,
                                                 "multinomial logistic regression")
         K = int(setup["n_classes"])
-        class_weights = (None if setup["class_weight"] is None
-                         else np.asarray(setup["class_weight"], dtype=np.float64))
-        mean, std = setup["feature_mean"], setup["feature_std"]
         if setup["seed"] is not None:
             self.seed_ = int(setup["seed"])
-        fit_intercept = bool(self.fit_intercept)
-        scaling = (Scaling.from_std(mean, std, fit_intercept)
-                   if mean is not None and std is not None
-                   else Scaling.identity(d, fit_intercept))
         coef0 = (np.zeros((K, d)) if self.init_coef is None
                  else _init_coef(self.init_coef, d, True, K))
         intercept0 = (np.zeros(K) if self.init_intercept is None
                       else _init_intercept(self.init_intercept, K, True))
-        theta0 = original_to_theta(scaling, coef0, intercept0)
-        l2 = float(self.reg_param) * (1.0 - float(self.l1_ratio))
-        l1_strength = float(self.reg_param) * float(self.l1_ratio)
-        l1 = (l1_strength * softmax_penalty_mask(K, d, fit_intercept) if l1_strength
-              else None)
-        fun = partial(softmax_full_objective, ds=ds, scaling=scaling, n_classes=K,
-                      class_weights=class_weights, l2=l2)
-        batch_fun = None if setup["seed"] is None else partial(
-            softmax_batch_objective, ds=ds, scaling=scaling, n_classes=K,
-            class_weights=class_weights, l2=l2, seed=int(setup["seed"]),
-            fraction=float(self.batch_fraction))
+        scaling, theta0, l1, fun, batch_fun = multinomial.problem(
+            ds, setup, coef0, intercept0, fit_intercept=bool(self.fit_intercept),
+            reg_param=float(self.reg_param), l1_ratio=float(self.l1_ratio),
+            batch_fraction=float(self.batch_fraction))
         result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup)
         coef, intercept = theta_to_original(scaling, result.theta, K)
-        if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
-            raise ConvergenceError(
-                f"optimizer={self.optimizer!r} produced non-finite coefficients after "
-                f"iteration {result.n_iter}. Use a smaller step_size or standardize=True."
-            )
-        # The softmax is unchanged by a shift common to all classes: centre as MLlib does
-        # (intercepts always; coefficients when no penalty picks a unique optimum).
-        intercept = intercept - intercept.mean()
-        if float(self.reg_param) == 0.0:
-            coef = coef - coef.mean(axis=0)
+        self._check_finite(coef, intercept, result.n_iter)
+        coef, intercept = multinomial.centred(coef, intercept, float(self.reg_param))
         self._fitted(coef, intercept, result, setup,
-                     None if class_weights is None else tuple(float(v) for v in class_weights),
+                     None if setup["class_weight"] is None
+                     else tuple(float(v) for v in setup["class_weight"]),
                      np.arange(K, dtype=np.float64), "multinomial")
         logger.info("multinomial logistic regression (%s, K=%d): %d iterations, %d passes, "
                     "objective %.10g, converged=%s, %.2fs", self.optimizer, K, self.n_iter_,
@@ -543,28 +510,10 @@ class LogisticRegression(BaseEstimator):
                     self.converged_, time.perf_counter() - started)
 
     def _setup_multinomial(self, ds: Dataset) -> dict[str, Any]:
-        """The class count K, class weights and standardisation statistics (one statistics
-        pass when standardising, balancing, or when the dataset's label summary may be
-        incomplete) and the SGD seed, as :meth:`_setup` for the binary model."""
-        passes = 0
-        census = None
-        if (self.standardize or self.class_weight == "balanced"
-                or not summary_is_complete(ds.labels)):
-            census = label_census_pass(ds)
-            passes += 1
-            K = n_classes_from_counts(census.moments.count, census.bad)
-        else:
-            K = n_classes_from_summary(ds.labels)
-        class_weights = class_weight_vector(
-            self.class_weight, K, None if census is None else census.moments.weight)
-        mean = std = None
-        if self.standardize:
-            assert census is not None
-            mean, std = pooled_mean_std(census.moments, class_weights)
-        return {"solver_kind": self._solver_kind(), "seed": self._sgd_seed(),
-                "class_weight": None if class_weights is None else class_weights.tolist(),
-                "feature_mean": mean, "feature_std": std, "stats_passes": passes,
-                "n_classes": K}
+        """:func:`rddml.linear.multinomial.setup` with this estimator's parameters."""
+        return multinomial.setup(ds, standardize=bool(self.standardize),
+                                 class_weight=self.class_weight,
+                                 solver_kind=self._solver_kind(), seed=self._sgd_seed())
 
     def _sgd_seed(self) -> int | None:
         if self.optimizer != "sgd":
@@ -656,20 +605,13 @@ class LogisticRegression(BaseEstimator):
         return metrics
 
     def _evaluate_multinomial(self, data: Any) -> dict[str, Any]:
-        K = int(self.coef_.shape[0])
         ds, owned = self._dataset(data)
         try:
-            check_labels_and_weights(ds)
-            if summary_is_complete(ds.labels):
-                check_eval_labels(ds.labels, K)
-            self._check_width(ds.n_features)
-            stats, aucs = multi_evaluate_pass(ds, self.coef_, np.asarray(self.intercept_))
+            return multinomial.evaluate(ds, self.coef_, np.asarray(self.intercept_),
+                                        self._check_width)
         finally:
             if owned:
                 ds.unpersist()
-        if stats.n_bad:
-            raise eval_labels_error(stats.bad, K)
-        return multiclass_metrics(stats, aucs)
 
     # ----------------------------------------------------------- persistence
     _fitted_attribute = "coef_"
