@@ -30,9 +30,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from rddml.engine.counter_rng import _GOLDEN, _mix
+from rddml.engine.counter_rng import _GOLDEN, _MUL1, _MUL2
 
 _START = np.uint64(0x243F6A8885A308D3)  # π's fraction: any odd constant works
+
+
+_CHUNK = 8192  # rows hashed at a time: the scratch arrays stay in the CPU cache
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
 def row_keys(X: np.ndarray, *extra: np.ndarray | None) -> np.ndarray:
@@ -40,14 +44,38 @@ def row_keys(X: np.ndarray, *extra: np.ndarray | None) -> np.ndarray:
 
     Each float64 is hashed by its bit pattern after ``+ 0.0`` (which turns -0.0 into
     0.0, so equal values give equal keys); columns are folded in one at a time with
-    SplitMix64's finaliser, d vectorised passes over the rows.
+    SplitMix64's finaliser. Computed in cache-sized chunks of rows with in-place
+    arithmetic (no copy of the rows, no temporaries the size of a column).
     """
-    columns = [np.asarray(X, dtype=np.float64).reshape(len(X), -1)]
+    X = np.asarray(X, dtype=np.float64)
+    columns = [X if X.ndim == 2 else X.reshape(len(X), -1)]
     columns += [np.asarray(e, dtype=np.float64).reshape(-1, 1) for e in extra if e is not None]
-    values = np.ascontiguousarray(np.hstack(columns) if len(columns) > 1 else columns[0]) + 0.0
-    bits = values.view(np.uint64)
-    keys = np.full(values.shape[0], _START, dtype=np.uint64)
+    n = columns[0].shape[0]
+    keys = np.empty(n, dtype=np.uint64)
+    value = np.empty(min(n, _CHUNK), dtype=np.float64)
+    scratch = np.empty(min(n, _CHUNK), dtype=np.uint64)
+    bits = value.view(np.uint64)
     with np.errstate(over="ignore"):
-        for j in range(values.shape[1]):
-            keys = _mix((keys * _GOLDEN) ^ bits[:, j])
+        for lo in range(0, n, _CHUNK):
+            hi = min(n, lo + _CHUNK)
+            k, v, b, t = keys[lo:hi], value[:hi - lo], bits[:hi - lo], scratch[:hi - lo]
+            k[:] = _START
+            for block in columns:
+                for j in range(block.shape[1]):
+                    np.add(block[lo:hi, j], 0.0, out=v)
+                    np.multiply(k, _GOLDEN, out=k)
+                    np.bitwise_xor(k, b, out=k)
+                    _mix_inplace(k, t)
     return keys
+
+
+def _mix_inplace(z: np.ndarray, t: np.ndarray) -> None:
+    """:func:`~rddml.engine.counter_rng._mix` of ``z`` in place (``t``: scratch)."""
+    np.right_shift(z, _S30, out=t)
+    np.bitwise_xor(z, t, out=z)
+    np.multiply(z, _MUL1, out=z)
+    np.right_shift(z, _S27, out=t)
+    np.bitwise_xor(z, t, out=z)
+    np.multiply(z, _MUL2, out=z)
+    np.right_shift(z, _S31, out=t)
+    np.bitwise_xor(z, t, out=z)
