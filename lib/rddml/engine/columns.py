@@ -1,10 +1,17 @@
 """Where a DataFrame's model columns come from, and how Arrow batches become arrays.
 
 :func:`select_model_columns` checks names and types on the driver (before any Spark
-job) and selects the features as one ``array<double>`` column, plus label and weight
-doubles; :func:`arrow_batch_to_arrays` turns one Arrow record batch of those columns
-into NumPy arrays without a per-row Python object. Both backends read DataFrames
-through these two functions.
+job) and selects the features either as separate ``double`` columns (``feature_cols``:
+cast in the JVM, one Arrow buffer each) or as one ``array<double>`` column (a vector
+or array ``features_col``), plus label and weight doubles; :func:`arrow_batch_columns`
+turns one Arrow record batch of those columns into NumPy arrays without a per-row
+Python object (zero-copy where a column has no nulls), and :func:`arrow_batch_to_arrays`
+into one ``(n, d)`` features matrix. Both backends read DataFrames through these.
+
+Separate columns, not ``F.array`` of them: packing each row's features into an array
+makes the JVM build an array object per row and write a list column, which Python
+then has to flatten; measured, the packed path cost about twice the JVM time of the
+same columns exported as they are (README, "Performance").
 """
 
 from __future__ import annotations
@@ -51,7 +58,8 @@ def select_model_columns(
     label_col: str | None = None,
     weight_col: str | None = None,
 ) -> DataFrame:
-    """Select features as one ``array<double>`` column (plus label/weight as doubles).
+    """Select the features as separate ``double`` columns (``feature_cols``) or as one
+    ``array<double>`` column (``features_col``), then label and weight as doubles.
 
     Checks names and types on the driver, before any Spark job, so a wrong
     column is reported at once with what the DataFrame actually has.
@@ -79,15 +87,16 @@ def select_model_columns(
         return F.col(name).cast("double")
 
     if feature_cols:
-        features = F.array(*[numeric(c, "feature") for c in feature_cols])
+        features = [numeric(c, "feature").alias(f"__rddml_x{j}")
+                    for j, c in enumerate(feature_cols)]
     elif features_col:
         dtype = require(features_col, "features")
         if isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.NumericType):
-            features = F.col(features_col).cast("array<double>")
+            features = [F.col(features_col).cast("array<double>").alias("__rddml_x")]
         elif type(dtype).__name__ == "VectorUDT":
             from pyspark.ml.functions import vector_to_array
 
-            features = vector_to_array(F.col(features_col))
+            features = [vector_to_array(F.col(features_col)).alias("__rddml_x")]
         else:
             raise InvalidParameterError(
                 f"The features column {features_col!r} must be a vector or an array of "
@@ -99,7 +108,7 @@ def select_model_columns(
             "Either the 'features_col' or the 'feature_cols' parameter must be set, got None "
             "for both."
         )
-    cols = [features.alias("__rddml_x")]
+    cols = list(features)
     if label_col:
         cols.append(numeric(label_col, "label").alias("__rddml_y"))
     if weight_col:
@@ -124,49 +133,94 @@ def features_expression(df: Any, features_col: str | None,
     return F.col(features_col).cast("array<double>")
 
 
-def arrow_batch_to_arrays(
+def _first_null(col: Any) -> int:
+    return int(np.flatnonzero(~np.asarray(col.is_valid()))[0])
+
+
+def _doubles(col: Any) -> np.ndarray:
+    """A null-free Arrow double column as a NumPy view of its buffer (copy otherwise)."""
+    import pyarrow as pa
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_float64(col.type):
+        return col.to_numpy(zero_copy_only=True)  # type: ignore[no-any-return]
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def arrow_batch_columns(
     batch: Any, has_y: bool, has_w: bool, names: dict[str, Any], first_row: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Features matrix, labels and weights of one Arrow record batch (no per-row Python)."""
+) -> tuple[np.ndarray | list[np.ndarray], np.ndarray | None, np.ndarray | None]:
+    """The features, labels and weights of one Arrow record batch, checked for nulls.
+
+    Features come back as an ``(n, d)`` matrix when the batch holds one list column
+    (a vector or array ``features_col``; its values flattened, ragged rows reported),
+    or as a list of ``d`` one-dimensional arrays, one per ``feature_cols`` column:
+    views of the Arrow buffers, no copy. Labels and weights are the last columns.
+    Raises ValueError naming the first bad row (``first_row`` + its index in the batch).
+    """
     import pyarrow as pa
 
     n = batch.num_rows
+    n_x = batch.num_columns - has_y - has_w
+    where = f"of the partition has a null in feature column(s) {names['feature_source']}"
     xcol = batch.column(0)
-    if isinstance(xcol, pa.ChunkedArray):
-        xcol = xcol.combine_chunks()
-    if xcol.null_count:
-        row = int(np.flatnonzero(~np.asarray(xcol.is_valid()))[0])
-        raise ValueError(
-            f"row {first_row + row} of the partition has a null in feature column(s) "
-            f"{names['feature_source']}"
-        )
-    offsets = np.asarray(xcol.offsets)
-    lengths = np.diff(offsets)
-    values = xcol.flatten()
-    if values.null_count:
-        pos = int(np.flatnonzero(~np.asarray(values.is_valid()))[0])
-        row = int(np.searchsorted(offsets, pos, side="right") - 1)
-        raise ValueError(
-            f"row {first_row + row} of the partition has a null in feature column(s) "
-            f"{names['feature_source']}"
-        )
-    d = int(lengths[0]) if n else 0
-    if n and np.any(lengths != d):
-        row = int(np.flatnonzero(lengths != d)[0])
-        raise ValueError(
-            f"row {first_row + row} of the partition has {int(lengths[row])} features, "
-            f"expected {d}"
-        )
-    X = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False).reshape(n, d)
+    if n_x == 1 and (pa.types.is_list(xcol.type) or pa.types.is_large_list(xcol.type)):
+        if isinstance(xcol, pa.ChunkedArray):
+            xcol = xcol.combine_chunks()
+        if xcol.null_count:
+            raise ValueError(f"row {first_row + _first_null(xcol)} {where}")
+        offsets = np.asarray(xcol.offsets)
+        lengths = np.diff(offsets)
+        values = xcol.flatten()
+        if values.null_count:
+            pos = _first_null(values)
+            row = int(np.searchsorted(offsets, pos, side="right") - 1)
+            raise ValueError(f"row {first_row + row} {where}")
+        d = int(lengths[0]) if n else 0
+        if n and np.any(lengths != d):
+            row = int(np.flatnonzero(lengths != d)[0])
+            raise ValueError(
+                f"row {first_row + row} of the partition has {int(lengths[row])} features, "
+                f"expected {d}"
+            )
+        X: np.ndarray | list[np.ndarray] = _doubles(values).reshape(n, d)
+    else:
+        features = []
+        for j in range(n_x):
+            col = batch.column(j)
+            if col.null_count:
+                source = [names["feature_source"][j]]
+                raise ValueError(f"row {first_row + _first_null(col)} of the partition has a "
+                                 f"null in feature column(s) {source}")
+            features.append(_doubles(col))
+        X = features
 
     def scalar(i: int, what: str, source: str) -> np.ndarray:
         col = batch.column(i)
         if col.null_count:
-            row = int(np.flatnonzero(~np.asarray(col.is_valid()))[0])
-            raise ValueError(f"row {first_row + row} of the partition has a null {what} in "
-                             f"column {source!r}")
-        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+            raise ValueError(f"row {first_row + _first_null(col)} of the partition has a null "
+                             f"{what} in column {source!r}")
+        return _doubles(col)
 
-    y = scalar(1, "label", names["label_source"]) if has_y else None
-    w = scalar(2 if has_y else 1, "weight", names["weight_source"]) if has_w else None
+    y = scalar(n_x, "label", names["label_source"]) if has_y else None
+    w = scalar(n_x + has_y, "weight", names["weight_source"]) if has_w else None
     return X, y, w
+
+
+def stack_features(X: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """An ``(n, d)`` C-ordered float64 matrix of :func:`arrow_batch_columns`' features."""
+    if isinstance(X, np.ndarray):
+        return X
+    out = np.empty((len(X[0]) if X else 0, len(X)), dtype=np.float64)
+    for j, col in enumerate(X):
+        out[:, j] = col
+    return out
+
+
+def arrow_batch_to_arrays(
+    batch: Any, has_y: bool, has_w: bool, names: dict[str, Any], first_row: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Features matrix, labels and weights of one Arrow record batch (no per-row Python)."""
+    X, y, w = arrow_batch_columns(batch, has_y, has_w, names, first_row)
+    return stack_features(X), y, w
