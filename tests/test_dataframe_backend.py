@@ -124,3 +124,41 @@ def test_dataframe_backend_fit_checkpoints_and_resumes(blobs: Any, tmp_path: Any
     np.testing.assert_array_equal(resumed.cluster_centers_, straight.cluster_centers_)
     assert resumed.history_ == [{**h, "seconds": r["seconds"]} for h, r in
                                 zip(straight.history_, resumed.history_)]
+
+
+@pytest.mark.parametrize("storage", ["executor", "spark"])
+def test_the_mapinarrow_fallback_builds_the_same_blocks(
+        spark: Any, monkeypatch: pytest.MonkeyPatch, storage: str) -> None:
+    """Where Spark's Arrow export (``toArrowBatchRdd``) cannot be reached, the conversion
+    falls back to ``mapInArrow``: same rows in the same order, same summary and digest,
+    and the same file:row error for a non-finite value."""
+    import rddml.engine.blocks as blocks_module
+    from rddml import BlockDataset
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((301, 3))
+    y = (rng.random(301) < 0.4).astype(float)
+    df = spark.createDataFrame(
+        [(*map(float, row), float(t)) for row, t in zip(X, y)], "a double, b double, c double, "
+        "label double").repartition(3)
+    def rows_with_labels(block: Any, _: None) -> list[tuple[float, ...]]:
+        # Local, so cloudpickle ships it by value (workers cannot import test modules).
+        return [tuple(r) for r in np.column_stack([block.X, block.y]).tolist()]
+
+    built = {}
+    for path in ("export", "fallback"):
+        if path == "fallback":
+            monkeypatch.setattr(blocks_module, "_arrow_batch_rdd", lambda _df: None)
+        ds = BlockDataset.from_dataframe(df, feature_cols=["a", "b", "c"], label_col="label",
+                                         storage=storage)
+        try:
+            rows = ds.rows(rows_with_labels, None)
+            built[path] = (ds.n_rows, ds.digest, ds.labels, rows)
+        finally:
+            ds.unpersist()
+        bad = df.withColumn("b", np.inf * (df["a"] > 1.5).cast("double") + df["b"])
+        with pytest.raises(DataValidationError, match=r"(?i)finite|inf"):
+            BlockDataset.from_dataframe(bad, feature_cols=["a", "b", "c"], label_col="label",
+                                        storage=storage)
+    assert built["export"] == built["fallback"]
+    assert built["export"][0] == 301
