@@ -8,7 +8,10 @@ bootstrap:
 
 # The core of the suite again on pyspark 3.5 (what Databricks LTS runtimes ship): both
 # estimators on both backends and the jobs, in .venv-spark35 (constraints-spark35.txt).
-SPARK35_TESTS := tests/test_backends.py tests/test_logistic_job.py tests/test_kmeans_job.py
+SPARK35_TESTS := tests/test_backends.py tests/test_logistic_job.py \
+	tests/test_kmeans_job.py::test_job_writes_centres_model_summary_and_plot \
+	tests/test_kmeans_job.py::test_parquet_input_with_feature_columns \
+	tests/test_dataframe_backend.py::test_the_mapinarrow_fallback_builds_the_same_blocks
 
 test: bootstrap
 	$(VENV)/python -m pytest
