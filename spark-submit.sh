@@ -19,6 +19,8 @@ options:
   --master URL       Spark master (default: from the profile; local[*] for local)
   --profile NAME     local (default) or cluster
   --spark-conf K=V   extra Spark property (repeatable)
+  --no-pack          cluster profile: use the nodes' own Python (it must have numpy, scipy,
+                     numba, pyarrow) instead of shipping the packed environment
   -h, --help         this help
 
 a standalone cluster on this machine (tools/local-cluster.sh, state in build/local-cluster):
@@ -47,6 +49,7 @@ USAGE
 MASTER=""
 PROFILE="local"
 EXTRA_CONF=()
+PACK=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --master) MASTER="${2:?--master needs a URL}"; shift 2 ;;
@@ -54,6 +57,7 @@ while [[ $# -gt 0 ]]; do
     --profile) PROFILE="${2:?--profile needs local or cluster}"; shift 2 ;;
     --profile=*) PROFILE="${1#*=}"; shift ;;
     --spark-conf) EXTRA_CONF+=(--conf "${2:?--spark-conf needs KEY=VALUE}"); shift 2 ;;
+    --no-pack) PACK=0; shift ;;
     -h|--help) usage; exit 0 ;;
     --start-local-cluster)
       exec "$ROOT/tools/local-cluster.sh" start "${2:?--start-local-cluster needs the number of workers}" ;;
@@ -118,6 +122,15 @@ export PYSPARK_DRIVER_PYTHON="${PYSPARK_DRIVER_PYTHON:-$ROOT/.venv/bin/python}"
 export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:-} -Dlog4j2.configurationFile=file:$ROOT/conf/log4j2.properties"
 
 ARGS=(--properties-file "$PROPS" --py-files "$ZIP")
+# The cluster profile ships the project's runtime environment (built once per dependency
+# set by tools/pack_env.py) to every executor, so the nodes need no NumPy of their own.
+# The driver keeps .venv's Python: in client mode it runs here, not in the archive.
+if [[ "$PROFILE" == "cluster" && "$PACK" == 1 ]]; then
+  ENV_ARCHIVE="$("$ROOT/.venv/bin/python" "$ROOT/tools/pack_env.py")"
+  ARGS+=(--conf "spark.archives=$ENV_ARCHIVE#rddml-env"
+         --conf "spark.pyspark.python=./rddml-env/bin/python"
+         --conf "spark.pyspark.driver.python=$PYSPARK_DRIVER_PYTHON")
+fi
 [[ -n "$MASTER" ]] && ARGS+=(--master "$MASTER")
 # A job may refine the profile: conf/jobs/JOB.spark-PROFILE.conf ("key value" lines, as in
 # the profile) goes before --spark-conf, so the command line still wins.

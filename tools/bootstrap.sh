@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT="${RDDML_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 case "${RDDML_ENV:-default}" in
   default) VENV="$ROOT/.venv"; CONSTRAINTS="$ROOT/constraints.txt"
-           EXTRAS="spark,connect,plots,mlflow,dev" ;;
+           EXTRAS="spark,connect,plots,mlflow,cluster,dev" ;;
   spark35) VENV="$ROOT/.venv-spark35"; CONSTRAINTS="$ROOT/constraints-spark35.txt"
            EXTRAS="spark,plots,test" ;;
   *) echo "error: RDDML_ENV must be 'default' or 'spark35', got '${RDDML_ENV}'" >&2; exit 1 ;;

@@ -6,9 +6,35 @@ Importing rddml never starts Spark: estimators receive RDDs, DataFrames or
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from rddml._version import __version__
-from rddml.cluster.kmeans import KMeans
-from rddml.engine.blocks import BlockDataset
-from rddml.linear.logistic import LogisticRegression
+
+if TYPE_CHECKING:
+    from rddml.cluster.kmeans import KMeans
+    from rddml.engine.blocks import BlockDataset
+    from rddml.linear.logistic import LogisticRegression
 
 __all__ = ["BlockDataset", "KMeans", "LogisticRegression", "__version__"]
+
+# The public classes load on first use, not on ``import rddml``: Spark's worker daemon
+# (rddml._daemon) imports the package before it forks its workers, and NumPy must not be
+# loaded (its BLAS starts threads) before a fork.
+_LAZY = {
+    "KMeans": "rddml.cluster.kmeans",
+    "BlockDataset": "rddml.engine.blocks",
+    "LogisticRegression": "rddml.linear.logistic",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'rddml' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
