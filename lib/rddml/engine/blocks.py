@@ -289,6 +289,7 @@ class BlockDataset(Dataset):
     labels : tuple of float, the distinct label values (up to 17)
     min_weight : float or None
     digest : str
+    label_census : LabelCensus or None, the labelled rows' per-class feature moments
     """
 
     backend = "rdd"

@@ -38,11 +38,14 @@ import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from rddml.engine.content_keys import row_keys as content_row_keys
+
+if TYPE_CHECKING:
+    from rddml.linear.softmax import LabelCensus
 
 T = TypeVar("T")
 D = TypeVar("D", bound="Dataset")
@@ -200,6 +203,17 @@ class Dataset(ABC):
     input_path : str or None
         The file or directory the rows were read from, when a reader knows it
         (:mod:`rddml.data.text`); checkpoints refuse to resume from another path.
+    label_census : LabelCensus or None
+        Per-class row counts, weights and weighted feature means and squared deviations
+        of the labelled rows, with the invalid labels seen
+        (:class:`~rddml.linear.softmax.LabelCensus`, class k = label k), gathered by the
+        conversion's summary pass, so a fit needs no pass for its standardisation
+        statistics or class totals: what :func:`~rddml.linear.passes.label_census_pass`
+        computes (to rounding: the tree aggregation of more than 16 partitions merges
+        in another order). None when the rows are
+        unlabelled, when some partition could not keep one (too many classes x
+        features, :data:`~rddml.engine.records.MAX_CENSUS_VALUES`), and on a view whose
+        rows differ from the converted ones (:meth:`transform`): then run the pass.
     backend : {"rdd", "dataframe"}
     """
 
@@ -214,6 +228,7 @@ class Dataset(ABC):
     skipped_examples: tuple[str, ...]
     digest: str
     input_path: str | None = None
+    label_census: LabelCensus | None = None
     _transforms: tuple[Transform, ...] = ()
     _owner: bool = True  # False for a transform() view, which shares the cached data
 
@@ -250,11 +265,15 @@ class Dataset(ABC):
     def transform(self: D, fn: Callable[[BlockView, Any], BlockView], params: Any) -> D:
         """A view whose every pass sees ``fn(block, params)`` instead of ``block``.
 
-        The view shares the cached data (no copy); unpersisting it does nothing.
+        The view shares the cached data (no copy); unpersisting it does nothing. It has
+        no :attr:`label_census` (its rows are not the converted ones).
         """
         view = copy.copy(self)
         view._transforms = (*self._transforms, (fn, params))
         view._owner = False
+        # The census describes the converted rows, not the rewritten ones: a fit on the
+        # view must compute its statistics from what the view's passes see.
+        view.label_census = None
         return view
 
     # --------------------------------------------------------------- lifecycle

@@ -3,15 +3,17 @@
 Conversion never raises on an executor (Spark would bury the message in a Java stack
 trace): a task emits a :class:`BlockError`, and the one summary pass per dataset
 returns each partition's :class:`PartitionSummary` (rows, width, labels, minimum
-weight, first error, content digest). :func:`apply_summaries` turns those into the
-dataset's attributes on the driver and raises :class:`DataValidationError` for the
-first problem found. Both backends use these, so their checks and messages agree.
+weight, first error, content digest and, for labelled rows, the per-class feature
+moments of :class:`~rddml.linear.softmax.LabelCensus`). :func:`apply_summaries` turns
+those into the dataset's attributes on the driver and :func:`check_summaries` raises
+:class:`DataValidationError` for the first problem found. Both backends use these, so
+their checks and messages agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,8 +21,15 @@ import numpy as np
 from rddml.engine.content_keys import row_keys
 from rddml.engine.counter_rng import _mix
 from rddml.errors import DataValidationError
+from rddml.linear.softmax import LabelCensus, block_label_census
 
 MAX_LABELS = 16  # distinct labels kept per partition (enough to report bad labels)
+#: A partition keeps its label census while classes x features stays at most this: the
+#: census's means and squared deviations are then at most 1 MiB in the summary, which
+#: every partition sends to the driver (and, with executor storage, keeps in the handle
+#: each pass reads). Beyond it the summary has no census and a fit that needs the
+#: statistics runs its own pass (whose partials are that large anyway).
+MAX_CENSUS_VALUES = 1 << 16
 _DIGEST_SALT = np.uint64(0x452821E638D01377)
 _MASK = (1 << 64) - 1
 
@@ -56,7 +65,13 @@ class SkippedRows(NamedTuple):
 
 @dataclass(frozen=True)
 class PartitionSummary:
-    """What the summary pass learns about one partition."""
+    """What the summary pass learns about one partition.
+
+    ``census`` is the per-class row count and weighted feature moments of the
+    partition's labelled rows (:class:`~rddml.linear.softmax.LabelCensus`), or None: no
+    labels, an error, or more than :data:`MAX_CENSUS_VALUES` classes x features. It
+    takes no part in comparisons (it holds arrays).
+    """
 
     partition: int
     n_rows: int
@@ -69,6 +84,7 @@ class PartitionSummary:
     skipped: int = 0
     skipped_examples: tuple[str, ...] = ()
     digest: tuple[int, int] = (0, 0)
+    census: LabelCensus | None = field(default=None, compare=False)
 
 
 def content_digest(X: np.ndarray, y: np.ndarray | None, w: np.ndarray | None) -> tuple[int, int]:
@@ -87,7 +103,13 @@ def content_digest(X: np.ndarray, y: np.ndarray | None, w: np.ndarray | None) ->
 def summarise_partition(
     partition: int, items: Iterable[Block | BlockError | SkippedRows]
 ) -> PartitionSummary:
-    """One partition's row count, width, label set, digest and first error (executors)."""
+    """One partition's row count, width, label set, digest, label census and first error
+    (executors).
+
+    The census is :func:`~rddml.linear.softmax.block_label_census` of every block, merged
+    in block order, as :func:`rddml.linear.passes.label_census_pass` folds a partition:
+    a fit then finds its standardisation statistics here and needs no pass for them.
+    """
     n_rows = 0
     n_features: int | None = None
     has_y = has_w = False
@@ -96,6 +118,8 @@ def summarise_partition(
     skipped = 0
     examples: list[str] = []
     d1 = d2 = 0
+    census: LabelCensus | None = None
+    census_ok = True  # False once a block has no labels or the census grew too large
     for item in items:
         if isinstance(item, BlockError):
             return PartitionSummary(partition, n_rows, n_features, has_y, has_w, (), None, item)
@@ -115,6 +139,12 @@ def summarise_partition(
             has_y = True
             if len(labels) <= MAX_LABELS:
                 labels.update(np.unique(item.y).tolist())
+            if census_ok:
+                part = block_label_census(item.X, item.y, item.w)
+                census = part if census is None else census.merge(part)
+                census_ok = census.n_classes * item.X.shape[1] <= MAX_CENSUS_VALUES
+        else:
+            census_ok = False
         if item.w is not None:
             has_w = True
             bmin = float(item.w.min()) if item.w.size else None
@@ -124,7 +154,7 @@ def summarise_partition(
         d1, d2 = (d1 + a) & _MASK, (d2 + b) & _MASK
     return PartitionSummary(
         partition, n_rows, n_features, has_y, has_w, tuple(sorted(labels)), min_w, None,
-        skipped, tuple(examples), (d1, d2),
+        skipped, tuple(examples), (d1, d2), census if census_ok else None,
     )
 
 
@@ -167,3 +197,20 @@ def apply_summaries(ds: Any, summaries: list[PartitionSummary]) -> None:
     d1 = sum(s.digest[0] for s in summaries) & _MASK
     d2 = sum(s.digest[1] for s in summaries) & _MASK
     ds.digest = f"{ds.n_rows}:{ds.n_features}:{d1:016x}{d2:016x}"
+    ds.label_census = merged_census(summaries)
+
+
+def merged_census(summaries: list[PartitionSummary]) -> LabelCensus | None:
+    """The dataset's label census: the partitions' censuses merged in partition order
+    (the order :meth:`~rddml.engine.dataset.Dataset.aggregate` merges up to 16 partials
+    in, so it equals what :func:`rddml.linear.passes.label_census_pass` computes); None
+    when there are no labelled rows or a partition with rows has no census. Partitions
+    without rows are left out: they have no census and add nothing to one."""
+    census: LabelCensus | None = None
+    for s in sorted(summaries, key=lambda s: s.partition):
+        if s.n_rows == 0:
+            continue
+        if s.census is None:
+            return None
+        census = s.census if census is None else census.merge(s.census)
+    return census

@@ -111,9 +111,12 @@ class LogisticRegression(BaseEstimator):
         Elastic-net mixing: 0 = L2 (ridge), 1 = L1 (lasso).
     fit_intercept : bool, default=True
     standardize : bool, default=True
-        Optimise on features scaled to unit variance (statistics from one extra pass),
-        as Spark MLlib's ``standardization``: the penalty then applies to the standardised
-        coefficients. ``coef_`` is always in the original units.
+        Optimise on features scaled to unit variance, as Spark MLlib's
+        ``standardization``: the penalty then applies to the standardised coefficients.
+        ``coef_`` is always in the original units. The statistics (and the class totals
+        of ``class_weight="balanced"``) come from the dataset's label census, gathered
+        while the data was converted; a dataset without one (a transformed view) costs
+        one extra pass.
     batch_fraction : float in (0, 1], default=1.0
         Fraction of rows per ``"sgd"`` mini-batch, drawn per iteration from ``seed`` and
         each row's global index (the same batches for any partitioning).
@@ -171,8 +174,8 @@ class LogisticRegression(BaseEstimator):
         at every point the optimiser evaluated, one per pass; for ``"sgd"``: on the
         iteration's mini-batch).
     n_passes_ : int
-        Passes over the data during ``fit`` (statistics pass included); for a resumed
-        fit, those of the whole fit, as if it had not been interrupted.
+        Passes over the data during ``fit`` (a statistics pass included, when one ran);
+        for a resumed fit, those of the whole fit, as if it had not been interrupted.
     class_weight_ : tuple (w0, w1) (binary), tuple of K weights (multinomial), or None
     feature_mean_, feature_std_ : ndarray of shape (d,) or None
         Weighted feature statistics when ``standardize=True``.
@@ -405,14 +408,19 @@ class LogisticRegression(BaseEstimator):
 
     def _setup(self, ds: Dataset) -> dict[str, Any]:
         """What the fit computes before its first iteration: the class weights and the
-        standardisation statistics (one pass when needed), the SGD seed and the solver.
-        All of it goes into the checkpoint, so a resumed fit repeats none of it."""
+        standardisation statistics (from the dataset's label census, or one pass when it
+        has none), the SGD seed and the solver. All of it goes into the checkpoint, so a
+        resumed fit repeats none of it."""
         class_weights = _class_weight_pair(self.class_weight)
         passes = 0
         mean = std = None
         if self.standardize or self.class_weight == "balanced":
-            moments = class_moments_pass(ds)
-            passes += 1
+            if ds.label_census is not None:
+                # Gathered while the data was converted (labels checked to be 0/1).
+                moments = ds.label_census.class_moments(2)
+            else:
+                moments = class_moments_pass(ds)
+                passes += 1
             if self.class_weight == "balanced":
                 if float(moments.weight.min()) <= 0:
                     raise DataValidationError(

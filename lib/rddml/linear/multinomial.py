@@ -4,8 +4,9 @@ arguments (the estimator keeps the checkpointing and the optimiser loop it share
 the binary fit).
 
 The optimisers work on the flattened (K, d + 1) parameters (see
-:mod:`rddml.linear.softmax`); :func:`setup` runs the statistics pass, :func:`problem`
-builds the objectives, :func:`centred` gives MLlib's centred model.
+:mod:`rddml.linear.softmax`); :func:`setup` takes the statistics from the dataset's
+label census (or runs the statistics pass without one), :func:`problem` builds the
+objectives, :func:`centred` gives MLlib's centred model.
 """
 
 from __future__ import annotations
@@ -42,14 +43,19 @@ Objective = Callable[..., Any]
 
 def setup(ds: Dataset, *, standardize: bool, class_weight: Any, solver_kind: str,
           seed: int | None) -> dict[str, Any]:
-    """The class count K, class weights and standardisation statistics (one statistics
-    pass when standardising, balancing, or when the dataset's label summary may be
-    incomplete), with the solver kind and SGD seed: the fit's checkpointed setup."""
+    """The class count K, class weights and standardisation statistics, with the solver
+    kind and SGD seed: the fit's checkpointed setup.
+
+    Standardising, balancing, or a label summary that may be incomplete need the label
+    census: the dataset's (gathered while it was converted; it holds the invalid labels
+    as the pass would) or, when it has none, one statistics pass."""
     passes = 0
     census = None
     if standardize or class_weight == "balanced" or not summary_is_complete(ds.labels):
-        census = label_census_pass(ds)
-        passes += 1
+        census = ds.label_census
+        if census is None:
+            census = label_census_pass(ds)
+            passes += 1
         K = n_classes_from_counts(census.moments.count, census.bad)
     else:
         K = n_classes_from_summary(ds.labels)

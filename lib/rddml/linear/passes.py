@@ -3,7 +3,8 @@
 - :func:`loss_grad_pass`: loss and gradient sums at the given coefficients (optionally
   over a counter-based mini-batch), one aggregate job;
 - :func:`class_moments_pass`: per-class counts and feature moments for standardisation
-  and balanced class weights, one job;
+  and balanced class weights, one job (only for a dataset without the
+  :attr:`~rddml.engine.dataset.Dataset.label_census` its conversion gathers);
 - :func:`full_objective` / :func:`batch_objective`: the optimiser's objective and its
   gradient in the (possibly standardised) parameter space, one pass each;
 - :func:`evaluate_pass`: confusion counts, log loss and the exact ROC AUC, one job;
@@ -280,7 +281,8 @@ def _census_block(block: BlockView, _: None) -> LabelCensus:
 
 def label_census_pass(ds: Dataset) -> LabelCensus:
     """Per-class rows and weighted feature moments, and the invalid labels: one Spark job
-    (the multinomial fit's statistics pass, which also counts the classes)."""
+    (the multinomial fit's statistics pass, which also counts the classes, for a dataset
+    without :attr:`~rddml.engine.dataset.Dataset.label_census`, which equals it)."""
     return ds.aggregate(_census_block, None, LabelCensus.empty(ds.n_features), _merge)
 
 

@@ -217,6 +217,16 @@ class LabelCensus:
     def empty(d: int) -> LabelCensus:
         return LabelCensus(_moments(0, d))
 
+    def class_moments(self, n_classes: int) -> ClassMoments:
+        """The moments of classes 0 .. ``n_classes`` − 1: padded with empty classes, or
+        cut (the caller has checked that no row has a label beyond them)."""
+        m = _padded(self.moments, n_classes)
+        if m.count.shape[0] == n_classes:
+            return m
+        return ClassMoments(m.count[:n_classes].copy(), m.weight[:n_classes].copy(),
+                            m.weight_sq[:n_classes].copy(), m.mean[:n_classes].copy(),
+                            m.m2[:n_classes].copy())
+
 
 def _moments(n_classes: int, d: int) -> ClassMoments:
     return ClassMoments(np.zeros(n_classes, dtype=np.int64), np.zeros(n_classes),
@@ -238,8 +248,38 @@ def valid_labels(y: np.ndarray) -> np.ndarray:
     return np.isfinite(y) & (y == np.floor(y)) & (y >= 0) & (y < MAX_CLASSES)
 
 
+#: A block's per-class sums are one matrix product with a (K, rows) matrix holding each
+#: row's weight in its class's row while K is at most this and at most twice the
+#: features (so that matrix is no larger than twice the block): BLAS, about 10x faster
+#: than ``np.add.at`` for a few classes (measured: 0.4 ms against 4 ms for 2 classes on a
+#: block of 52k x 10). More classes use ``np.add.at``, whose cost does not grow with K.
+ONE_HOT_MAX_CLASSES = 64
+
+
+def _class_sums(yi: np.ndarray, wv: np.ndarray, V: np.ndarray, n_classes: int) -> np.ndarray:
+    """``out[k] = Σ_{i: yi_i = k} wv_i V_i`` for every class k, shape (K, V.shape[1])."""
+    n, d = V.shape
+    if n_classes <= min(ONE_HOT_MAX_CLASSES, 2 * d):
+        S = np.zeros((n_classes, n))
+        S[yi, np.arange(n)] = wv
+        out = S @ V
+        # An overflowed value (inf) times another class's 0 would spread NaN to every
+        # class: then sum class by class below, as np.add.at keeps it in its own class.
+        if np.isfinite(out).all():
+            return out
+    out = np.zeros((n_classes, d))
+    np.add.at(out, yi, wv[:, None] * V)
+    return out
+
+
 def block_label_census(X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> LabelCensus:
-    """Per-class counts and weighted moments of one block, and its invalid labels."""
+    """Per-class counts and weighted moments of one block, and its invalid labels.
+
+    Vectorised over rows: a class's mean, then its sum of squared deviations from that
+    mean (two passes over the block, as accurate as the merge of
+    :class:`~rddml.linear.kernels.ClassMoments`). The conversion of every labelled dataset
+    runs it once per block (:func:`rddml.engine.records.summarise_partition`).
+    """
     ok = valid_labels(y)
     bad_values = np.unique(y[~ok])
     if not ok.all():
@@ -253,11 +293,8 @@ def block_label_census(X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> La
     K = int(yi.max()) + 1
     wv = np.ones(y.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
     weight = np.bincount(yi, weights=wv, minlength=K)
-    sums = np.zeros((K, d))
-    np.add.at(sums, yi, wv[:, None] * X)
-    mean = sums / np.where(weight > 0, weight, 1.0)[:, None]
-    m2 = np.zeros((K, d))
-    np.add.at(m2, yi, wv[:, None] * (X - mean[yi]) ** 2)
+    mean = _class_sums(yi, wv, X, K) / np.where(weight > 0, weight, 1.0)[:, None]
+    m2 = _class_sums(yi, wv, (X - mean[yi]) ** 2, K)
     moments = ClassMoments(np.bincount(yi, minlength=K).astype(np.int64), weight,
                            np.bincount(yi, weights=wv * wv, minlength=K), mean, m2)
     return LabelCensus(moments, tuple(bad_values[:MAX_BAD_LABELS].tolist()), int((~ok).sum()))
