@@ -81,6 +81,10 @@ class Config:
     time_to_model_rounds: int = field(default=2, metadata={"min": 1, "help": "best of"})
     ml_iter_low: int = field(default=2, metadata={"min": 1})
     ml_iter_high: int = field(default=7, metadata={"min": 2})
+    pass_iter: int = field(default=10, metadata={
+        "min": 1, "help": "logistic s/pass: iterations per timed fit (pyspark.ml: t(2+n) - t(2))"})
+    pass_repeats: int = field(default=3, metadata={"min": 1,
+                                                   "help": "logistic s/pass: median of this many"})
     num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
     seed: int = field(default=0, metadata={"min": 0})
     output_dir: str = field(default="output/benchmark", metadata={"nonempty": True})
@@ -265,19 +269,21 @@ def bench_logistic_size(spark: Any, config: Config, n: int, d: int) -> dict[str,
             steppers.append(CentreStepper(
                 "per-record GD (write-up)", partial(lb.per_record_gd_step, records, step=3.0),
                 params))
+        iters = config.pass_iter
         per_pass = {
-            "rddml lbfgs": lambda: _rddml_pass_seconds(ds, "lbfgs", 10),
-            "rddml gd": lambda: _rddml_pass_seconds(ds, "gd", 10, step=config.gd_step),
-            "pyspark.ml lbfgs": lambda: lb.timed(partial(lb.fit_ml, df, 12))
+            "rddml lbfgs": lambda: _rddml_pass_seconds(ds, "lbfgs", iters),
+            "rddml gd": lambda: _rddml_pass_seconds(ds, "gd", iters, step=config.gd_step),
+            "pyspark.ml lbfgs": lambda: lb.timed(partial(lb.fit_ml, df, 2 + iters))
             - lb.timed(partial(lb.fit_ml, df, 2)),
         }
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1):
             run_round_robin(steppers, config.rounds, config.warmup)
-            pass_samples = {name: [fn() for _ in range(3)] for name, fn in per_pass.items()}
+            pass_samples = {name: [fn() for _ in range(config.pass_repeats)]
+                            for name, fn in per_pass.items()}
         passes = {name: statistics.median(v) for name, v in pass_samples.items()}
-        passes["pyspark.ml lbfgs"] /= 10  # (t(12) − t(2)) / 10 iterations
+        passes["pyspark.ml lbfgs"] /= iters  # (t(2 + iters) − t(2)) / iters iterations
     finally:
         ds.unpersist()
         df.unpersist()

@@ -29,7 +29,7 @@ from tests.dataframe_support import (
 from rddml import BlockDataset, KMeans, LogisticRegression
 from rddml.cluster.init import INITIALISERS
 from rddml.cluster.kernels import normalise_rows
-from rddml.cluster.passes import cost_pass, lloyd_pass, unit_rows_view
+from rddml.cluster.passes import cost_pass, lloyd_pass, unit_rows_view, warm_up_kernels
 from rddml.engine.dataset import Dataset
 from rddml.engine.frames import FrameDataset
 from rddml.errors import DataValidationError
@@ -150,6 +150,32 @@ def test_unit_rows_view_rejects_zero_rows_and_shares_the_data(backend: str, spar
         assert cost_pass(view, np.array([[0.0, 1.0]])) == pytest.approx(0.4, rel=1e-12)
         view.unpersist()  # a view releases nothing: the dataset still answers
         assert cost_pass(ds, np.array([[0.0, 2.0]])) == pytest.approx(9 + 4, rel=1e-12)
+
+
+def test_kernel_warm_up_leaves_reusable_workers_with_numba_out_of_the_gc(
+        backend: str, blobs: Any) -> None:
+    """The warm-up's tasks read their partition (a PySpark worker that leaves its input
+    unread is not reused: every task forked a fresh worker that imported numba again), and
+    the workers freeze numba's objects (PySpark collects garbage after every task, which
+    walked them all: tens of milliseconds per task)."""
+    pytest.importorskip("numba")
+    import rddml._jit as _jit
+
+    if not _jit.use_fused(True):
+        pytest.skip("RDDML_KERNELS=numpy: no fused kernels to warm up")
+
+    def pid_and_frozen(_: None) -> tuple[int, int]:
+        import gc
+        import os
+
+        return os.getpid(), gc.get_freeze_count()
+
+    with dataset(backend, blobs.repartition(6)) as ds:
+        assert ds.num_partitions == 6
+        warm_up_kernels(ds, 3)
+        seen = ds.per_partition(pid_and_frozen, None) + ds.per_partition(pid_and_frozen, None)
+    assert len({pid for pid, _ in seen}) < 6  # was 12 workers for 12 tasks
+    assert all(frozen > 0 for _, frozen in seen)
 
 
 @pytest.mark.parametrize("init", ["random", "k-means++", "k-means||"])

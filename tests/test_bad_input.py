@@ -134,11 +134,21 @@ def test_missing_parquet_input_of_the_job(spark: Any, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------ empty partitions
+# 17 partitions for 10 rows: 7 are empty, between non-empty ones (parallelize slices
+# [0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 1] rows), and more than 16 partitions
+# take the two-level treeAggregate (rddml.engine.dataset.tree_depth), so empty partials
+# are merged at both levels. (Each partition is a task in every pass: 100 cost a minute.)
+MANY_PARTITIONS = 17
+
+
 def test_empty_partitions_give_the_same_kmeans(sc: Any) -> None:
+    from rddml.engine.dataset import tree_depth
+
+    assert tree_depth(MANY_PARTITIONS) == 2
     X = np.array([[0.0, 0.0], [0.1, 0.2], [0.2, 0.1], [5.0, 5.0], [5.1, 5.2],
                   [5.2, 4.9], [9.0, 0.0], [9.1, 0.1], [8.9, 0.2], [9.0, -0.1]])
     fits = []
-    for partitions in (1, 100):  # 100 partitions for 10 rows: 90 are empty
+    for partitions in (1, MANY_PARTITIONS):
         rdd = sc.parallelize(X.tolist(), partitions)
         assert rdd.getNumPartitions() == partitions
         fits.append(KMeans(k=3, init="random", seed=1, max_iter=5).fit(rdd))
@@ -150,7 +160,7 @@ def test_empty_partitions_give_the_same_kmeans(sc: Any) -> None:
 def test_empty_partitions_give_the_same_logistic_regression(sc: Any) -> None:
     rows = [([float(i), float(i % 3)], float(i % 2 == 0 if i < 6 else i % 2)) for i in range(10)]
     fits = [LogisticRegression(optimizer="gd", max_iter=5, tol=0.0).fit(sc.parallelize(rows, p))
-            for p in (1, 100)]
+            for p in (1, MANY_PARTITIONS)]
     assert fits[1].loss_history_ == pytest.approx(fits[0].loss_history_, rel=1e-12)
     np.testing.assert_allclose(fits[1].coef_, fits[0].coef_, rtol=1e-9, atol=1e-12)
     assert fits[1].intercept_ == pytest.approx(fits[0].intercept_, rel=1e-9, abs=1e-12)

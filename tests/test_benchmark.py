@@ -1,5 +1,8 @@
 """The benchmark's quick mode as a smoke test: every variant measured, tables produced,
-and the memory target (cached blocks ≤ 1.05× raw float64 bytes) held. No timing is asserted."""
+and the memory target (cached blocks ≤ 1.05× raw float64 bytes) held. No timing is asserted,
+so every repeat count is at its smallest that still runs each code path: 2 rounds (the
+round-robin rotates) after 1 warm-up, pyspark.ml/scikit-learn pairs at 1 and 2 iterations,
+one logistic s/pass sample of 2 iterations, and a GD budget of 20 (it needs 13)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> None:
     cfg = load_config(benchmark.Config, ROOT / "conf/jobs/benchmark.toml", [
         f"output_dir={tmp_path / 'bench'}", "quick=true", 'quick_sizes=["4000x2k3"]',
-        'quick_logistic_sizes=["3000x3"]', "gd_max_iter=60",
+        'quick_logistic_sizes=["3000x3"]', "gd_max_iter=20", "rounds=2", "warmup=1",
+        "ml_iter_low=1", "ml_iter_high=2", "pass_iter=2", "pass_repeats=1",
         'quick_time_to_model_kmeans="3000x2k3"', 'quick_time_to_model_logistic="2000x3"',
         "time_to_model_iter=3", "time_to_model_rounds=1"])
     results = benchmark.main(spark, cfg)
@@ -34,6 +38,11 @@ def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> N
     (lr,) = results["logistic"]
     # L-BFGS must reach the optimum's log loss + 1e-4 well within its budget.
     assert lr["iterations_to_target"]["rddml lbfgs"] is not None
+    # Every variant reached the target within its budget, so every one was timed.
+    assert None not in lr["iterations_to_target"].values()
+    assert set(lr["time_to_target_seconds"]) == set(lr["iterations_to_target"])
+    assert set(lr["seconds_per_pass"]) == {"rddml lbfgs", "rddml gd", "pyspark.ml lbfgs",
+                                           "per-record GD (write-up)"}
     assert abs(lr["target"] - lr["optimal_log_loss"] - 1e-4) < 1e-12
     written = json.loads((tmp_path / "bench" / "results.json").read_text())
     assert written["kmeans"][0]["n"] == 4000

@@ -52,7 +52,31 @@ def numba_available() -> bool:
             NUMBA_AVAILABLE = False
         else:
             NUMBA_AVAILABLE = True
+            freeze_worker_heap()
     return NUMBA_AVAILABLE
+
+
+def freeze_worker_heap() -> None:
+    """In a Spark task's Python worker, put every object alive now out of reach of the
+    cyclic garbage collector (``gc.freeze``); elsewhere (the driver) do nothing.
+
+    PySpark's daemon runs ``gc.collect()`` after every task of a reused worker, and a
+    full collection walks every tracked object: once numba is imported and the kernels
+    loaded, that costs tens of milliseconds per task, more than a small task itself.
+    Called after numba's import and the kernels' warm-up, so what is frozen is mostly
+    modules and compiled code, which live as long as the process anyway.
+    """
+    import gc
+
+    try:
+        from pyspark import TaskContext
+
+        in_task = TaskContext.get() is not None
+    except Exception:  # no pyspark, or a client-only install
+        return
+    if in_task:
+        gc.collect()
+        gc.freeze()
 
 
 def use_fused(rule: bool) -> bool:

@@ -274,4 +274,5 @@ def warm_up() -> bool:
         lloyd_block_fused(X, w, centres)
         lloyd_block_fused(X, None, centres)
         assign_block_fused(X, centres)
+    _jit.freeze_worker_heap()  # the loaded kernels too (see there)
     return True

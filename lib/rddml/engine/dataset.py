@@ -173,7 +173,11 @@ def rows_task(items: Iterable[Any], *, views: Callable[[Iterable[Any]], Iterator
 
 
 def call_task(items: Iterable[Any], *, fn: Callable[[Any], Any], params: Any) -> list[Any]:
-    """``fn(params)`` once; the partition's items are left unread."""
+    """``fn(params)`` once. The partition's items are read and dropped, unused: a PySpark
+    worker that leaves its input unread exits after the task instead of being reused, and
+    the next task forks a fresh one that must import numba and load the kernels again."""
+    for _ in items:
+        pass
     return [fn(params)]
 
 

@@ -170,4 +170,5 @@ def warm_up() -> bool:
     y = np.array([0.0, 1.0])
     loss_grad_block_fused(X, y, None, np.array([0.5, -0.5]), 0.1)
     loss_grad_block_fused(X, y, np.ones(2), np.zeros(2), 0.0, (1.0, 2.0), np.array([True, False]))
+    _jit.freeze_worker_heap()  # the loaded kernels too (see there)
     return True
