@@ -49,7 +49,7 @@ def _warm_up(_: None) -> bool:
 
 def warm_up_kernels(ds: Dataset, k: int) -> None:
     """Compile (or load from numba's cache) the fused kernels in every partition's worker
-    before the first timed pass (only where they will run)."""
+    before the first timed pass (only where they will run); reads no block."""
     if _jit.use_fused(fused.use_fused_lloyd(ds.n_features, k)):
         ds.per_partition(_warm_up, None)
 

@@ -39,18 +39,15 @@ from rddml.linear.kernels import LossGrad, block_loss_grad
 
 
 def use_fused_logistic(d: int) -> bool:
-    """Whether ``RDDML_KERNELS=auto`` runs the fused loss/gradient kernel: yes, at every d.
+    """Whether ``RDDML_KERNELS=auto`` runs the fused loss/gradient kernel: no.
 
-    The kernel is 1.35–1.75× faster than NumPy on one block (this module's table). It was
-    off while every task of a fit forked a new Python worker that imported numba again
-    (1–2 s each; the warm-up job left its input unread, so PySpark did not reuse workers),
-    which made a whole 1e6 × 10 L-BFGS fit 3.15 s with it against 1.07 s without. With the
-    workers reused (``rddml.engine.dataset.call_task``, ``_jit.freeze_worker_heap``), the
-    benchmark's logistic regression 5e6 × 10 (2026-12-02, one run each) took 0.090 s per
-    pass with it against 0.139 s with NumPy, and 0.53 s against 0.84 s to the optimum
-    + 1e-4. ``RDDML_KERNELS=numpy`` forces NumPy.
+    The kernel is 1.35–1.75× faster than NumPy on one block (this module's table), but a
+    logistic pass at d ≤ 100 spends most of its ~0.13 s in Spark, and every new Python
+    worker pays 1–2 s to import numba and load the compiled kernel. In the benchmark
+    (1e6 × 10, L-BFGS to the optimum + 1e-4) the whole fit took 3.15 s with the kernel
+    against 1.07 s without it, so ``auto`` keeps NumPy; ``RDDML_KERNELS=fused`` forces it.
     """
-    return True
+    return False
 
 
 def fmuladd(a: float, b: float, c: float) -> float:

@@ -87,7 +87,7 @@ def _warm_up(_: None) -> bool:
 
 def warm_up_kernels(ds: Dataset) -> None:
     """Compile (or load from numba's cache) the fused kernel in every partition's worker
-    before the first timed pass (only where the kernel will run)."""
+    before the first timed pass (only where the kernel will run); reads no block."""
     if _jit.use_fused(fused.use_fused_logistic(ds.n_features)):
         ds.per_partition(_warm_up, None)
 
