@@ -9,7 +9,9 @@ its next task's first byte; a closed connection instead is the normal end and th
 exits quietly. Everything else is pyspark's own daemon.
 
 Spark starts it with ``spark.python.daemon.module rddml._daemon`` (``conf/spark-local.conf``
-and the cluster profile's packed environment), so this module must import nothing heavy:
+only: the cluster profile's packed environment does not hold rddml, whose code reaches
+executors in the ``--py-files`` zip after the daemon has started), so this module must
+import nothing heavy:
 the daemon forks every worker, and libraries that start threads (NumPy's BLAS, pyarrow)
 must not be loaded before the fork. ``import rddml`` is lazy for that reason.
 """
