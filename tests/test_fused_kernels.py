@@ -307,8 +307,8 @@ def test_dispatch_follows_the_setting_and_the_rule(monkeypatch: pytest.MonkeyPat
     X = np.random.default_rng(4).standard_normal((20, 100))
     y = np.zeros(20)
     small, large = X[:5, :2], X[:5]  # (d, k) = (2, 2): fused; (100, 100): NumPy under auto
-    # auto never runs the logistic kernel (use_fused_logistic's docstring says why).
-    for mode, expect in (("auto", ["lloyd"]), ("fused", ["lloyd", "lloyd", "logistic"]),
+    # auto runs the logistic kernel at every d (use_fused_logistic's docstring says why).
+    for mode, expect in (("auto", ["lloyd", "logistic"]), ("fused", ["lloyd", "lloyd", "logistic"]),
                          ("numpy", [])):
         calls.clear()
         monkeypatch.setenv(_jit.KERNELS_ENV, mode)
@@ -317,7 +317,7 @@ def test_dispatch_follows_the_setting_and_the_rule(monkeypatch: pytest.MonkeyPat
         lfused.loss_grad(X, y, None, np.zeros(100), 0.0)
         assert calls == expect, mode
     assert cfused.use_fused_lloyd(2, 2) and not cfused.use_fused_lloyd(100, 100)
-    assert not lfused.use_fused_logistic(2) and not lfused.use_fused_logistic(100)
+    assert lfused.use_fused_logistic(2) and lfused.use_fused_logistic(100)
     monkeypatch.setenv(_jit.KERNELS_ENV, "gpu")
     with pytest.raises(ValueError, match="RDDML_KERNELS"):
         cfused.lloyd_sums(X[:, :2], None, small)
