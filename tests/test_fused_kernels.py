@@ -243,6 +243,26 @@ def test_logistic_matches_numpy_hypothesis(
 
 
 @needs_numba
+@pytest.mark.parametrize("d", [2, 10, 70])
+def test_logistic_blocks_of_several_chunks(d: int) -> None:
+    """Rows are scored and summed a chunk at a time: blocks longer than a chunk, ending
+    mid-chunk, with the mask and a NaN feature in the last chunk, against NumPy."""
+    step = lfused.chunk_rows(d)
+    n = 3 * step + 17
+    rng = np.random.default_rng(d + 100)
+    X = rng.standard_normal((n, d)) * 4.0
+    y = (rng.random(n) < 0.5).astype(np.float64)
+    w = rng.random(n) * 2.0
+    keep = rng.random(n) < 0.7
+    coef = rng.standard_normal(d)
+    check_logistic(X, y, w, coef, -0.5, (0.7, 1.9), keep)
+    check_logistic(X, y, None, coef, 0.5, None, None)
+    X[n - 3, 0] = np.nan
+    got = lfused.loss_grad_block_fused(X, y, None, coef, 0.0)
+    assert np.isnan(got.loss) and np.isnan(got.grad_intercept)
+
+
+@needs_numba
 def test_logistic_edge_blocks() -> None:
     X = np.array([[1.0, -2.0], [0.5, 0.0], [-3.0, 4.0]])
     y = np.array([1.0, 0.0, 1.0])
@@ -307,17 +327,20 @@ def test_dispatch_follows_the_setting_and_the_rule(monkeypatch: pytest.MonkeyPat
     X = np.random.default_rng(4).standard_normal((20, 100))
     y = np.zeros(20)
     small, large = X[:5, :2], X[:5]  # (d, k) = (2, 2): fused; (100, 100): NumPy under auto
-    # auto runs the logistic kernel at every d (use_fused_logistic's docstring says why).
-    for mode, expect in (("auto", ["lloyd", "logistic"]), ("fused", ["lloyd", "lloyd", "logistic"]),
+    # auto: the logistic kernel below d = 64 only (use_fused_logistic's docstring says why).
+    for mode, expect in (("auto", ["lloyd", "logistic"]),
+                         ("fused", ["lloyd", "lloyd", "logistic", "logistic"]),
                          ("numpy", [])):
         calls.clear()
         monkeypatch.setenv(_jit.KERNELS_ENV, mode)
         cfused.lloyd_sums(X[:, :2], None, small)
         cfused.lloyd_sums(X, None, np.tile(large, (20, 1)))
         lfused.loss_grad(X, y, None, np.zeros(100), 0.0)
+        lfused.loss_grad(X[:, :2], y, None, np.zeros(2), 0.0)
         assert calls == expect, mode
     assert cfused.use_fused_lloyd(2, 2) and not cfused.use_fused_lloyd(100, 100)
-    assert lfused.use_fused_logistic(2) and lfused.use_fused_logistic(100)
+    assert lfused.use_fused_logistic(2) and lfused.use_fused_logistic(50)
+    assert not lfused.use_fused_logistic(100)
     monkeypatch.setenv(_jit.KERNELS_ENV, "gpu")
     with pytest.raises(ValueError, match="RDDML_KERNELS"):
         cfused.lloyd_sums(X[:, :2], None, small)

@@ -2,30 +2,34 @@
 
 The NumPy path (:func:`rddml.linear.kernels.block_loss_grad`) reads the block twice
 (``X @ coef`` and ``X.T @ r``) and makes several passes over n-long temporaries between.
-:func:`loss_grad_block_fused` reads each row once: ``z = x·coef + b``, the weighted log
-loss ``s·(log(1 + e^z) − y z)`` in the same overflow-free form as ``np.logaddexp(0, z)``,
-the residual ``r = s·(σ(z) − y)`` and ``grad += r·x``. ``s`` is the row weight times its
+:func:`loss_grad_block_fused` walks the block in chunks of about 512 KiB of features
+(:func:`chunk_rows`): a numba loop scores the chunk's rows (``z = x·coef + b``), NumPy's
+vectorised ``exp`` and ``log1p`` (SIMD; numba's per-row calls to libm were 60 % of the
+old one-pass kernel's time) give ``e = e^-|z|`` and ``log1p(e)``, and a second numba
+loop adds the weighted log loss ``s·(log(1 + e^z) − y z)`` (np.logaddexp's overflow-free
+form), the residual ``r = s·(σ(z) − y)`` and ``grad += r·x``, re-reading the chunk from
+the CPU cache: the block still comes from memory once. ``s`` is the row weight times its
 class weight; rows outside the optional ``keep`` mask are skipped.
 
-Results agree with NumPy's to rounding (sums are taken in row order rather than BLAS's
-or NumPy's pairwise order), ``count`` exactly. numba is imported lazily (see
-:mod:`rddml._jit`); call :func:`warm_up` before a timed pass (the estimator's first
-pass over its first block is the natural place).
+Results agree with NumPy's to rounding (sums are taken in row order within a chunk
+rather than BLAS's or NumPy's pairwise order), ``count`` exactly. numba is imported
+lazily (see :mod:`rddml._jit`); call :func:`warm_up` before a timed pass (the
+estimator's first pass over its first block is the natural place).
 
-Measured on one core (``OPENBLAS_NUM_THREADS=1``), blocks of 4 MiB of features
-(``default_block_rows(d)`` rows), milliseconds per block, minimum of several runs,
-machine shared with other jobs (2 cores, AMD EPYC, AVX2/FMA)::
+Measured with ``tools/bench_fused.py --reps 15`` on one core (``OPENBLAS_NUM_THREADS=1``),
+blocks of 4 MiB of features (``default_block_rows(d)`` rows), milliseconds per block,
+minimum of the runs, machine shared with other jobs (2 cores, AMD EPYC, AVX-512)::
 
       d    rows   NumPy ms   fused ms   speed-up   fused GB/s   NumPy GB/s
-      2  262144      20.61      13.34      1.54x         0.31         0.20
-     10   52428       5.19       3.34      1.55x         1.25         0.81
-     20   26214       2.65       1.87      1.42x         2.25         1.58
-     50   10485       1.88       1.09      1.73x         3.86         2.23
-    100    5242       1.08       0.80      1.35x         5.23         3.88
+      2  262144       6.56       2.32      2.83x         1.81         0.64
+     10   52428       1.50       0.65      2.30x         6.41         2.79
+     20   26214       0.71       0.41      1.72x        10.13         5.90
+     50   10485       0.33       0.29      1.13x        14.61        12.89
+    100    5242       0.19       0.25      0.75x        16.65        22.21
 
-:func:`use_fused_logistic` encodes the rule drawn from it: the fused kernel at every d
-(it won every cell, 1.35-1.75x; it reads the block once where NumPy reads it twice; not
-measured above d = 100). Re-measure with ``tools/bench_fused.py``.
+(The one-pass kernel before the chunking, same machine and command: 0.48 GB/s at d = 2,
+2.1 GB/s at d = 10, 6.8 at d = 50, 13.4 at d = 100.) :func:`use_fused_logistic` encodes
+the rule drawn from it: fused below d = 64, NumPy above.
 """
 
 from __future__ import annotations
@@ -39,16 +43,16 @@ from rddml.linear.kernels import LossGrad, block_loss_grad
 
 
 def use_fused_logistic(d: int) -> bool:
-    """Whether ``RDDML_KERNELS=auto`` runs the fused loss/gradient kernel: yes, at every d.
+    """Whether ``RDDML_KERNELS=auto`` runs the fused loss/gradient kernel: for d < 64.
 
-    It won every cell of this module's table (1.35–1.75× NumPy on one block) and reads
-    each block once. It used to be off because every new Python worker paid 1–2 s to
-    import numba; since Spark reuses the workers (:func:`rddml._jit.freeze_worker_heap`,
-    :func:`rddml.engine.dataset.call_task`) only the first task per worker pays it, and
-    the benchmark's logistic regression at 5e6 × 10 measured 0.090 s per pass against
-    NumPy's 0.139 s (README "Performance"). ``RDDML_KERNELS=numpy`` forces NumPy.
+    This module's table: 1.1-2.8x NumPy's speed on one block up to d = 50, 0.75x at
+    d = 100 (where BLAS's two matrix-vector products run at cache speed and the
+    transcendental functions are a small share). It used to be off at every d because
+    every new Python worker paid 1-2 s to import numba; Spark now reuses the workers
+    (:func:`rddml._jit.freeze_worker_heap`, :func:`rddml.engine.dataset.call_task`), so
+    only a worker's first task pays it. ``RDDML_KERNELS=numpy`` forces NumPy.
     """
-    return True
+    return d < 64
 
 
 def fmuladd(a: float, b: float, c: float) -> float:
@@ -56,19 +60,10 @@ def fmuladd(a: float, b: float, c: float) -> float:
     return a * b + c
 
 
-def _loss_grad_kernel(
-    X: Any, y: Any, w: Any, has_w: bool, coef: Any, intercept: float, cw0: float, cw1: float,
-    keep: Any, has_keep: bool,
-) -> Any:
-    n, d = X.shape
-    grad = np.zeros(d)
-    loss = 0.0
-    grad_b = 0.0
-    weight = 0.0
-    count = 0
-    for i in range(n):
-        if has_keep and not keep[i]:
-            continue
+def _scores_kernel(X: Any, lo: int, hi: int, coef: Any, intercept: float, z: Any) -> None:
+    """``z[:hi - lo] = X[lo:hi] @ coef + intercept``."""
+    d = X.shape[1]
+    for i in range(lo, hi):
         # Four interleaved partial sums: a single chain of d multiply-adds is latency-bound
         # (measured 1.6-1.8x slower at d = 50..100); BLAS does not sum in order either.
         z0 = 0.0
@@ -85,36 +80,66 @@ def _loss_grad_kernel(
         while t < d:
             z0 = fmuladd(X[i, t], coef[t], z0)
             t += 1
-        z = ((z0 + z1) + (z2 + z3)) + intercept
+        z[i - lo] = ((z0 + z1) + (z2 + z3)) + intercept
+
+
+def _accumulate_kernel(
+    X: Any, lo: int, hi: int, y: Any, w: Any, has_w: bool, z: Any, e: Any, lp: Any,
+    cw0: float, cw1: float, keep: Any, has_keep: bool, grad: Any, sums: Any,
+) -> int:
+    """Add rows ``lo:hi``'s loss, residual-weighted features, residuals and weights to
+    ``sums = [loss, grad_intercept, weight]`` and ``grad``; returns the rows counted.
+
+    ``e = e^-|z|`` and ``lp = log1p(e)`` come in precomputed: one e^-|z| serves both
+    log(1 + e^z) = max(z, 0) + log1p(e^-|z|) (np.logaddexp's form) and σ(z) = 1/(1 + e)
+    for z ≥ 0, e/(1 + e) below (the sigmoid's). A NaN z stays NaN in both.
+    """
+    d = X.shape[1]
+    loss = 0.0
+    grad_b = 0.0
+    weight = 0.0
+    count = 0
+    for i in range(lo, hi):
+        if has_keep and not keep[i]:
+            continue
+        j = i - lo
+        zi = z[j]
+        ei = e[j]
         yi = y[i]
         s = w[i] if has_w else 1.0
         s *= cw1 if yi > 0.5 else cw0
-        # One e^-|z| serves both: log(1 + e^z) = max(z, 0) + log1p(e^-|z|) (np.logaddexp's
-        # form) and σ(z) = 1/(1 + e^-|z|) for z ≥ 0, e^-|z|/(1 + e^-|z|) below (sigmoid's).
-        e = np.exp(-abs(z))
-        if z > 0.0:
-            softplus = z + np.log1p(e)
-        elif z < 0.0:
-            softplus = np.log1p(e)
-        else:
-            softplus = np.log(2.0) + z * 0.0  # NaN stays NaN
-        p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
-        loss += s * (softplus - yi * z)
+        softplus = zi + lp[j] if zi > 0.0 else lp[j]
+        p = 1.0 / (1.0 + ei) if zi >= 0.0 else ei / (1.0 + ei)
+        loss += s * (softplus - yi * zi)
         r = s * (p - yi)
         for t in range(d):
             grad[t] += X[i, t] * r
         grad_b += r
         weight += s
         count += 1
-    return loss, grad, grad_b, weight, count
+    sums[0] += loss
+    sums[1] += grad_b
+    sums[2] += weight
+    return count
 
 
 _KERNELS: dict[str, Any] = {}
+#: Bytes of features one chunk covers: the chunk's rows are read from memory once (to
+#: score them) and again from the CPU cache (to add their gradient) after NumPy's
+#: vectorised e^-|z| and log1p, which are about 10x faster than the scalar calls a
+#: per-row loop makes (numba has no vector exp without Intel's SVML).
+CHUNK_BYTES = 1 << 19
 
 
-def _compiled() -> Any:
-    """The numba-compiled kernel (compiled, or loaded from the cache, on first use)."""
-    return _jit.compiled_kernel(globals(), _KERNELS, "loss_grad", _loss_grad_kernel)
+def chunk_rows(d: int) -> int:
+    """Rows per chunk for ``d`` features: about :data:`CHUNK_BYTES`, within 1024-16384."""
+    return int(min(16384, max(1024, CHUNK_BYTES // (8 * max(d, 1)))))
+
+
+def _compiled() -> tuple[Any, Any]:
+    """The numba-compiled kernels (compiled, or loaded from the cache, on first use)."""
+    return (_jit.compiled_kernel(globals(), _KERNELS, "scores", _scores_kernel),
+            _jit.compiled_kernel(globals(), _KERNELS, "accumulate", _accumulate_kernel))
 
 
 def loss_grad_block_fused(
@@ -147,11 +172,27 @@ def loss_grad_block_fused(
     if (has_w and wv.shape != (n,)) or (has_keep and kv.shape != (n,)):
         raise ValueError(f"weights {wv.shape} or mask {kv.shape} for a block of {n} rows")
     cw0, cw1 = (1.0, 1.0) if class_weights is None else map(float, class_weights)
-    loss, grad, grad_b, weight, count = _compiled()(
-        X, yv, wv, has_w, coef, float(intercept), cw0, cw1, kv, has_keep)
+    scores, accumulate = _compiled()
+    step = chunk_rows(d)
+    z, e, lp = np.empty(min(n, step)), np.empty(min(n, step)), np.empty(min(n, step))
+    grad = np.zeros(d)
+    sums = np.zeros(3)  # loss, grad_intercept, weight
+    count = 0
+    b = float(intercept)
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        m = hi - lo
+        zc, ec, lc = z[:m], e[:m], lp[:m]
+        scores(X, lo, hi, coef, b, zc)
+        np.abs(zc, out=ec)
+        np.negative(ec, out=ec)
+        np.exp(ec, out=ec)
+        np.log1p(ec, out=lc)
+        count += accumulate(X, lo, hi, yv, wv, has_w, zc, ec, lc, cw0, cw1, kv, has_keep,
+                            grad, sums)
     if count == 0:
         return LossGrad.empty(d)
-    return LossGrad(float(loss), grad, float(grad_b), float(weight), int(count))
+    return LossGrad(float(sums[0]), grad, float(sums[1]), float(sums[2]), int(count))
 
 
 def loss_grad(X: np.ndarray, *args: Any, **kwargs: Any) -> LossGrad:
