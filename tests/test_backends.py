@@ -34,7 +34,7 @@ from rddml.engine.dataset import Dataset
 from rddml.engine.frames import FrameDataset
 from rddml.errors import DataValidationError
 from rddml.linear.kernels import sigmoid
-from rddml.linear.passes import class_moments_pass, loss_grad_pass
+from rddml.linear.passes import label_census_pass, loss_grad_pass
 
 BACKENDS = ["rdd", "dataframe"]
 
@@ -221,10 +221,10 @@ def test_loss_and_gradient_pass_matches_the_numpy_closed_form(backend: str, labe
     assert half.weight == pytest.approx(float(w @ np.where(y == 1, 0.5, 1.0)), rel=1e-12)
 
 
-def test_class_moments_pass_matches_numpy(backend: str, labelled: Any) -> None:
+def test_label_census_pass_matches_numpy(backend: str, labelled: Any) -> None:
     X, y, w = labelled_arrays()
     with dataset(backend, labelled, label_col="label", weight_col="w") as ds:
-        got = class_moments_pass(ds)
+        got = label_census_pass(ds).class_moments(2)
     for c in (0, 1):
         rows = y == c
         assert got.count[c] == rows.sum()

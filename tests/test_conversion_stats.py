@@ -246,7 +246,7 @@ def binary(spark: Any) -> Iterator[Any]:
 def test_a_standardised_binomial_fit_runs_no_statistics_pass(
         binary: Any, monkeypatch: pytest.MonkeyPatch, backend: str,
         class_weight: str | None) -> None:
-    calls = counting(monkeypatch, logistic_module, "class_moments_pass")
+    calls = counting(monkeypatch, logistic_module, "label_census_pass")
     cls = BlockDataset if backend == "rdd" else FrameDataset
     with cls.from_dataframe(binary, features_col="features", label_col="label",
                             weight_col="w") as ds:
@@ -305,7 +305,7 @@ def test_a_transformed_view_has_no_census_and_fits_with_the_pass(
         # Local, so cloudpickle ships it by value (workers cannot import test modules).
         return block._replace(X=block.X * SCALE + SHIFT)
 
-    calls = counting(monkeypatch, logistic_module, "class_moments_pass")
+    calls = counting(monkeypatch, logistic_module, "label_census_pass")
     X, y, w = labelled_arrays()
     cls = BlockDataset if backend == "rdd" else FrameDataset
     with cls.from_dataframe(binary, features_col="features", label_col="label",

@@ -131,7 +131,7 @@ def test_interrupted_fit_resumes_to_the_undisturbed_result(
 
     caplog.clear()
     # Statistics and class weights come from the checkpoint: no statistics pass.
-    monkeypatch.setattr(logistic_module, "class_moments_pass", no_pass)
+    monkeypatch.setattr(logistic_module, "label_census_pass", no_pass)
     resumed = LogisticRegression(checkpoint_dir=str(tmp_path), checkpoint_interval=INTERVAL,
                                  **params).fit(data)
     assert resumed.resumed_iteration_ == checkpointed
@@ -176,7 +176,7 @@ def test_rerunning_a_finished_fit_runs_no_pass(data: BlockDataset, tmp_path: Pat
     params = CASES["lbfgs"][0]
     done = LogisticRegression(checkpoint_dir=str(tmp_path), **params).fit(data)
     assert done.converged_
-    for name in ("full_objective", "batch_objective", "class_moments_pass"):
+    for name in ("full_objective", "batch_objective", "label_census_pass"):
         monkeypatch.setattr(logistic_module, name, no_pass)  # any pass would fail
     again = LogisticRegression(checkpoint_dir=str(tmp_path), **params).fit(data)
     assert again.resumed_iteration_ == done.n_iter_

@@ -31,14 +31,12 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from rddml.errors import ConvergenceError
 from rddml.linear.kernels import (
-    ClassMoments,
     LossGrad,
     Scaling,
     auc_bucket_edges,
     auc_from_partials,
     auc_partial,
     balanced_class_weights,
-    block_class_moments,
     block_eval_stats,
     block_loss_grad,
     block_score_counts,
@@ -53,6 +51,7 @@ from rddml.linear.kernels import (
     soft_threshold,
     split_by_bucket,
 )
+from rddml.linear.softmax import LabelCensus, block_label_census
 from rddml.linear.solvers import gradient_descent, lbfgs, owlqn
 
 # The write-up's printed loss history (first and last of 11 iterations).
@@ -171,9 +170,10 @@ def test_class_moments_merge_to_numpy_weighted_statistics() -> None:
     X = rng.normal(loc=[5.0, -3.0], scale=[2.0, 0.1], size=(300, 2)) + 1e6  # large offset
     y = (rng.uniform(size=300) < 0.3).astype(float)
     w = rng.uniform(0.5, 1.5, size=300)
-    merged = ClassMoments.empty(2)
+    census = LabelCensus.empty(2)
     for lo, hi in ((0, 7), (7, 150), (150, 300)):
-        merged = merged.merge(block_class_moments(X[lo:hi], y[lo:hi], w[lo:hi]))
+        census = census.merge(block_label_census(X[lo:hi], y[lo:hi], w[lo:hi]))
+    merged = census.class_moments(2)
     assert merged.count.tolist() == [int((y == 0).sum()), int((y == 1).sum())]
     cw = (1.0, 3.0)
     mean, std = pooled_mean_std(merged, cw)

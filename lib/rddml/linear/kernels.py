@@ -120,18 +120,19 @@ def block_loss_grad(
 # --------------------------------------------------------- feature statistics
 @dataclass
 class ClassMoments:
-    """Per-class row counts and weighted feature moments (index 0 = class 0, 1 = class 1).
+    """Per-class row counts and weighted feature moments (index c = class c), as
+    :class:`~rddml.linear.softmax.LabelCensus` gathers them.
 
     ``mean``/``m2`` are the weighted mean and the weighted sum of squared deviations,
     merged with Chan et al.'s pairwise update, which stays accurate where the naive
     Σx² − n·mean² cancels catastrophically.
     """
 
-    count: np.ndarray  # (2,)
-    weight: np.ndarray  # (2,)
-    weight_sq: np.ndarray  # (2,)
-    mean: np.ndarray  # (2, d)
-    m2: np.ndarray  # (2, d)
+    count: np.ndarray  # (K,)
+    weight: np.ndarray  # (K,)
+    weight_sq: np.ndarray  # (K,)
+    mean: np.ndarray  # (K, d)
+    m2: np.ndarray  # (K, d)
 
     def merge(self, other: ClassMoments) -> ClassMoments:
         """Moments of the union of two disjoint slices."""
@@ -142,30 +143,6 @@ class ClassMoments:
         m2 = self.m2 + other.m2 + delta**2 * (self.weight * other.weight)[:, None] / safe
         return ClassMoments(self.count + other.count, w, self.weight_sq + other.weight_sq,
                             mean, m2)
-
-    @staticmethod
-    def empty(d: int) -> ClassMoments:
-        """Moments of no rows."""
-        return ClassMoments(np.zeros(2, dtype=np.int64), np.zeros(2), np.zeros(2),
-                            np.zeros((2, d)), np.zeros((2, d)))
-
-
-def block_class_moments(X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> ClassMoments:
-    """Per-class counts and weighted moments of one block (rows with weight 0 count as rows
-    but do not move the moments)."""
-    out = ClassMoments.empty(X.shape[1])
-    for c in (0, 1):
-        rows = y == c
-        Xc = X[rows]
-        wc = np.ones(Xc.shape[0]) if w is None else w[rows]
-        total = float(wc.sum())
-        out.count[c] = Xc.shape[0]
-        out.weight[c] = total
-        out.weight_sq[c] = float(wc @ wc)
-        if total > 0:
-            out.mean[c] = wc @ Xc / total
-            out.m2[c] = wc @ (Xc - out.mean[c]) ** 2
-    return out
 
 
 def pooled_mean_std(

@@ -41,9 +41,9 @@ from rddml.linear.passes import (
     batch_objective,
     check_labelled,
     check_labels_and_weights,
-    class_moments_pass,
     evaluate_pass,
     full_objective,
+    label_census_pass,
     warm_up_kernels,
 )
 from rddml.linear.predict import predict_blocks, predict_dataframe, predict_records, scores
@@ -415,12 +415,11 @@ class LogisticRegression(BaseEstimator):
         passes = 0
         mean = std = None
         if self.standardize or self.class_weight == "balanced":
-            if ds.label_census is not None:
-                # Gathered while the data was converted (labels checked to be 0/1).
-                moments = ds.label_census.class_moments(2)
-            else:
-                moments = class_moments_pass(ds)
+            census = ds.label_census  # gathered while the data was converted
+            if census is None:  # a transformed view, or too many classes x features
+                census = label_census_pass(ds)
                 passes += 1
+            moments = census.class_moments(2)  # labels were checked to be 0/1
             if self.class_weight == "balanced":
                 if float(moments.weight.min()) <= 0:
                     raise DataValidationError(

@@ -2,15 +2,15 @@
 
 - :func:`loss_grad_pass`: loss and gradient sums at the given coefficients (optionally
   over a counter-based mini-batch), one aggregate job;
-- :func:`class_moments_pass`: per-class counts and feature moments for standardisation
-  and balanced class weights, one job (only for a dataset without the
-  :attr:`~rddml.engine.dataset.Dataset.label_census` its conversion gathers);
+- :func:`label_census_pass`: per-class counts and feature moments (and invalid labels)
+  for standardisation, balanced class weights and, multinomial, the class count, one job
+  (only for a dataset without the :attr:`~rddml.engine.dataset.Dataset.label_census` its
+  conversion gathers, which equals it);
 - :func:`full_objective` / :func:`batch_objective`: the optimiser's objective and its
   gradient in the (possibly standardised) parameter space, one pass each;
 - :func:`evaluate_pass`: confusion counts, log loss and the exact ROC AUC, one job;
 - :func:`check_labelled`: the label/weight checks from the dataset's summary (no job);
 - multinomial (softmax) counterparts: :func:`softmax_loss_grad_pass`,
-  :func:`label_census_pass` (per-class moments, and the class count),
   :func:`softmax_full_objective` / :func:`softmax_batch_objective` and
   :func:`multi_evaluate_pass` (confusion matrix, log loss, one-vs-rest AUCs), one job each.
 
@@ -31,7 +31,6 @@ from rddml.errors import DataValidationError
 from rddml.linear import fused
 from rddml.linear.fused import loss_grad
 from rddml.linear.kernels import (
-    ClassMoments,
     EvalStats,
     LossGrad,
     Scaling,
@@ -39,7 +38,6 @@ from rddml.linear.kernels import (
     auc_bucket_edges,
     auc_from_partials,
     auc_partial,
-    block_class_moments,
     block_eval_stats,
     block_score_counts,
     sigmoid,
@@ -109,16 +107,6 @@ def loss_grad_pass(
 
 
 # ------------------------------------------------------------ feature moments
-def _moments_block(block: BlockView, _: None) -> ClassMoments:
-    assert block.y is not None
-    return block_class_moments(block.X, block.y, block.w)
-
-
-def class_moments_pass(ds: Dataset) -> ClassMoments:
-    """Per-class row counts and weighted feature moments: one Spark job."""
-    return ds.aggregate(_moments_block, None, ClassMoments.empty(ds.n_features), _merge)
-
-
 # ----------------------------------------------------------------- objectives
 def _check_total_weight(weight: float) -> None:
     """A full pass's total training weight must be positive."""
