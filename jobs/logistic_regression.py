@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rddml import BlockDataset, LogisticRegression
+from rddml.data.parquet import read_parquet
 from rddml.data.text import read_labeled_text
 from rddml.errors import DataValidationError
 from rddml.io.jobkit import run_job
@@ -93,9 +94,11 @@ def load_data(spark: Any, config: Config) -> BlockDataset:
                                  on_bad_rows=config.on_bad_rows, storage=config.storage)
     if not Path(config.input).exists() and "://" not in config.input:
         raise DataValidationError(f"Input path {config.input!r} does not exist.")
-    df = spark.read.parquet(config.input)
-    return BlockDataset.from_dataframe(
-        df,
+    # pyarrow reads the files in the tasks: the same dataset as spark.read.parquet then
+    # BlockDataset.from_dataframe, in less CPU (README, "Jobs and configuration").
+    return read_parquet(
+        spark,
+        config.input,
         storage=config.storage,
         features_col=None if config.feature_cols else config.features_col,
         feature_cols=config.feature_cols or None,

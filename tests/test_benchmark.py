@@ -51,7 +51,9 @@ def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> N
     ttm = results["time_to_model"]
     for case in (ttm["kmeans"], ttm["logistic"]):
         assert set(case["seconds"]) == {f"{lib}, {src}" for lib in ("rddml", "pyspark.ml")
-                                        for src in ("cached DataFrame", "Parquet file")}
+                                        for src in ("cached DataFrame", "Parquet file")} | {
+            "rddml, Parquet file, direct reader"}
         assert case["iterations_run"]["rddml"] == 3
         assert case["conversion"]["rddml_MBps"] > 0 and case["conversion"]["toPandas_MBps"] > 0
     assert "## Time to model (3 iterations, best of 1)" in table
+    assert "| Parquet file, direct reader |" in table

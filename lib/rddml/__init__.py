@@ -13,10 +13,11 @@ from rddml._version import __version__
 
 if TYPE_CHECKING:
     from rddml.cluster.kmeans import KMeans
+    from rddml.data.parquet import read_parquet
     from rddml.engine.blocks import BlockDataset
     from rddml.linear.logistic import LogisticRegression
 
-__all__ = ["BlockDataset", "KMeans", "LogisticRegression", "__version__"]
+__all__ = ["BlockDataset", "KMeans", "LogisticRegression", "__version__", "read_parquet"]
 
 # The public classes load on first use, not on ``import rddml``: Spark's worker daemon
 # (rddml._daemon) imports the package before it forks its workers, and NumPy must not be
@@ -25,6 +26,7 @@ _LAZY = {
     "KMeans": "rddml.cluster.kmeans",
     "BlockDataset": "rddml.engine.blocks",
     "LogisticRegression": "rddml.linear.logistic",
+    "read_parquet": "rddml.data.parquet",
 }
 
 
