@@ -4,8 +4,10 @@ For each k-means size (``NxD kK``): the same data, the same initial centres (pys
 cannot take centres: its seconds per iteration come from fits at two maxIter values), at
 least 5 measured units per variant after a warm-up, all variants round-robin so machine
 noise hits them alike. Also the cached size of the training data against raw float64
-bytes, and peak RSS of the driver and Python workers. Writes ``results.json``,
-``results.md`` and ``seconds_per_iteration.png`` into ``output_dir``.
+bytes, and peak RSS of the driver and Python workers. With ``sweep_sizes``, a few
+variants' seconds per iteration against n (d = 2 by default), one size at a time. Writes
+``results.json``, ``results.md``, ``seconds_per_iteration.png`` and (with the sweep)
+``seconds_per_iteration_vs_n.png`` into ``output_dir``.
 """
 
 from __future__ import annotations
@@ -28,19 +30,22 @@ import numpy as np
 from rddml import BlockDataset
 from rddml.bench.kmeans_bench import (
     CentreStepper,
-    PairStepper,
+    KMeansInputs,
     Stepper,
-    fused_floor_step,
-    ml_kmeans_fit_seconds,
-    numpy_floor_step,
+    kmeans_steppers,
     per_iteration_samples,
-    per_record_iteration,
     per_record_points,
-    rddml_iteration,
     run_round_robin,
-    sklearn_fit_seconds,
+    shared_frames,
 )
 from rddml.bench.memory import peak_rss
+from rddml.bench.sweep import (
+    check_sweep_variants,
+    parse_count,
+    run_sweep,
+    sweep_markdown,
+    write_sweep_plot,
+)
 from rddml.bench.time_to_model import time_to_model_markdown
 from rddml.errors import ConfigError
 from rddml.io.jobkit import run_job
@@ -85,6 +90,19 @@ class Config:
         "min": 1, "help": "logistic s/pass: iterations per timed fit (pyspark.ml: t(2+n) - t(2))"})
     pass_repeats: int = field(default=3, metadata={"min": 1,
                                                    "help": "logistic s/pass: median of this many"})
+    sweep_sizes: list[str] = field(default_factory=list, metadata={
+        "help": "s/iteration against n: numbers of points, e.g. 1e7 ([] = no sweep)"})
+    quick_sweep_sizes: list[str] = field(default_factory=lambda: ["2e4", "4e4"])
+    sweep_d: int = field(default=2, metadata={"min": 1})
+    sweep_k: int = field(default=5, metadata={"min": 1})
+    sweep_variants: list[str] = field(
+        default_factory=lambda: ["rddml tree", "pyspark.ml block", "scikit-learn lloyd",
+                                 "fused floor"],
+        metadata={"help": "k-means variants the sweep measures"})
+    sweep_rounds: int = field(default=5, metadata={"min": 1})
+    sweep_large_n: int = field(default=10_000_000, metadata={
+        "min": 1, "help": "sizes with at least this many points get sweep_large_rounds"})
+    sweep_large_rounds: int = field(default=3, metadata={"min": 1})
     num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
     seed: int = field(default=0, metadata={"min": 0})
     output_dir: str = field(default="output/benchmark", metadata={"nonempty": True})
@@ -99,30 +117,6 @@ def parse_size(text: str) -> tuple[int, int, int]:
     return int(float(match.group(1))), int(match.group(2)), int(match.group(3))
 
 
-def _shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path,
-                   storages: list[str]) -> tuple[dict[str, BlockDataset], Any]:
-    """The same data for every Spark variant, read from one Parquet file.
-
-    (``parallelize`` would embed the arrays in every task of every iteration, which is
-    not how real data reaches Spark and would distort all Spark timings.)
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from pyspark.ml.feature import VectorAssembler
-    from pyspark.storagelevel import StorageLevel
-
-    cols = [f"x{j}" for j in range(X.shape[1])]
-    path = workdir / f"points-{X.shape[0]}x{X.shape[1]}.parquet"
-    pq.write_table(pa.table({c: X[:, j] for j, c in enumerate(cols)}), path)
-    raw = spark.read.parquet(str(path)).repartition(parts)
-    datasets = {s: BlockDataset.from_dataframe(raw, feature_cols=cols, storage=s)
-                for s in storages}
-    df = VectorAssembler(inputCols=cols, outputCol="features").transform(raw).select("features")
-    df = df.persist(StorageLevel.MEMORY_AND_DISK)
-    df.count()
-    return datasets, df
-
-
 def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dict[str, Any]:
     """All k-means variants on one problem size; returns medians, ratios and memory."""
     sc = spark.sparkContext
@@ -133,35 +127,21 @@ def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dic
     parts = config.num_partitions or sc.defaultParallelism
     logger.info("k-means %dx%d k=%d on %d partitions", n, d, k, parts)
     workdir = Path(tempfile.mkdtemp(prefix="rddml-bench-"))  # removed in the finally below
-    datasets, df = _shared_frames(spark, X, parts, workdir, config.storages)
+    datasets, df = shared_frames(spark, X, parts, workdir, config.storages)
     ds = datasets[config.storages[0]]
     held = {name: d.cached_bytes() for name, d in datasets.items()}
     cached = held[config.storages[0]]
-    steppers: list[Stepper] = [
-        CentreStepper("rddml reduceByKey", partial(rddml_iteration, ds, aggregation="reduceByKey"),
-                      init),
-        CentreStepper("rddml tree", partial(rddml_iteration, ds, aggregation="tree"), init),
-        *[CentreStepper(f"rddml tree ({name} storage)",
-                        partial(rddml_iteration, other, aggregation="tree"), init)
-          for name, other in datasets.items() if other is not ds],
-        PairStepper("pyspark.ml block",
-                    lambda it: ml_kmeans_fit_seconds(df, k, it, "block", config.seed),
-                    config.ml_iter_low, config.ml_iter_high),
-        PairStepper("pyspark.ml row",
-                    lambda it: ml_kmeans_fit_seconds(df, k, it, "row", config.seed),
-                    config.ml_iter_low, config.ml_iter_high),
-        PairStepper(f"scikit-learn lloyd ({parts} threads)",
-                    lambda it: sklearn_fit_seconds(X, init, it, parts),
-                    config.ml_iter_low, config.ml_iter_high),
-        CentreStepper("NumPy floor (1 core)", partial(numpy_floor_step, X), init),
-        CentreStepper(f"fused floor ({parts} threads)",
-                      partial(fused_floor_step, X, threads=parts), init),
-    ]
     records = None
+    variants = ["rddml reduceByKey", "rddml tree",
+                *[f"rddml tree ({name} storage)" for name in config.storages[1:]],
+                "pyspark.ml block", "pyspark.ml row", "scikit-learn lloyd", "NumPy floor",
+                "fused floor"]
     if config.per_record and n <= config.per_record_max_rows:
         records = per_record_points(ds)
-        steppers.insert(0, CentreStepper("per-record RDD (write-up)",
-                                         partial(per_record_iteration, records), init))
+        variants.insert(0, "per-record RDD")
+    steppers = kmeans_steppers(variants, KMeansInputs(
+        X=X, init=init, datasets=datasets, df=df, records=records, parts=parts,
+        seed=config.seed, ml_iter_low=config.ml_iter_low, ml_iter_high=config.ml_iter_high))
     try:
         from threadpoolctl import threadpool_limits
 
@@ -357,9 +337,12 @@ def results_markdown(results: dict[str, Any]) -> str:
     if ttm:
         lines += time_to_model_markdown(ttm)
     mem = results["peak_rss"]
+    before = " (before the sweep below)" if results.get("sweep") else ""
     lines += ["## Peak memory", "", f"Driver Python {mem.get('driver_python_mib')} MiB, driver "
               f"JVM {mem.get('driver_jvm_mib')} MiB, Python workers "
-              f"{mem.get('python_workers_mib')} MiB.", ""]
+              f"{mem.get('python_workers_mib')} MiB{before}.", ""]
+    if results.get("sweep"):
+        lines += sweep_markdown(results["sweep"])
     return "\n".join(lines)
 
 
@@ -390,6 +373,10 @@ def plot_scaling(path: Path, results: dict[str, Any]) -> None:
     plt.close(fig)
 
 
+def _sweep_rounds(config: Config, n: int) -> int:
+    return config.sweep_large_rounds if n >= config.sweep_large_n else config.sweep_rounds
+
+
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the benchmark; returns what is written to ``results.json``."""
     # The output is checked and locked before the (long) measurements.
@@ -402,6 +389,9 @@ def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
     sizes = [parse_size(s) for s in (config.quick_sizes if config.quick else config.kmeans_sizes)]
     lr_sizes = [parse_lr_size(s) for s in
                 (config.quick_logistic_sizes if config.quick else config.logistic_sizes)]
+    sweep_key = "quick_sweep_sizes" if config.quick else "sweep_sizes"
+    sweep_sizes = [parse_count(text, sweep_key) for text in getattr(config, sweep_key)]
+    check_sweep_variants(config.sweep_variants, "sweep_variants")
     results: dict[str, Any] = {
         "config": asdict(config),
         "machine": f"{platform.machine()}, {spark.sparkContext.defaultParallelism} cores "
@@ -424,11 +414,22 @@ def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
             rounds=config.time_to_model_rounds, seed=config.seed,
             parts=config.num_partitions or spark.sparkContext.defaultParallelism)
     results["peak_rss"] = peak_rss(spark)
+    # After the peak above: the sweep restarts the peak RSS count at each of its sizes.
+    if sweep_sizes:
+        results["sweep"] = run_sweep(
+            spark, sweep_sizes, config.sweep_d,
+            config.sweep_k, config.sweep_variants,
+            rounds_for=partial(_sweep_rounds, config), warmup=config.warmup,
+            parts=config.num_partitions or spark.sparkContext.defaultParallelism,
+            seed=config.seed, storage=config.storages[0], ml_iter_low=config.ml_iter_low,
+            ml_iter_high=config.ml_iter_high)
     with atomic_directory(config.output_dir, overwrite=config.overwrite, job="benchmark",
                           config=asdict(config), key="output_dir") as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         (tmp / "results.md").write_text(results_markdown(results) + "\n")
         plot_scaling(tmp / "seconds_per_iteration.png", results)
+        if "sweep" in results:
+            write_sweep_plot(tmp / "seconds_per_iteration_vs_n.png", results["sweep"])
     logger.info("benchmark written to %s", config.output_dir)
     return results
 

@@ -2,11 +2,13 @@
 and the memory target (cached blocks ≤ 1.05× raw float64 bytes) held. No timing is asserted,
 so every repeat count is at its smallest that still runs each code path: 2 rounds (the
 round-robin rotates) after 1 warm-up, pyspark.ml/scikit-learn pairs at 1 and 2 iterations,
-one logistic s/pass sample of 2 iterations, and a GD budget of 20 (it needs 13)."""
+one logistic s/pass sample of 2 iterations, a GD budget of 20 (it needs 13), and a
+sweep of 1 round at the two quick sizes."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> N
         'quick_logistic_sizes=["3000x3"]', "gd_max_iter=20", "rounds=2", "warmup=1",
         "ml_iter_low=1", "ml_iter_high=2", "pass_iter=2", "pass_repeats=1",
         'quick_time_to_model_kmeans="3000x2k3"', 'quick_time_to_model_logistic="2000x3"',
-        "time_to_model_iter=3", "time_to_model_rounds=1"])
+        "time_to_model_iter=3", "time_to_model_rounds=1", "sweep_rounds=1"])
     results = benchmark.main(spark, cfg)
     (km,) = results["kmeans"]
     expected = {"per-record RDD (write-up)", "rddml reduceByKey", "rddml tree",
@@ -57,3 +59,26 @@ def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> N
         assert case["conversion"]["rddml_MBps"] > 0 and case["conversion"]["toPandas_MBps"] > 0
     assert "## Time to model (3 iterations, best of 1)" in table
     assert "| Parquet file, direct reader |" in table
+    # The sweep: every requested variant timed at every quick size, memory beside it.
+    sweep = results["sweep"]
+    assert [r["n"] for r in sweep["sizes"]] == [20_000, 40_000]
+    names = {"rddml tree", "pyspark.ml block", "scikit-learn lloyd (2 threads)",
+             "fused floor (2 threads)"}
+    for row in sweep["sizes"]:
+        assert set(row["seconds_per_iteration"]) == names
+        assert all(len(v) == 1 and math.isfinite(v[0]) for v in row["samples"].values())
+        # Stepped variants time whole iterations; pair differences may dip below 0 when
+        # tiny fits meet machine noise, so only the stepped ones must be positive.
+        assert row["seconds_per_iteration"]["rddml tree"] > 0
+        assert row["seconds_per_iteration"]["fused floor (2 threads)"] > 0
+        ratio = (row["seconds_per_iteration"]["rddml tree"]
+                 / row["seconds_per_iteration"]["pyspark.ml block"])
+        assert row["rddml_over_pyspark_ml"] == ratio
+        assert row["raw_bytes"] == row["n"] * 2 * 8
+        (held,) = row["bytes_held_by_storage"].values()
+        assert row["raw_bytes"] <= held <= 1.05 * row["raw_bytes"]
+        assert row["peak_rss"]["driver_jvm_mib"] > 0 and row["peak_rss"]["python_workers_mib"]
+    assert "## k-means seconds per iteration against n (d = 2, k = 5)" in table
+    assert "| 40,000 | 1 |" in table
+    png = (tmp_path / "bench" / "seconds_per_iteration_vs_n.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -4,14 +4,19 @@
 Each variant exposes one *measured unit* (an iteration, or for libraries that cannot be
 stepped, a pair of fits whose time difference gives seconds per iteration), so the
 benchmark can interleave them round-robin and machine noise hits them alike.
+:func:`kmeans_steppers` builds any subset of them by name (the benchmark's table takes all,
+its n sweep a few) from the data :func:`shared_frames` gives every Spark variant.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +24,7 @@ import numpy as np
 from rddml.cluster.kernels import LloydStats, lloyd_partial_stats, update_centres
 from rddml.cluster.kmeans import lloyd_iteration
 from rddml.engine.blocks import BlockDataset, default_block_rows
+from rddml.errors import ConfigError
 
 Point = tuple[float, ...]
 
@@ -132,14 +138,19 @@ def ml_kmeans_fit_seconds(df: Any, k: int, max_iter: int, solver: str, seed: int
     return time.perf_counter() - t0
 
 
-def sklearn_fit_seconds(X: np.ndarray, centres: np.ndarray, max_iter: int, threads: int) -> float:
-    """Wall time of scikit-learn Lloyd from the given centres, on ``threads`` cores."""
+def sklearn_fit_seconds(X: np.ndarray, centres: np.ndarray, max_iter: int, threads: int,
+                        copy_x: bool = True) -> float:
+    """Wall time of scikit-learn Lloyd from the given centres, on ``threads`` cores.
+
+    ``copy_x=False`` lets scikit-learn centre ``X`` in place (and restore it, up to
+    rounding) instead of copying it: no second copy of a large ``X`` in the driver.
+    """
     from sklearn.cluster import KMeans as SkKMeans
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(threads):
         est = SkKMeans(len(centres), init=centres, n_init=1, max_iter=max_iter, tol=0.0,
-                       algorithm="lloyd")
+                       algorithm="lloyd", copy_x=copy_x)
         t0 = time.perf_counter()
         est.fit(X)
         return time.perf_counter() - t0
@@ -214,3 +225,130 @@ def per_iteration_samples(stepper: Stepper) -> list[float]:
     if isinstance(stepper, PairStepper):
         return stepper.per_iteration()
     return stepper.samples
+
+
+# ------------------------------------------------------------- data and the variants
+PARQUET_CHUNK_ROWS = 1 << 20
+
+
+def shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path, storages: list[str],
+                  assembled: bool = True) -> tuple[dict[str, BlockDataset], Any]:
+    """The same data for every Spark variant, read from one Parquet file: rddml datasets
+    in each of ``storages`` and (if ``assembled``) pyspark.ml's cached vector DataFrame.
+
+    (``parallelize`` would embed the arrays in every task of every iteration, which is
+    not how real data reaches Spark and would distort all Spark timings.) The file is
+    written in chunks of rows, so the driver never holds a second full copy of ``X``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.storagelevel import StorageLevel
+
+    cols = [f"x{j}" for j in range(X.shape[1])]
+    path = workdir / f"points-{X.shape[0]}x{X.shape[1]}.parquet"
+    schema = pa.schema([(c, pa.float64()) for c in cols])
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, X.shape[0], PARQUET_CHUNK_ROWS):
+            chunk = X[start:start + PARQUET_CHUNK_ROWS]
+            writer.write_table(pa.table({c: chunk[:, j] for j, c in enumerate(cols)},
+                                        schema=schema))
+    raw = spark.read.parquet(str(path)).repartition(parts)
+    datasets = {s: BlockDataset.from_dataframe(raw, feature_cols=cols, storage=s)
+                for s in storages}
+    if not assembled:
+        return datasets, None
+    df = VectorAssembler(inputCols=cols, outputCol="features").transform(raw).select("features")
+    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    df.count()
+    return datasets, df
+
+
+KMEANS_VARIANTS = ("per-record RDD", "rddml reduceByKey", "rddml tree", "pyspark.ml block",
+                   "pyspark.ml row", "scikit-learn lloyd", "NumPy floor", "fused floor")
+"""The k-means variants by name; also "rddml tree (NAME storage)" for a storage other
+than the default one (e.g. "rddml tree (spark storage)")."""
+OTHER_STORAGE = re.compile(r"^rddml tree \((\w+) storage\)$")
+
+
+@dataclass(frozen=True)
+class KMeansInputs:
+    """What the k-means variants of one size run on.
+
+    ``datasets`` maps a storage to the rddml dataset, the default storage first; ``df`` is
+    pyspark.ml's cached vector DataFrame and ``records`` the per-record RDD (None when no
+    variant needs them).
+    """
+
+    X: np.ndarray
+    init: np.ndarray
+    datasets: dict[str, BlockDataset]
+    df: Any
+    records: Any
+    parts: int
+    seed: int
+    ml_iter_low: int
+    ml_iter_high: int
+    sklearn_copy_x: bool = True
+
+
+def check_variants(variants: Sequence[str], key: str) -> None:
+    """Raise ConfigError naming ``key`` for a name that is not a k-means variant."""
+    for name in variants:
+        if name not in KMEANS_VARIANTS and not OTHER_STORAGE.match(name):
+            raise ConfigError(f"{key}: unknown k-means variant {name!r}; expected one of "
+                              + ", ".join(repr(v) for v in KMEANS_VARIANTS)
+                              + " or 'rddml tree (NAME storage)'")
+
+
+def storages_needed(variants: Sequence[str], default: str) -> list[str]:
+    """The rddml storages the variants read, ``default`` first (and always present)."""
+    others = [m.group(1) for m in map(OTHER_STORAGE.match, variants) if m]
+    return [default, *[s for s in dict.fromkeys(others) if s != default]]
+
+
+def kmeans_steppers(variants: Sequence[str], data: KMeansInputs) -> list[Stepper]:
+    """One stepper per variant, in the given order, named as in the benchmark's tables
+    (thread counts spelt out: "scikit-learn lloyd (2 threads)")."""
+    check_variants(variants, "variants")
+    default = next(iter(data.datasets.values()))
+    k, parts = len(data.init), data.parts
+    steppers: list[Stepper] = []
+    for name in variants:
+        other = OTHER_STORAGE.match(name)
+        if name == "per-record RDD":
+            steppers.append(CentreStepper("per-record RDD (write-up)",
+                                          partial(per_record_iteration, data.records), data.init))
+        elif name in ("rddml tree", "rddml reduceByKey"):
+            steppers.append(CentreStepper(name, partial(rddml_iteration, default,
+                                                        aggregation=name.split()[1]), data.init))
+        elif other:
+            steppers.append(CentreStepper(name, partial(rddml_iteration,
+                                                        data.datasets[other.group(1)],
+                                                        aggregation="tree"), data.init))
+        elif name.startswith("pyspark.ml "):
+            steppers.append(PairStepper(name, partial(_ml_fit, data.df, k, name.split()[1],
+                                                      data.seed),
+                                        data.ml_iter_low, data.ml_iter_high))
+        elif name == "scikit-learn lloyd":
+            steppers.append(PairStepper(f"scikit-learn lloyd ({parts} threads)",
+                                        partial(_sklearn_fit, data.X, data.init, parts,
+                                                data.sklearn_copy_x),
+                                        data.ml_iter_low, data.ml_iter_high))
+        elif name == "NumPy floor":
+            steppers.append(CentreStepper("NumPy floor (1 core)",
+                                          partial(numpy_floor_step, data.X), data.init))
+        else:  # "fused floor"
+            steppers.append(CentreStepper(f"fused floor ({parts} threads)",
+                                          partial(fused_floor_step, data.X, threads=parts),
+                                          data.init))
+    return steppers
+
+
+def _ml_fit(df: Any, k: int, solver: str, seed: int, max_iter: int) -> float:
+    return ml_kmeans_fit_seconds(df, k, max_iter, solver, seed)
+
+
+def _sklearn_fit(X: np.ndarray, init: np.ndarray, threads: int, copy_x: bool,
+                 max_iter: int) -> float:
+    return sklearn_fit_seconds(X, init, max_iter, threads, copy_x)

@@ -37,33 +37,68 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _jvm_pid(spark: Any) -> int | None:
+    gateway = getattr(spark.sparkContext, "_gateway", None)
+    proc = getattr(gateway, "proc", None) or getattr(gateway, "java_process", None)
+    if proc is not None:
+        return int(proc.pid)
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        return os.getppid()  # under spark-submit the JVM started this Python driver
+    return None
+
+
+def _python_workers(jvm_pid: int) -> list[int]:
+    pids = []
+    for pid in _descendants(jvm_pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "pyspark" in cmd or "daemon" in cmd or "worker" in cmd:
+            pids.append(pid)
+    return pids
+
+
 def peak_rss(spark: Any) -> dict[str, Any]:
-    """Peak RSS (MiB) of the Python driver, the driver JVM and each Python worker process.
+    """Peak RSS (MiB) of the Python driver, the driver JVM and each Python worker process,
+    since they started or since the last :func:`reset_peak_rss`.
 
     In local mode the executors live in the driver JVM and the Python workers are its
     descendants; on a cluster only the driver side is visible here.
     """
-    driver_py = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    jvm_pid = None
-    gateway = getattr(spark.sparkContext, "_gateway", None)
-    proc = getattr(gateway, "proc", None) or getattr(gateway, "java_process", None)
-    if proc is not None:
-        jvm_pid = proc.pid
-    elif "PYSPARK_GATEWAY_PORT" in os.environ:
-        jvm_pid = os.getppid()  # under spark-submit the JVM started this Python driver
+    own = _vm_hwm_kib(os.getpid())  # VmHWM, unlike ru_maxrss, follows reset_peak_rss
+    driver_py = (own if own is not None
+                 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+    jvm_pid = _jvm_pid(spark)
     result: dict[str, Any] = {"driver_python_mib": round(driver_py, 1)}
     if jvm_pid is not None:
         hwm = _vm_hwm_kib(jvm_pid)
         result["driver_jvm_mib"] = None if hwm is None else round(hwm / 1024, 1)
         workers = []
-        for pid in _descendants(jvm_pid):
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if "pyspark" in cmd or "daemon" in cmd or "worker" in cmd:
-                value = _vm_hwm_kib(pid)
-                if value is not None:
-                    workers.append(round(value / 1024, 1))
+        for pid in _python_workers(jvm_pid):
+            value = _vm_hwm_kib(pid)
+            if value is not None:
+                workers.append(round(value / 1024, 1))
         result["python_workers_mib"] = sorted(workers, reverse=True)
     return result
+
+
+def reset_peak_rss(spark: Any) -> bool:
+    """Restart the peak RSS count of the driver, its JVM and the Python workers (Linux
+    ``clear_refs``), so that a later :func:`peak_rss` measures one stage of a run.
+
+    Returns False when the kernel refused for the driver (then peaks stay cumulative).
+    """
+    def clear(pid: int) -> bool:
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # 5: reset the peak RSS
+        except OSError:
+            return False
+        return True
+
+    done = clear(os.getpid())
+    jvm_pid = _jvm_pid(spark)
+    if jvm_pid is not None:
+        for pid in [jvm_pid, *_python_workers(jvm_pid)]:
+            clear(pid)
+    return done
