@@ -8,14 +8,18 @@ from pathlib import Path
 from typing import Any
 
 
-def _vm_hwm_kib(pid: int) -> int | None:
+def _status_kib(pid: int, field: str) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def _vm_hwm_kib(pid: int) -> int | None:
+    return _status_kib(pid, "VmHWM:")
 
 
 def _children(pid: int) -> list[int]:
@@ -37,6 +41,50 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _jvm_pid(spark: Any) -> int | None:
+    gateway = getattr(spark.sparkContext, "_gateway", None)
+    proc = getattr(gateway, "proc", None) or getattr(gateway, "java_process", None)
+    if proc is not None:
+        return int(proc.pid)
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        return os.getppid()  # under spark-submit the JVM started this Python driver
+    return None
+
+
+def _python_workers(jvm_pid: int) -> list[int]:
+    """The JVM's descendant Python processes (pyspark's daemon and its workers)."""
+    found = []
+    for pid in _descendants(jvm_pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "pyspark" in cmd or "daemon" in cmd or "worker" in cmd:
+            found.append(pid)
+    return found
+
+
+def reset_worker_peaks(spark: Any) -> float | None:
+    """Restart the peak-RSS count (``VmHWM``) of every Python worker at its current RSS
+    (Linux: ``5`` written to ``/proc/<pid>/clear_refs``), so that a later
+    :func:`peak_rss` reports the peak of what ran in between (workers forked later
+    start their own count). Returns the largest current RSS of a worker in MiB (0.0
+    when there is none yet), or None when it could not be done (not Linux, not local
+    mode, not permitted)."""
+    jvm_pid = _jvm_pid(spark)
+    if jvm_pid is None:
+        return None
+    largest = 0.0
+    for pid in _python_workers(jvm_pid):
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+            rss = _status_kib(pid, "VmRSS:")
+        except OSError:
+            return None
+        largest = max(largest, (rss or 0) / 1024)
+    return round(largest, 1)
+
+
 def peak_rss(spark: Any) -> dict[str, Any]:
     """Peak RSS (MiB) of the Python driver, the driver JVM and each Python worker process.
 
@@ -44,26 +92,15 @@ def peak_rss(spark: Any) -> dict[str, Any]:
     descendants; on a cluster only the driver side is visible here.
     """
     driver_py = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    jvm_pid = None
-    gateway = getattr(spark.sparkContext, "_gateway", None)
-    proc = getattr(gateway, "proc", None) or getattr(gateway, "java_process", None)
-    if proc is not None:
-        jvm_pid = proc.pid
-    elif "PYSPARK_GATEWAY_PORT" in os.environ:
-        jvm_pid = os.getppid()  # under spark-submit the JVM started this Python driver
+    jvm_pid = _jvm_pid(spark)
     result: dict[str, Any] = {"driver_python_mib": round(driver_py, 1)}
     if jvm_pid is not None:
         hwm = _vm_hwm_kib(jvm_pid)
         result["driver_jvm_mib"] = None if hwm is None else round(hwm / 1024, 1)
         workers = []
-        for pid in _descendants(jvm_pid):
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if "pyspark" in cmd or "daemon" in cmd or "worker" in cmd:
-                value = _vm_hwm_kib(pid)
-                if value is not None:
-                    workers.append(round(value / 1024, 1))
+        for pid in _python_workers(jvm_pid):
+            value = _vm_hwm_kib(pid)
+            if value is not None:
+                workers.append(round(value / 1024, 1))
         result["python_workers_mib"] = sorted(workers, reverse=True)
     return result
