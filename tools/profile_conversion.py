@@ -6,7 +6,8 @@ runs the variants alternated ``--rounds`` times and prints, for each, the best w
 and the CPU seconds it cost, split into the JVM, the Python workers (the JVM's
 descendant processes, children reaped by the daemon included) and the driver's Python
 (all read from ``/proc`` around each run, so compare CPU rather than wall on a shared
-machine):
+machine), and the Python workers' RSS when the run started and their peak RSS during it
+(``rss0_MiB``, ``peak_MiB``; :func:`rddml.bench.memory.reset_worker_peaks`):
 
 - ``toPandas``: ``df.select(cols).toPandas()``, Spark's own Arrow export;
 - ``export``: the Arrow IPC messages ``from_dataframe`` reads (``Dataset.toArrowBatchRdd``)
@@ -47,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from rddml.bench.memory import _descendants
+from rddml.bench.memory import _descendants, peak_rss
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -70,6 +71,14 @@ def cpu_split(jvm_pid: int) -> dict[str, float]:
     workers = sum(_proc_cpu(p, children=True) for p in _descendants(jvm_pid))
     return {"jvm": _proc_cpu(jvm_pid), "workers": workers,
             "driver": me.ru_utime + me.ru_stime}
+
+
+def _reset_peaks(spark: Any) -> float | None:
+    """The workers' peak RSS restarted (None with an rddml that cannot do that)."""
+    from rddml.bench import memory
+
+    reset = getattr(memory, "reset_worker_peaks", None)
+    return None if reset is None else reset(spark)  # type: ignore[no-any-return]
 
 
 def _session(max_records: int | None) -> Any:
@@ -182,6 +191,7 @@ def measure(spark: Any, cached: Any, cols: list[str], label: str | None, rounds:
     best: dict[str, dict[str, float]] = {}
     for r in range(rounds):
         for name, run in _variants(cached, cols, label, stages).items():
+            rss_before = _reset_peaks(spark)
             before = cpu_split(jvm_pid)
             t0 = time.perf_counter()
             run()
@@ -189,6 +199,9 @@ def measure(spark: Any, cached: Any, cols: list[str], label: str | None, rounds:
             after = cpu_split(jvm_pid)
             row = {"wall": wall, **{k: after[k] - before[k] for k in after}}
             row["MBps"] = megabytes / wall
+            if rss_before is not None:
+                row["rss0_MiB"] = rss_before
+                row["peak_MiB"] = max(peak_rss(spark).get("python_workers_mib") or [0.0])
             print(f"round {r} {name:9s} " + " ".join(f"{k} {v:.2f}" for k, v in row.items()),
                   flush=True)
             if name not in best or wall < best[name]["wall"]:

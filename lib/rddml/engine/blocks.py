@@ -752,22 +752,24 @@ def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes
     from pyspark.rdd import RDD
     from pyspark.serializers import NoOpSerializer
 
+    jdf = getattr(df, "_jdf", None)
+    if jdf is None:  # a Spark Connect DataFrame: no JVM object to ask
+        return None
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     conf = df.sparkSession.conf
+    previous = conf.get(key, None) if max_records is not None else None
+    if max_records is not None:
+        conf.set(key, str(max_records))
     try:
-        previous = conf.get(key, None) if max_records is not None else None
-        if max_records is not None:
-            conf.set(key, str(max_records))
-        try:
-            jrdd = df._jdf.toArrowBatchRdd().toJavaRDD()
-        finally:
-            if max_records is not None:
-                if previous is None:
-                    conf.unset(key)
-                else:
-                    conf.set(key, previous)
+        jrdd = jdf.toArrowBatchRdd().toJavaRDD()
     except (AttributeError, Py4JError):
         return None
+    finally:
+        if max_records is not None:
+            if previous is None:
+                conf.unset(key)
+            else:
+                conf.set(key, previous)
     return RDD(jrdd, df.sparkSession.sparkContext, NoOpSerializer())
 
 
