@@ -57,6 +57,12 @@ def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> N
             "rddml, Parquet file, direct reader"}
         assert case["iterations_run"]["rddml"] == 3
         assert case["conversion"]["rddml_MBps"] > 0 and case["conversion"]["toPandas_MBps"] > 0
+        # Local mode on Linux: the workers' peak RSS during the conversion is measured.
+        conv = case["conversion"]
+        assert conv["worker_peak_rss_MiB"] > 0 and conv["worker_rss_before_MiB"] is not None
+        parts = spark.sparkContext.defaultParallelism  # the quick mode sets no num_partitions
+        assert abs(conv["partition_MB"] - conv["megabytes"] / parts) < 1e-9
+    assert "Python workers' peak RSS during the conversion" in table
     assert "## Time to model (3 iterations, best of 1)" in table
     assert "| Parquet file, direct reader |" in table
     # The sweep: every requested variant timed at every quick size, memory beside it.

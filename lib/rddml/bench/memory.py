@@ -8,14 +8,18 @@ from pathlib import Path
 from typing import Any
 
 
-def _vm_hwm_kib(pid: int) -> int | None:
+def _status_kib(pid: int, field: str) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def _vm_hwm_kib(pid: int) -> int | None:
+    return _status_kib(pid, "VmHWM:")
 
 
 def _children(pid: int) -> list[int]:
@@ -48,15 +52,44 @@ def _jvm_pid(spark: Any) -> int | None:
 
 
 def _python_workers(jvm_pid: int) -> list[int]:
-    pids = []
+    """The JVM's descendant Python processes (pyspark's daemon and its workers)."""
+    found = []
     for pid in _descendants(jvm_pid):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
         if "pyspark" in cmd or "daemon" in cmd or "worker" in cmd:
-            pids.append(pid)
-    return pids
+            found.append(pid)
+    return found
+
+
+def _clear_peak(pid: int) -> bool:
+    """Restart ``pid``'s peak RSS (``VmHWM``) at its current RSS (Linux: ``5`` written to
+    ``/proc/<pid>/clear_refs``); False when that is not possible or permitted."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def reset_worker_peaks(spark: Any) -> float | None:
+    """Restart the peak-RSS count (``VmHWM``) of every Python worker at its current RSS
+    (Linux: ``5`` written to ``/proc/<pid>/clear_refs``), so that a later
+    :func:`peak_rss` reports the peak of what ran in between (workers forked later
+    start their own count). Returns the largest current RSS of a worker in MiB (0.0
+    when there is none yet), or None when it could not be done (not Linux, not local
+    mode, not permitted)."""
+    jvm_pid = _jvm_pid(spark)
+    if jvm_pid is None:
+        return None
+    largest = 0.0
+    for pid in _python_workers(jvm_pid):
+        if not _clear_peak(pid):
+            return None
+        largest = max(largest, (_status_kib(pid, "VmRSS:") or 0) / 1024)
+    return round(largest, 1)
 
 
 def peak_rss(spark: Any) -> dict[str, Any]:
@@ -84,21 +117,14 @@ def peak_rss(spark: Any) -> dict[str, Any]:
 
 
 def reset_peak_rss(spark: Any) -> bool:
-    """Restart the peak RSS count of the driver, its JVM and the Python workers (Linux
-    ``clear_refs``), so that a later :func:`peak_rss` measures one stage of a run.
+    """Restart the peak RSS count of the driver, its JVM and the Python workers, so that a
+    later :func:`peak_rss` measures one stage of a run.
 
     Returns False when the kernel refused for the driver (then peaks stay cumulative).
     """
-    def clear(pid: int) -> bool:
-        try:
-            Path(f"/proc/{pid}/clear_refs").write_text("5")  # 5: reset the peak RSS
-        except OSError:
-            return False
-        return True
-
-    done = clear(os.getpid())
+    done = _clear_peak(os.getpid())
     jvm_pid = _jvm_pid(spark)
     if jvm_pid is not None:
         for pid in [jvm_pid, *_python_workers(jvm_pid)]:
-            clear(pid)
+            _clear_peak(pid)
     return done

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rddml.bench.memory import peak_rss
+from rddml.bench.memory import peak_rss, reset_worker_peaks
 
 logger = logging.getLogger(__name__)
 
@@ -52,28 +52,38 @@ def _best_of(fits: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float
     return best
 
 
-def _conversion(cached: Any, cols: list[str], label: str | None, mb: float,
-                rounds: int = 1) -> dict[str, Any]:
+def _conversion(spark: Any, cached: Any, cols: list[str], label: str | None, mb: float,
+                parts: int, rounds: int = 1) -> dict[str, Any]:
     """The conversion into blocks beside ``toPandas()`` of the same columns, alternated
-    ``rounds`` times (best of each), so both see the same machine load."""
+    ``rounds`` times (best of each), so both see the same machine load; with the Python
+    workers' peak RSS during the conversions themselves (:func:`reset_worker_peaks`
+    before each; None where that cannot be measured) beside the size of a partition."""
     from rddml import BlockDataset
 
     select = [*cols, label] if label else cols
     storage: list[str] = []
+    peaks: list[float] = []
+    before: list[float | None] = []
 
     def convert() -> None:
+        before.append(reset_worker_peaks(spark))
         ds = BlockDataset.from_dataframe(cached, features_col=None, feature_cols=cols,
                                          label_col=label)
+        peaks.extend(peak_rss(spark).get("python_workers_mib", []))  # a few /proc reads
         storage.append(ds.storage)
         ds.unpersist()
 
     best = _best_of({"toPandas": lambda: cached.select(*select).toPandas(),
                      "rddml": convert}, rounds)
     pandas_s, convert_s = best["toPandas"], best["rddml"]
+    known = [b for b in before if b is not None]
+    measured = len(known) == len(before) and bool(peaks)
     return {"megabytes": mb, "toPandas_seconds": pandas_s, "toPandas_MBps": mb / pandas_s,
             "rddml_seconds": convert_s, "rddml_MBps": mb / convert_s,
             "ratio_to_toPandas": convert_s / pandas_s, "storage": storage[0],
-            "rounds": rounds}
+            "rounds": rounds, "partition_MB": mb / parts,
+            "worker_rss_before_MiB": max(known) if measured else None,
+            "worker_peak_rss_MiB": max(peaks) if measured else None}
 
 
 def _whole_fits(spark: Any, path: Path, parts: int, cols: list[str], label: str | None,
@@ -107,8 +117,8 @@ def _whole_fits(spark: Any, path: Path, parts: int, cols: list[str], label: str 
     cached = parquet().repartition(parts).persist()
     n = cached.count()
     try:
-        conversion = _conversion(cached, cols, label, n * (len(cols) + bool(label)) * 8 / 1e6,
-                                 rounds)
+        megabytes = n * (len(cols) + bool(label)) * 8 / 1e6
+        conversion = _conversion(spark, cached, cols, label, megabytes, parts, rounds)
         memory = peak_rss(spark)
         best = _best_of({
             "rddml, cached DataFrame": lambda: rddml_fit(cached),
@@ -211,7 +221,13 @@ def time_to_model_markdown(ttm: dict[str, Any]) -> list[str]:
                       f"`toPandas()` of the same columns {conv['toPandas_seconds']:.2f} s = "
                       f"{conv['toPandas_MBps']:.0f} MB/s "
                       f"({conv['rddml_seconds'] / conv['toPandas_seconds']:.2f}× its time; "
-                      f"alternated, best of {conv.get('rounds', 1)}).", ""]
+                      f"alternated, best of {conv.get('rounds', 1)})."]
+        if conv.get("worker_peak_rss_MiB") is not None:
+            lines[-1] += (f" Python workers' peak RSS during the conversion "
+                          f"{conv['worker_peak_rss_MiB']:.0f} MiB (at most "
+                          f"{conv['worker_rss_before_MiB']:.0f} MiB before it), partitions "
+                          f"of {conv['partition_MB']:.0f} MB.")
+        lines.append("")
         if "peak_rss_after_conversion" in case:
             mem = case["peak_rss_after_conversion"]
             lines += [f"Peak RSS after the conversions: Python workers "

@@ -66,6 +66,10 @@ logger = logging.getLogger(__name__)
 #: Aim for blocks of about 4 MiB of features: large enough that NumPy's per-call
 #: overhead vanishes, small enough that an (n, k) distance matrix stays cheap.
 TARGET_BLOCK_BYTES = 4 * 1024 * 1024
+#: Arrow batches of about 1 MiB for the DataFrame conversion (Spark's default of 10000
+#: rows is 160 KB at two features): fewer batches, so less Python per batch, while a
+#: batch stays small beside the block it is copied into.
+ARROW_BATCH_BYTES = 1024 * 1024
 
 
 def default_block_rows(n_features: int) -> int:
@@ -485,7 +489,7 @@ class BlockDataset(Dataset):
         to_blocks = partial(_arrow_to_blocks, names=names, has_y=label_col is not None,
                             has_w=weight_col is not None, max_rows=max_block_rows)
         source = f"DataFrame columns {names['describe']}"
-        ipc = _arrow_batch_rdd(selected)
+        ipc = _arrow_batch_rdd(selected, arrow_batch_rows(len(selected.columns)))
         if ipc is not None:
             # The Arrow batches toPandas() reads, straight into Python tasks that make
             # (and, with executor storage, write and summarise) the blocks.
@@ -723,22 +727,49 @@ def _arrow_to_blocks(
         yield BlockError(str(exc))
 
 
-def _arrow_batch_rdd(df: DataFrame) -> RDD[bytes] | None:
+def arrow_batch_rows(n_columns: int) -> int:
+    """Rows per Arrow batch of the conversion's export: about :data:`ARROW_BATCH_BYTES`
+    of doubles, and never fewer than Spark's default of 10000 rows."""
+    return max(10000, ARROW_BATCH_BYTES // (8 * max(1, n_columns)))
+
+
+def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes] | None:
     """The DataFrame's partitions as Arrow IPC record-batch messages, or None when the
     JVM method is not reachable (no JVM DataFrame, another Spark version).
 
     ``Dataset.toArrowBatchRdd`` is what ``toPandas()`` runs on the executors. Read in a
     plain Python RDD task it costs about a third of the JVM time of ``mapInArrow`` over
     the same columns, whose Python-runner machinery dominated the conversion (README,
-    "Performance")."""
+    "Performance").
+
+    ``max_records``: rows per batch for this export only. Spark reads
+    ``spark.sql.execution.arrow.maxRecordsPerBatch`` when the RDD is made (on the
+    driver), so the session's value is set just around that call and then restored;
+    a query made by another thread in that moment may get the larger batches too,
+    which changes nothing but their size.
+    """
     from py4j.protocol import Py4JError
     from pyspark.rdd import RDD
     from pyspark.serializers import NoOpSerializer
 
+    jdf = getattr(df, "_jdf", None)
+    if jdf is None:  # a Spark Connect DataFrame: no JVM object to ask
+        return None
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    conf = df.sparkSession.conf
+    previous = conf.get(key, None) if max_records is not None else None
+    if max_records is not None:
+        conf.set(key, str(max_records))
     try:
-        jrdd = df._jdf.toArrowBatchRdd().toJavaRDD()
+        jrdd = jdf.toArrowBatchRdd().toJavaRDD()
     except (AttributeError, Py4JError):
         return None
+    finally:
+        if max_records is not None:
+            if previous is None:
+                conf.unset(key)
+            else:
+                conf.set(key, previous)
     return RDD(jrdd, df.sparkSession.sparkContext, NoOpSerializer())
 
 

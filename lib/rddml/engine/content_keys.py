@@ -36,6 +36,7 @@ _START = np.uint64(0x243F6A8885A308D3)  # π's fraction: any odd constant works
 
 
 _CHUNK = 8192  # rows hashed at a time: the scratch arrays stay in the CPU cache
+_MASK = (1 << 64) - 1
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
@@ -47,26 +48,63 @@ def row_keys(X: np.ndarray, *extra: np.ndarray | None) -> np.ndarray:
     SplitMix64's finaliser. Computed in cache-sized chunks of rows with in-place
     arithmetic (no copy of the rows, no temporaries the size of a column).
     """
-    X = np.asarray(X, dtype=np.float64)
-    columns = [X if X.ndim == 2 else X.reshape(len(X), -1)]
-    columns += [np.asarray(e, dtype=np.float64).reshape(-1, 1) for e in extra if e is not None]
-    n = columns[0].shape[0]
+    columns, n = _columns(X, extra)
     keys = np.empty(n, dtype=np.uint64)
     value = np.empty(min(n, _CHUNK), dtype=np.float64)
     scratch = np.empty(min(n, _CHUNK), dtype=np.uint64)
-    bits = value.view(np.uint64)
     with np.errstate(over="ignore"):
         for lo in range(0, n, _CHUNK):
             hi = min(n, lo + _CHUNK)
-            k, v, b, t = keys[lo:hi], value[:hi - lo], bits[:hi - lo], scratch[:hi - lo]
-            k[:] = _START
-            for block in columns:
-                for j in range(block.shape[1]):
-                    np.add(block[lo:hi, j], 0.0, out=v)
-                    np.multiply(k, _GOLDEN, out=k)
-                    np.bitwise_xor(k, b, out=k)
-                    _mix_inplace(k, t)
+            _hash_rows(columns, lo, hi, keys[lo:hi], value[:hi - lo], scratch[:hi - lo])
     return keys
+
+
+def row_key_sums(X: np.ndarray, *extra: np.ndarray | None, salt: np.uint64) -> tuple[int, int]:
+    """``(sum of row_keys, sum of SplitMix64(row_keys ^ salt))``, each modulo 2**64.
+
+    The same two numbers as summing :func:`row_keys` and the mix of it, computed chunk
+    by chunk in cache-sized scratch arrays: no array of keys for the whole input, and
+    no temporaries the size of one (the content digest's cost per row).
+    """
+    columns, n = _columns(X, extra)
+    size = min(n, _CHUNK)
+    keys = np.empty(size, dtype=np.uint64)
+    value = np.empty(size, dtype=np.float64)
+    scratch = np.empty(size, dtype=np.uint64)
+    first = second = 0
+    with np.errstate(over="ignore"):
+        for lo in range(0, n, _CHUNK):
+            hi = min(n, lo + _CHUNK)
+            k, t = keys[:hi - lo], scratch[:hi - lo]
+            _hash_rows(columns, lo, hi, k, value[:hi - lo], t)
+            first += int(k.sum(dtype=np.uint64))
+            np.bitwise_xor(k, salt, out=k)
+            _mix_inplace(k, t)
+            second += int(k.sum(dtype=np.uint64))
+    return first & _MASK, second & _MASK
+
+
+def _columns(X: np.ndarray, extra: tuple[np.ndarray | None, ...]
+             ) -> tuple[list[np.ndarray], int]:
+    """The 2-D float64 column groups to hash (features, then each extra column) and
+    the number of rows."""
+    X = np.asarray(X, dtype=np.float64)
+    columns = [X if X.ndim == 2 else X.reshape(len(X), -1)]
+    columns += [np.asarray(e, dtype=np.float64).reshape(-1, 1) for e in extra if e is not None]
+    return columns, columns[0].shape[0]
+
+
+def _hash_rows(columns: list[np.ndarray], lo: int, hi: int, k: np.ndarray,
+               v: np.ndarray, t: np.ndarray) -> None:
+    """Fill ``k`` with the keys of rows ``lo:hi`` (``v``, ``t``: scratch of that length)."""
+    b = v.view(np.uint64)
+    k[:] = _START
+    for block in columns:
+        for j in range(block.shape[1]):
+            np.add(block[lo:hi, j], 0.0, out=v)
+            np.multiply(k, _GOLDEN, out=k)
+            np.bitwise_xor(k, b, out=k)
+            _mix_inplace(k, t)
 
 
 def _mix_inplace(z: np.ndarray, t: np.ndarray) -> None:

@@ -18,8 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rddml.engine.content_keys import row_keys
-from rddml.engine.counter_rng import _mix
+from rddml.engine.content_keys import row_key_sums
 from rddml.errors import DataValidationError
 from rddml.linear.softmax import LabelCensus, block_label_census
 
@@ -92,12 +91,11 @@ def content_digest(X: np.ndarray, y: np.ndarray | None, w: np.ndarray | None) ->
 
     A sum of row hashes is the same for any partitioning, block size or row order of
     the same rows, and partitions combine by addition: the digest costs one vectorised
-    hash per row during the summary pass and no extra job.
+    hash per row during the summary pass and no extra job. The row hash is
+    :func:`~rddml.engine.content_keys.row_keys`; the second sum is of SplitMix64 of each
+    row hash xor a salt (:func:`~rddml.engine.content_keys.row_key_sums`).
     """
-    h = row_keys(X, y, w)
-    with np.errstate(over="ignore"):
-        second = _mix(h ^ _DIGEST_SALT)
-    return int(h.sum(dtype=np.uint64)), int(second.sum(dtype=np.uint64))
+    return row_key_sums(X, y, w, salt=_DIGEST_SALT)
 
 
 def summarise_partition(
