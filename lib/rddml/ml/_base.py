@@ -12,13 +12,19 @@ Persistence layout (a stage directory, as ``pyspark.ml`` writes one)::
 
 Both are written and read through Spark DataFrames (``write.text`` / ``read.text``), so a
 path may be on any file system Spark reaches (local, DBFS, HDFS, S3...) and the same code
-runs under Spark Connect. Nothing is pickled.
+runs under Spark Connect. Nothing is pickled. rddml writes and reads the metadata itself
+rather than through ``DefaultParamsWriter.saveMetadata`` / ``DefaultParamsReader.loadMetadata``:
+those take a SparkContext on pyspark 3.5 (RDD ``saveAsTextFile`` / ``textFile``) and a
+SparkSession on pyspark 4, and a SparkContext does not exist under Spark Connect. The
+files are the same on both versions (one line of text per directory), and pyspark's own
+readers (``PipelineModel.load`` on either version) read them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -28,7 +34,6 @@ from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Params
 from pyspark.ml.util import (
     DefaultParamsReader,
-    DefaultParamsWriter,
     MLReadable,
     MLReader,
     MLWritable,
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 DATA_DIR = "data"
+METADATA_DIR = "metadata"
 P = TypeVar("P", bound="MLReadable[Any]")
 M = TypeVar("M", bound="RddmlModel")
 
@@ -93,9 +99,50 @@ def is_connect_session(spark: Any) -> bool:
 
 
 # ------------------------------------------------------------------ writing
+def stage_metadata(instance: Params, spark_version: str) -> str:
+    """The metadata line of a stage, as pyspark's ``DefaultParamsWriter`` writes it: class,
+    timestamp, sparkVersion, uid, paramMap (the Params set) and defaultParamMap."""
+    return json.dumps({
+        "class": f"{type(instance).__module__}.{type(instance).__name__}",
+        "timestamp": int(round(time.time() * 1000)),
+        "sparkVersion": spark_version,
+        "uid": instance.uid,
+        "paramMap": {p.name: v for p, v in instance._paramMap.items()},
+        "defaultParamMap": {p.name: v for p, v in instance._defaultParamMap.items()},
+    }, separators=(",", ":"))
+
+
+def write_line(spark: Any, directory: str, text: str) -> None:
+    """Write ``text`` as the one line of a text directory (one ``part-*`` file)."""
+    spark.createDataFrame([(text,)], "value string").coalesce(1).write.text(directory)
+
+
+def read_line(spark: Any, directory: str, what: str) -> str:
+    """The one line of a text directory written by :func:`write_line` (``what`` names it
+    in errors: "Stage metadata", "Model data")."""
+    rows = spark.read.text(directory).collect()
+    if len(rows) != 1:
+        raise DataValidationError(
+            f"{what} {directory!r}: expected one line of JSON, found {len(rows)} lines.")
+    return str(rows[0][0])
+
+
+def read_json_object(spark: Any, directory: str, what: str) -> dict[str, Any]:
+    """The JSON object on the one line of ``directory``."""
+    try:
+        document = json.loads(read_line(spark, directory, what))
+    except ValueError as exc:
+        raise DataValidationError(f"{what} {directory!r}: not valid JSON ({exc}).") from exc
+    if not isinstance(document, dict):
+        raise DataValidationError(
+            f"{what} {directory!r}: expected a JSON object, found {type(document).__name__}.")
+    return document
+
+
 class RddmlWriter(MLWriter):
     """Writes a stage's Params (pyspark's metadata format) and, for a fitted model, its
-    rddml document as JSON in ``data/``; works on classic and Spark Connect sessions."""
+    rddml document as JSON in ``data/``; works on classic and Spark Connect sessions, on
+    pyspark 3.5 and 4."""
 
     def __init__(self, instance: Params) -> None:
         super().__init__()
@@ -103,20 +150,24 @@ class RddmlWriter(MLWriter):
 
     def _handleOverwrite(self, path: str) -> None:
         if is_connect_session(self.sparkSession):
-            from pyspark.ml.connect.readwrite import RemoteMLWriter
-
+            try:
+                from pyspark.ml.connect.readwrite import RemoteMLWriter
+            except ImportError as exc:  # pyspark 3.5's Connect client cannot delete paths
+                raise InvalidParameterError(
+                    f"write().overwrite() under Spark Connect needs pyspark >= 4.0; delete "
+                    f"{path!r} first, or save to a new path.") from exc
             RemoteMLWriter.handleOverwrite(path, True)
         else:
             super()._handleOverwrite(path)
 
     def saveImpl(self, path: str) -> None:
         spark = self.sparkSession
-        DefaultParamsWriter.saveMetadata(self.instance, path, spark)
+        write_line(spark, os.path.join(path, METADATA_DIR),
+                   stage_metadata(self.instance, spark.version))
         document = getattr(self.instance, "_rddml_document", None)
         if document is not None:
-            text = json.dumps(document(), allow_nan=False, separators=(",", ":"))
-            spark.createDataFrame([(text,)], "value string").coalesce(1).write.text(
-                os.path.join(path, DATA_DIR))
+            write_line(spark, os.path.join(path, DATA_DIR),
+                       json.dumps(document(), allow_nan=False, separators=(",", ":")))
 
 
 class RddmlWritable(MLWritable):
@@ -138,11 +189,12 @@ class RddmlReader(MLReader[P], Generic[P]):
 
     def load(self, path: str) -> P:
         spark = self.sparkSession
-        metadata = DefaultParamsReader.loadMetadata(path, spark)
+        metadata_dir = os.path.join(path, METADATA_DIR)
+        metadata = read_json_object(spark, metadata_dir, "Stage metadata")
         expected = f"{self.cls.__module__}.{self.cls.__name__}"
         if metadata.get("class") != expected:
             raise DataValidationError(
-                f"{os.path.join(path, 'metadata')}: expected a saved {expected}, found "
+                f"{metadata_dir}: expected a saved {expected}, found "
                 f"{metadata.get('class')!r}."
             )
         instance: Any = self.cls()
@@ -151,19 +203,7 @@ class RddmlReader(MLReader[P], Generic[P]):
         restore = getattr(instance, "_restore_document", None)
         if restore is not None:
             data = os.path.join(path, DATA_DIR)
-            rows = spark.read.text(data).collect()
-            if len(rows) != 1:
-                raise DataValidationError(
-                    f"Model data {data!r}: expected one line of JSON, found {len(rows)} lines.")
-            try:
-                document = json.loads(rows[0][0])
-            except ValueError as exc:
-                raise DataValidationError(f"Model data {data!r}: not valid JSON ({exc}).") \
-                    from exc
-            if not isinstance(document, dict):
-                raise DataValidationError(
-                    f"Model data {data!r}: expected a JSON object, found "
-                    f"{type(document).__name__}.")
+            document = read_json_object(spark, data, "Model data")
             check_model_document(data, document, instance._rddml_kind)
             restore(data, document)
         return instance  # type: ignore[no-any-return]
