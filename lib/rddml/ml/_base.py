@@ -34,10 +34,10 @@ from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Params
 from pyspark.ml.util import (
     DefaultParamsReader,
+    GeneralMLWriter,
     MLReadable,
     MLReader,
     MLWritable,
-    MLWriter,
 )
 
 from rddml.errors import DataValidationError, InvalidParameterError
@@ -99,16 +99,47 @@ def is_connect_session(spark: Any) -> bool:
 
 
 # ------------------------------------------------------------------ writing
+LINALG_KEY = "__rddml_linalg__"
+
+
+def param_to_json(value: Any) -> Any:
+    """A Param value as JSON: a pyspark.ml Vector or Matrix (bounds) as
+    ``{"__rddml_linalg__": "vector" | "matrix", "values": [...]}`` (rows for a matrix;
+    ±inf as JSON's ``Infinity``, which Python reads back); anything else as it is."""
+    from pyspark.ml.linalg import Matrix, Vector
+
+    if isinstance(value, Vector):
+        return {LINALG_KEY: "vector", "values": value.toArray().tolist()}
+    if isinstance(value, Matrix):
+        return {LINALG_KEY: "matrix", "values": value.toArray().tolist()}
+    return value
+
+
+def param_from_json(value: Any) -> Any:
+    """The inverse of :func:`param_to_json`."""
+    from pyspark.ml.linalg import DenseMatrix, DenseVector
+
+    if isinstance(value, dict) and value.get(LINALG_KEY) == "vector":
+        return DenseVector(value["values"])
+    if isinstance(value, dict) and value.get(LINALG_KEY) == "matrix":
+        rows = np.asarray(value["values"], dtype=np.float64).reshape(
+            len(value["values"]), -1)
+        return DenseMatrix(rows.shape[0], rows.shape[1], rows.ravel().tolist(),
+                           isTransposed=True)
+    return value
+
+
 def stage_metadata(instance: Params, spark_version: str) -> str:
     """The metadata line of a stage, as pyspark's ``DefaultParamsWriter`` writes it: class,
     timestamp, sparkVersion, uid, paramMap (the Params set) and defaultParamMap."""
     return json.dumps({
         "class": f"{type(instance).__module__}.{type(instance).__name__}",
-        "timestamp": int(round(time.time() * 1000)),
+        "timestamp": round(time.time() * 1000),
         "sparkVersion": spark_version,
         "uid": instance.uid,
-        "paramMap": {p.name: v for p, v in instance._paramMap.items()},
-        "defaultParamMap": {p.name: v for p, v in instance._defaultParamMap.items()},
+        "paramMap": {p.name: param_to_json(v) for p, v in instance._paramMap.items()},
+        "defaultParamMap": {p.name: param_to_json(v)
+                            for p, v in instance._defaultParamMap.items()},
     }, separators=(",", ":"))
 
 
@@ -139,14 +170,16 @@ def read_json_object(spark: Any, directory: str, what: str) -> dict[str, Any]:
     return document
 
 
-class RddmlWriter(MLWriter):
+class RddmlWriter(GeneralMLWriter):
     """Writes a stage's Params (pyspark's metadata format) and, for a fitted model, its
     rddml document as JSON in ``data/``; works on classic and Spark Connect sessions, on
-    pyspark 3.5 and 4."""
+    pyspark 3.5 and 4. ``format("pmml")`` writes a k-means model as PMML instead (the
+    XML document as the directory's one text file, as MLlib does)."""
 
     def __init__(self, instance: Params) -> None:
         super().__init__()
         self.instance = instance
+        self.source = "internal"
 
     def _handleOverwrite(self, path: str) -> None:
         if is_connect_session(self.sparkSession):
@@ -162,6 +195,16 @@ class RddmlWriter(MLWriter):
 
     def saveImpl(self, path: str) -> None:
         spark = self.sparkSession
+        source = (self.source or "internal").lower()
+        pmml = getattr(self.instance, "_pmml", None)
+        if source == "pmml" and pmml is not None:
+            write_line(spark, path, pmml())
+            return
+        if source not in ("internal", "default"):
+            formats = "'internal' or 'pmml'" if pmml is not None else "'internal'"
+            raise InvalidParameterError(
+                f"{type(self.instance).__name__}.write().format({self.source!r}): this stage "
+                f"is written as {formats}.")
         write_line(spark, os.path.join(path, METADATA_DIR),
                    stage_metadata(self.instance, spark.version))
         document = getattr(self.instance, "_rddml_document", None)
@@ -173,8 +216,8 @@ class RddmlWriter(MLWriter):
 class RddmlWritable(MLWritable):
     """``write()`` / ``save(path)`` through :class:`RddmlWriter`."""
 
-    def write(self) -> MLWriter:
-        """An MLWriter for this stage (``.overwrite()``, ``.save(path)``)."""
+    def write(self) -> GeneralMLWriter:
+        """An MLWriter for this stage (``.overwrite()``, ``.format(...)``, ``.save(path)``)."""
         assert isinstance(self, Params)
         return RddmlWriter(self)
 
@@ -199,6 +242,10 @@ class RddmlReader(MLReader[P], Generic[P]):
             )
         instance: Any = self.cls()
         instance._resetUid(metadata["uid"])
+        for section in ("paramMap", "defaultParamMap"):
+            if isinstance(metadata.get(section), dict):
+                metadata[section] = {name: param_from_json(value)
+                                     for name, value in metadata[section].items()}
         DefaultParamsReader.getAndSetParams(instance, metadata)
         restore = getattr(instance, "_restore_document", None)
         if restore is not None:
@@ -244,7 +291,11 @@ class RddmlEstimator(Estimator[M], RddmlWritable, Generic[M]):
             fitted = self._rddml_estimator().fit(dataset)
         except InvalidParameterError as exc:
             raise renamed_error(exc, self._rddml_names(), stage) from exc
-        return self._copyValues(self._model_class(fitted))  # type: ignore[return-value]
+        model = self._model_class(fitted)
+        model._resetUid(self.uid)  # as pyspark.ml: a model has its estimator's uid
+        self._copyValues(model)
+        model._summary = model._new_training_summary(dataset)
+        return model  # type: ignore[return-value]
 
 
 class RddmlModel(Model, RddmlWritable):
@@ -253,10 +304,13 @@ class RddmlModel(Model, RddmlWritable):
 
     _rddml_kind: ClassVar[str]
     _rddml: Any = None
+    #: The training summary a fit attaches (None for a loaded or wrapped model).
+    _summary: Any = None
 
     def __init__(self, rddmlModel: Any = None) -> None:
         super().__init__()
         self._rddml = rddmlModel
+        self._summary = None
 
     @property
     def rddmlModel(self) -> Any:
@@ -295,7 +349,17 @@ class RddmlModel(Model, RddmlWritable):
             params["seed"] = fitted.seed
         return cls(fitted)._set(**params)
 
+    def _new_training_summary(self, dataset: DataFrame) -> Any:
+        raise NotImplementedError
+
     @property
     def hasSummary(self) -> bool:
-        """True: rddml keeps the training history in the model (also after loading)."""
-        return self._rddml is not None
+        """Whether a training summary exists: True after a fit, False for a loaded model
+        (as pyspark.ml; the loaded rddml model still has its ``loss_history_``)."""
+        return self._summary is not None
+
+    def _training_summary(self) -> Any:
+        if self._summary is None:
+            raise RuntimeError(
+                f"No training summary available for this {type(self).__name__}")
+        return self._summary
