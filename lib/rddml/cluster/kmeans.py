@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+import rddml._jit as _jit
 from rddml.base import BaseEstimator
 from rddml.cluster.init import INITIALISERS
 from rddml.cluster.kernels import LloydStats, centre_shift, closest_centre, update_centres
@@ -31,6 +32,7 @@ from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_kmeans_model
 from rddml.params import (
+    FLOAT_DTYPES,
     check_choice,
     check_float,
     check_int,
@@ -49,7 +51,8 @@ EMPTY_CLUSTER = ("farthest", "keep", "error")
 
 
 def lloyd_iteration(ds: Dataset, centres: np.ndarray, aggregation: str,
-                    empty_cluster: str) -> tuple[LloydStats, np.ndarray, int]:
+                    empty_cluster: str, kernels: str = "auto"
+                    ) -> tuple[LloydStats, np.ndarray, int]:
     """One Lloyd step: returns the pass's statistics, the new centres and the number of
     empty clusters.
 
@@ -58,9 +61,10 @@ def lloyd_iteration(ds: Dataset, centres: np.ndarray, aggregation: str,
     a cluster empties, which is rare: the pass runs without them and, in that case, runs
     again from the same centres with them, so the result equals always collecting them.
     """
-    stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=0)
+    stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=0, kernels=kernels)
     if empty_cluster == "farthest" and bool((stats.counts <= 0).any()):
-        stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0])
+        stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0],
+                           kernels=kernels)
     new, n_empty = update_centres(stats, centres, empty_cluster)
     return stats, new, n_empty
 
@@ -122,6 +126,17 @@ class KMeans(BaseEstimator):
         local disks, memory-mapped by each pass (no JVM→Python copy); ``"spark"`` in
         Spark's block manager (for environments that forbid local files); ``"auto"``
         is the measured default (README, "Performance").
+    kernels : {"auto", "numpy", "fused"} or None, default=None
+        The implementation of the per-block Lloyd step (:mod:`rddml._jit`): ``"auto"`` the
+        fused numba kernel for few centres and features, BLAS with a numba reduction
+        above; ``"fused"`` always the fused kernel; ``"numpy"`` NumPy and BLAS only. None
+        reads ``RDDML_KERNELS`` on the driver (``"auto"`` when unset). Resolved once, in
+        ``fit``, and passed to every task; the centres are the same up to rounding.
+    dtype : {"float64", "float32"}, default="float64"
+        The precision the blocks are stored and multiplied in. ``"float32"`` halves the
+        memory the cached blocks hold and runs single-precision BLAS; sums, weights and
+        costs still accumulate in float64, and the centres stay float64
+        (docs/performance-kernels.md states the agreement with float64).
 
     Attributes
     ----------
@@ -169,6 +184,8 @@ class KMeans(BaseEstimator):
         checkpoint_interval: int = 10,
         backend: str = "auto",
         storage: str = "auto",
+        kernels: str | None = None,
+        dtype: str = "float64",
     ) -> None:
         self.k = k
         self.init = init
@@ -186,6 +203,8 @@ class KMeans(BaseEstimator):
         self.checkpoint_interval = checkpoint_interval
         self.backend = backend
         self.storage = storage
+        self.kernels = kernels
+        self.dtype = dtype
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -204,6 +223,9 @@ class KMeans(BaseEstimator):
         check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("storage", self.storage, STORAGES)
+        if self.kernels is not None:
+            check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
+        check_choice("dtype", self.dtype, FLOAT_DTYPES)
         if isinstance(self.init, str):
             check_choice("init", self.init, INITS)
         else:
@@ -241,7 +263,8 @@ class KMeans(BaseEstimator):
             )
         ckpt = self._checkpoint(ds)
         state = ckpt.load()
-        warm_up_kernels(ds, k)
+        kernels = _jit.resolve_kernels(self.kernels)
+        warm_up_kernels(ds, k, kernels, self.dtype)
         if state is None:
             seed = self.seed if self.seed is not None else int(
                 np.random.SeedSequence().generate_state(1)[0])
@@ -269,7 +292,7 @@ class KMeans(BaseEstimator):
                 break
             t0 = time.perf_counter()
             stats, new, n_empty = lloyd_iteration(ds, centres, self.aggregation,
-                                                  self.empty_cluster)
+                                                  self.empty_cluster, kernels)
             if self.distance == "cosine":
                 new = _unit_rows(new)
             shift = centre_shift(centres, new)

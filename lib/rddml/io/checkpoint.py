@@ -67,8 +67,9 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
 #: Parameters that never change what a fit computes, so they are left out of fingerprints.
+#: The kernel choice changes rounding only: a fit may resume under another one.
 NOT_FINGERPRINTED = ("checkpoint_dir", "checkpoint_interval", "prediction_col",
-                     "probability_col")
+                     "probability_col", "kernels")
 
 
 def encode(value: Any) -> Any:

@@ -98,7 +98,10 @@ def block_loss_grad(
     """Weighted log-loss and gradient sums of one block at ``(coef, intercept)``.
 
     ``keep`` (a boolean mask) restricts the sums to a mini-batch. Two matrix-vector
-    products per block: ``X @ coef`` and ``X.T @ r``.
+    products per block: ``X @ coef`` and ``X.T @ r``. A float32 block runs them in single
+    precision (``coef`` and ``r`` rounded to float32, so NumPy never widens the block into a
+    float64 copy); the per-row terms and every sum across rows are float64, so only the
+    two products round as float32 does, within one block.
     """
     if keep is not None:
         X, y = X[keep], y[keep]
@@ -106,11 +109,14 @@ def block_loss_grad(
     if X.shape[0] == 0:
         return LossGrad.empty(X.shape[1])
     s = effective_weights(y, w, class_weights)
-    z = X @ coef + intercept
+    single = X.dtype == np.float32
+    z = (X @ coef.astype(np.float32)).astype(np.float64) if single else X @ coef
+    z += intercept
     r = s * (sigmoid(z) - y)
+    grad = (X.T @ r.astype(np.float32)).astype(np.float64) if single else X.T @ r
     return LossGrad(
         loss=float(s @ log_loss_terms(z, y)),
-        grad_coef=X.T @ r,
+        grad_coef=grad,
         grad_intercept=float(r.sum()),
         weight=float(s.sum()),
         count=int(X.shape[0]),

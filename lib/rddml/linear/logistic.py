@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+import rddml._jit as _jit
 from rddml.base import BaseEstimator
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset
@@ -57,6 +58,7 @@ from rddml.linear.solvers import (
     stochastic_gradient_descent,
 )
 from rddml.params import (
+    FLOAT_DTYPES,
     check_choice,
     check_float,
     check_int,
@@ -155,6 +157,14 @@ class LogisticRegression(BaseEstimator):
         As Spark MLlib: ``"auto"`` fits the binary model when the labels are 0 and 1 and
         the multinomial one otherwise. Labels must be the integers 0 .. K-1 (every class
         present, K <= 1000); ``"multinomial"`` with K = 2 fits two softmax rows.
+    kernels : {"auto", "numpy", "fused"} or None, default=None
+        The implementation of the binomial loss/gradient pass, as for
+        :class:`~rddml.cluster.kmeans.KMeans` (None: the driver's ``RDDML_KERNELS``, else
+        ``"auto"``); resolved once in ``fit`` and passed to every task.
+    dtype : {"float64", "float32"}, default="float64"
+        The precision the blocks are stored and multiplied in; ``"float32"`` halves the
+        cached blocks and runs single-precision matrix-vector products, with the per-row
+        terms and all sums in float64 (docs/performance-kernels.md states the agreement).
 
     Attributes
     ----------
@@ -219,6 +229,8 @@ class LogisticRegression(BaseEstimator):
         backend: str = "auto",
         storage: str = "auto",
         family: str = "auto",
+        kernels: str | None = None,
+        dtype: str = "float64",
     ) -> None:
         self.optimizer = optimizer
         self.step_size = step_size
@@ -245,6 +257,8 @@ class LogisticRegression(BaseEstimator):
         self.backend = backend
         self.storage = storage
         self.family = family
+        self.kernels = kernels
+        self.dtype = dtype
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -289,6 +303,9 @@ class LogisticRegression(BaseEstimator):
         check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("storage", self.storage, STORAGES)
+        if self.kernels is not None:
+            check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
+        check_choice("dtype", self.dtype, FLOAT_DTYPES)
 
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> LogisticRegression:
@@ -325,7 +342,8 @@ class LogisticRegression(BaseEstimator):
     def _fit_binomial(self, ds: Dataset) -> None:
         started = time.perf_counter()
         check_labelled(ds, require_both=True)
-        warm_up_kernels(ds)
+        kernels = _jit.resolve_kernels(self.kernels)
+        warm_up_kernels(ds, kernels, self.dtype)
         d = ds.n_features
         ckpt, setup, solver_state = self._start(ds, self._setup, SETUP_KEYS,
                                                 "logistic regression")
@@ -346,10 +364,10 @@ class LogisticRegression(BaseEstimator):
         l1_strength = float(self.reg_param) * float(self.l1_ratio)
         l1 = l1_strength * penalty_mask(d, bool(self.fit_intercept)) if l1_strength else None
         fun = partial(full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
-                      l2=l2)
+                      l2=l2, kernels=kernels)
         batch_fun = None if setup["seed"] is None else partial(
             batch_objective, ds=ds, scaling=scaling, class_weights=class_weights, l2=l2,
-            seed=int(setup["seed"]), fraction=float(self.batch_fraction))
+            seed=int(setup["seed"]), fraction=float(self.batch_fraction), kernels=kernels)
         result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup)
         coef, intercept = scaling.to_original(result.theta)
         self._check_finite(coef, intercept, result.n_iter)
