@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from rddml import _jit
 from rddml.cluster import blas
-from rddml.cluster.kernels import assign_block, lloyd_partial_stats, partial_sums
+from rddml.cluster.kernels import assign_block, lloyd_partial_stats, one_hot_sums, partial_sums
 
 HELPERS = [False, pytest.param(True, marks=pytest.mark.skipif(
     not _jit.numba_available(), reason="numba is not installed"))]
@@ -115,12 +115,16 @@ def test_float32_block_agrees_with_float64(numba_helpers: bool) -> None:
     assert cost32 == pytest.approx(cost64, rel=1e-6)
 
 
-def test_one_hot_sums_equal_bincount_sums() -> None:
+def test_one_hot_sums_equal_per_feature_bincounts() -> None:
     rng = np.random.default_rng(5)
     X = rng.standard_normal((500, 20)).astype(np.float32)
+    X64 = X.astype(np.float64)
     labels = rng.integers(0, 7, 500)
     w = rng.uniform(0, 2, 500)
     for weights in (None, w):
-        ref, _ = partial_sums(X.astype(np.float64), labels, 9, weights)
-        np.testing.assert_allclose(blas.one_hot_sums(X, labels, 9, weights), ref,
-                                   rtol=1e-12, atol=1e-12)
+        ref = np.stack([np.bincount(labels, weights=X64[:, j] if weights is None
+                                    else X64[:, j] * weights, minlength=9)
+                        for j in range(20)], axis=1)
+        np.testing.assert_array_equal(one_hot_sums(X, labels, 9, weights), ref)
+        sums, _ = partial_sums(X64, labels, 9, weights)  # d > FEW_FEATURES: the same product
+        np.testing.assert_array_equal(sums, ref)

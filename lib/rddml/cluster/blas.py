@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 import rddml._jit as _jit
+from rddml.cluster.kernels import one_hot_sums
 
 #: Bytes of one chunk's score matrix: it and the chunk's rows stay in a core's L2 cache.
 CHUNK_SCORE_BYTES = 256 * 1024
@@ -118,18 +119,6 @@ def _numpy_chunk(S: np.ndarray, c_sq: np.ndarray, X: np.ndarray
     best += np.einsum("ij,ij->i", X, X, dtype=np.float64)
     np.maximum(best, 0.0, out=best)
     return labels, best
-
-
-def one_hot_sums(X: np.ndarray, labels: np.ndarray, k: int,
-                 weights: np.ndarray | None) -> np.ndarray:
-    """Per-cluster (weighted) sums of the rows in float64 as one sparse product:
-    O(n·d), where ``d`` bincounts over strided columns cost as much as the scores."""
-    from scipy import sparse
-
-    n = X.shape[0]
-    data = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    one_hot = sparse.csr_matrix((data, (labels, np.arange(n))), shape=(k, n))
-    return np.asarray(one_hot @ np.asarray(X, dtype=np.float64))
 
 
 def lloyd_block_blas(X: np.ndarray, w: np.ndarray | None, centres: np.ndarray, *,
