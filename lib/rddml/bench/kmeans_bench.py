@@ -128,19 +128,26 @@ def fused_floor_step(X: np.ndarray, centres: np.ndarray, threads: int) -> np.nda
 
 
 # ---------------------------------------------------------------- fitted-library pairs
-def ml_kmeans_fit_seconds(df: Any, k: int, max_iter: int, solver: str, seed: int) -> float:
-    """Wall time of one ``pyspark.ml`` KMeans fit (random init: it cannot take centres)."""
+#: A fit's wall time and the iterations it reports having run.
+TimedFit = tuple[float, int]
+
+
+def ml_kmeans_fit_seconds(df: Any, k: int, max_iter: int, solver: str, seed: int) -> TimedFit:
+    """Wall time of one ``pyspark.ml`` KMeans fit (random init: it cannot take centres)
+    and the iterations its summary reports (``summary.numIter``)."""
     from pyspark.ml.clustering import KMeans as MLKMeans
 
     est = MLKMeans(k=k, maxIter=max_iter, tol=0.0, initMode="random", seed=seed, solver=solver)
     t0 = time.perf_counter()
-    est.fit(df)
-    return time.perf_counter() - t0
+    model = est.fit(df)
+    seconds = time.perf_counter() - t0
+    return seconds, int(model.summary.numIter)
 
 
 def sklearn_fit_seconds(X: np.ndarray, centres: np.ndarray, max_iter: int, threads: int,
-                        copy_x: bool = True) -> float:
-    """Wall time of scikit-learn Lloyd from the given centres, on ``threads`` cores.
+                        copy_x: bool = True) -> TimedFit:
+    """Wall time of scikit-learn Lloyd from the given centres, on ``threads`` cores, and
+    the iterations it reports (``n_iter_``: it stops early once no label changes).
 
     ``copy_x=False`` lets scikit-learn centre ``X`` in place (and restore it, up to
     rounding) instead of copying it: no second copy of a large ``X`` in the driver.
@@ -153,13 +160,29 @@ def sklearn_fit_seconds(X: np.ndarray, centres: np.ndarray, max_iter: int, threa
                        algorithm="lloyd", copy_x=copy_x)
         t0 = time.perf_counter()
         est.fit(X)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, int(est.n_iter_)
 
 
-def per_iteration_from_pair(fit: Callable[[int], float], low: int, high: int) -> float:
-    """Seconds per iteration from two fits: (t(high) − t(low)) / (high − low), which
-    cancels set-up and initialisation costs."""
-    return (fit(high) - fit(low)) / (high - low)
+class IterationGapError(RuntimeError):
+    """Two fits of a pair reported too few iterations apart for a per-iteration figure."""
+
+
+def per_iteration_from_pair(fit: Callable[[int], TimedFit], low: int, high: int,
+                            min_gap: int = 1) -> tuple[float, int, int]:
+    """Seconds per iteration from two fits, ``(t(high) − t(low)) / (n_high − n_low)`` where
+    ``n`` is the number of iterations each fit *reports* (a library may stop before its
+    ``max_iter``), which cancels set-up and initialisation costs; also both counts.
+
+    Raises :class:`IterationGapError` when the reported counts are fewer than ``min_gap``
+    apart: a short difference divides the fit's fixed-cost noise by too few iterations.
+    """
+    t_low, n_low = fit(low)
+    t_high, n_high = fit(high)
+    if n_high - n_low < max(1, min_gap):
+        raise IterationGapError(
+            f"fits with max_iter {low} and {high} reported {n_low} and {n_high} iterations, "
+            f"fewer than {min_gap} apart: raise ml_iter_high (or the data converges early)")
+    return (t_high - t_low) / (n_high - n_low), n_low, n_high
 
 
 class Stepper:
@@ -191,19 +214,25 @@ class CentreStepper(Stepper):
 
 class PairStepper(Stepper):
     """A library that cannot be stepped: each sample is a per-iteration time from two fits
-    (warm-up calls run the fits but record nothing)."""
+    over their reported iteration counts (a warm-up call runs one fit and records
+    nothing); ``reported`` keeps each sample's two counts."""
 
-    def __init__(self, name: str, fit: Callable[[int], float], low: int, high: int) -> None:
+    def __init__(self, name: str, fit: Callable[[int], TimedFit], low: int, high: int,
+                 min_gap: int = 1) -> None:
         self.pair_samples: list[float] = []
-        self._fit, self._low, self._high = fit, low, high
+        self.reported: list[tuple[int, int]] = []
+        self._fit, self._low, self._high, self._min_gap = fit, low, high, min_gap
         super().__init__(name, lambda: None)
         self.step = self._warm
 
     def _warm(self) -> None:
-        per_iteration_from_pair(self._fit, self._low, self._high)
+        self._fit(self._high)
 
     def measure(self) -> None:
-        self.pair_samples.append(per_iteration_from_pair(self._fit, self._low, self._high))
+        seconds, n_low, n_high = per_iteration_from_pair(self._fit, self._low, self._high,
+                                                         self._min_gap)
+        self.pair_samples.append(seconds)
+        self.reported.append((n_low, n_high))
 
     def per_iteration(self) -> list[float]:
         return self.pair_samples
@@ -225,6 +254,19 @@ def per_iteration_samples(stepper: Stepper) -> list[float]:
     if isinstance(stepper, PairStepper):
         return stepper.per_iteration()
     return stepper.samples
+
+
+#: How each variant's seconds per iteration are obtained (the tables and JSON state it).
+METHOD_STEPPED = "one iteration timed per measured unit; best of the units"
+METHOD_PAIR = ("(t(fit at ml_iter_high) - t(fit at ml_iter_low)) / (difference of the "
+               "iterations the two fits report), after a warm-up fit; best of the pairs")
+
+
+def method(stepper: Stepper) -> dict[str, Any]:
+    """How a variant was timed, with the reported iteration counts of a pair's fits."""
+    if isinstance(stepper, PairStepper):
+        return {"method": METHOD_PAIR, "reported_iterations": stepper.reported}
+    return {"method": METHOD_STEPPED}
 
 
 # ------------------------------------------------------------- data and the variants
@@ -290,6 +332,7 @@ class KMeansInputs:
     ml_iter_low: int
     ml_iter_high: int
     sklearn_copy_x: bool = True
+    min_iteration_gap: int = 1
 
 
 def check_variants(variants: Sequence[str], key: str) -> None:
@@ -329,12 +372,14 @@ def kmeans_steppers(variants: Sequence[str], data: KMeansInputs) -> list[Stepper
         elif name.startswith("pyspark.ml "):
             steppers.append(PairStepper(name, partial(_ml_fit, data.df, k, name.split()[1],
                                                       data.seed),
-                                        data.ml_iter_low, data.ml_iter_high))
+                                        data.ml_iter_low, data.ml_iter_high,
+                                        data.min_iteration_gap))
         elif name == "scikit-learn lloyd":
             steppers.append(PairStepper(f"scikit-learn lloyd ({parts} threads)",
                                         partial(_sklearn_fit, data.X, data.init, parts,
                                                 data.sklearn_copy_x),
-                                        data.ml_iter_low, data.ml_iter_high))
+                                        data.ml_iter_low, data.ml_iter_high,
+                                        data.min_iteration_gap))
         elif name == "NumPy floor":
             steppers.append(CentreStepper("NumPy floor (1 core)",
                                           partial(numpy_floor_step, data.X), data.init))
@@ -345,10 +390,10 @@ def kmeans_steppers(variants: Sequence[str], data: KMeansInputs) -> list[Stepper
     return steppers
 
 
-def _ml_fit(df: Any, k: int, solver: str, seed: int, max_iter: int) -> float:
+def _ml_fit(df: Any, k: int, solver: str, seed: int, max_iter: int) -> TimedFit:
     return ml_kmeans_fit_seconds(df, k, max_iter, solver, seed)
 
 
 def _sklearn_fit(X: np.ndarray, init: np.ndarray, threads: int, copy_x: bool,
-                 max_iter: int) -> float:
+                 max_iter: int) -> TimedFit:
     return sklearn_fit_seconds(X, init, max_iter, threads, copy_x)
