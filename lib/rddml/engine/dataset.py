@@ -206,7 +206,7 @@ class Dataset(ABC):
         on partitioning or row order: checkpoints use it to refuse other data.
     input_path : str or None
         The file or directory the rows were read from, when a reader knows it
-        (:mod:`rddml.data.text`); checkpoints refuse to resume from another path.
+        (:mod:`rddml.engine.sources.text`); checkpoints refuse to resume from another path.
     label_census : LabelCensus or None
         Per-class row counts, weights and weighted feature means and squared deviations
         of the labelled rows, with the invalid labels seen
