@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from rddml import BlockDataset, KMeans
-from rddml.data.text import read_labeled_text, read_points_csv
+from rddml.engine.sources.text import read_labeled_text, read_points_csv
 from rddml.errors import ConfigError, DataValidationError, InvalidParameterError
 from rddml.io.config import load_config
 from rddml.io.jobkit import spark_failure

@@ -1,12 +1,30 @@
-"""Public alias of :mod:`rddml.data.text` (the import path README and notebooks show).
-
-The module object is the same one, so attributes (and monkeypatching) are shared.
-"""
+"""Deprecated import path of the text readers: use ``from rddml import read_points_csv,
+read_labeled_text`` (or :mod:`rddml.engine.sources.text`, :mod:`rddml.data.text_format`)."""
 
 from __future__ import annotations
 
-import sys
+from rddml._moved import warn_moved
 
-from rddml.data import text as _module
+warn_moved("rddml.csv_input", "rddml (read_points_csv, read_labeled_text)")
 
-sys.modules[__name__] = _module
+from rddml.data.text_format import (  # noqa: E402
+    CHUNK_BYTES,
+    CHUNK_LINES,
+    TextSplit,
+    display_path,
+    hadoop_splits,
+    split_chunks,
+)
+from rddml.engine.sources.text import (  # noqa: E402
+    ON_BAD_ROWS,
+    READERS,
+    parse_text_partition,
+    read_labeled_text,
+    read_points_csv,
+    read_text_blocks,
+    spark_context,
+)
+
+__all__ = ["CHUNK_BYTES", "CHUNK_LINES", "ON_BAD_ROWS", "READERS", "TextSplit", "display_path",
+           "hadoop_splits", "parse_text_partition", "read_labeled_text", "read_points_csv",
+           "read_text_blocks", "spark_context", "split_chunks"]

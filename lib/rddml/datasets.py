@@ -1,12 +1,17 @@
-"""Public alias of :mod:`rddml.data.datasets` (the import path README and notebooks show).
-
-The module object is the same one, so attributes (and monkeypatching) are shared.
-"""
+"""Deprecated import path of the distributed generators: use ``from rddml import
+make_blobs, make_classification`` (or :mod:`rddml.engine.sources.synthetic`)."""
 
 from __future__ import annotations
 
-import sys
+from rddml._moved import warn_moved
 
-from rddml.data import datasets as _module
+warn_moved("rddml.datasets", "rddml (make_blobs, make_classification)")
 
-sys.modules[__name__] = _module
+from rddml.engine.sources.synthetic import (  # noqa: E402
+    SyntheticData,
+    chunk_record_batch,
+    make_blobs,
+    make_classification,
+)
+
+__all__ = ["SyntheticData", "chunk_record_batch", "make_blobs", "make_classification"]
