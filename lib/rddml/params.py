@@ -68,11 +68,6 @@ def check_float(
     return float(value)
 
 
-#: The precisions an estimator's ``dtype`` parameter accepts (blocks stored and multiplied
-#: in it; sums, weights and costs accumulate in float64 either way).
-FLOAT_DTYPES = ("float64", "float32")
-
-
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices``, or raise listing them."""
     options = list(choices)

@@ -26,13 +26,13 @@ from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.inputs import as_dataset
+from rddml.engine.precision import DTYPES
 from rddml.engine.storage import STORAGES
 from rddml.errors import InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_kmeans_model
 from rddml.params import (
-    FLOAT_DTYPES,
     check_choice,
     check_float,
     check_int,
@@ -225,7 +225,7 @@ class KMeans(BaseEstimator):
         check_choice("storage", self.storage, STORAGES)
         if self.kernels is not None:
             check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
-        check_choice("dtype", self.dtype, FLOAT_DTYPES)
+        check_choice("dtype", self.dtype, DTYPES)
         if isinstance(self.init, str):
             check_choice("init", self.init, INITS)
         else:
@@ -239,7 +239,7 @@ class KMeans(BaseEstimator):
         self._validate_params()
         ds, owned = as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col,
+            feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
         )
         try:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
@@ -373,7 +373,7 @@ class KMeans(BaseEstimator):
         check_is_fitted(self, "cluster_centers_")
         ds, owned = as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col,
+            feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
         )
         try:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds

@@ -30,6 +30,7 @@ from rddml.engine import dataset as engine
 from rddml.engine.columns import column_names, select_model_columns
 from rddml.engine.cutting import BlockCutter
 from rddml.engine.dataset import BlockFn, Carrier, Dataset, KeyedMerge
+from rddml.engine.precision import check_dtype, narrow_task, narrowed
 from rddml.engine.records import Block, BlockError, PartitionSummary, apply_summaries, check_summaries
 from rddml.engine.spark_storage import SparkStorage
 from rddml.engine.storage import STORAGES, ExecutorStorage, handles_from_blocks
@@ -163,6 +164,7 @@ class BlockDataset(Dataset):
         source: str = "the input",
         describe_error: Callable[[BlockError], str] | None = None,
         storage: str = "auto",
+        dtype: str = "float64",
     ) -> BlockDataset:
         """Store an RDD of ``Block``/``BlockError``/``SkippedRows`` items, summarise it
         (one job), and raise :class:`DataValidationError` for the first error found.
@@ -170,8 +172,11 @@ class BlockDataset(Dataset):
         ``storage``: ``"spark"`` caches the blocks in Spark's block manager
         (``MEMORY_AND_DISK``); ``"executor"`` writes them as files on the executors and
         caches only a handle per partition (:mod:`rddml.engine.storage`); ``"auto"`` is
-        :data:`DEFAULT_STORAGE`.
+        :data:`DEFAULT_STORAGE`. ``dtype``: the precision the features are stored in
+        (:mod:`rddml.engine.precision`).
         """
+        if check_dtype(dtype) != "float64":
+            rdd = rdd.mapPartitionsWithIndex(partial(narrow_task, dtype=dtype))
         store = make_storage(rdd, storage)
         try:
             check_summaries(store.summaries, source, describe_error)
@@ -191,6 +196,7 @@ class BlockDataset(Dataset):
         num_partitions: int | None = None,
         max_block_rows: int | None = None,
         storage: str = "auto",
+        dtype: str = "float64",
     ) -> BlockDataset:
         """Distribute arrays held by the driver (small data, tests, benchmarks).
 
@@ -215,19 +221,19 @@ class BlockDataset(Dataset):
                 items.append(BlockError(str(exc)))
             by_partition.append(items)
         rdd = sc.parallelize(by_partition, parts).flatMap(_identity_list)
-        return cls.from_blocks(rdd, source="the arrays", storage=storage)
+        return cls.from_blocks(rdd, source="the arrays", storage=storage, dtype=dtype)
 
     @classmethod
     def from_rdd(
         cls, rdd: RDD[Any], *, labeled: bool = False, max_block_rows: int | None = None,
-        storage: str = "auto",
+        storage: str = "auto", dtype: str = "float64",
     ) -> BlockDataset:
         """Cache an RDD of points (or ``(point, weight)`` pairs), or with ``labeled=True``
         of ``(features, label)`` / ``(features, label, weight)`` tuples, as blocks."""
         kind = "labeled" if labeled else "points"
         blocks = rdd.mapPartitionsWithIndex(
             partial(convert._records_task, kind=kind, max_rows=max_block_rows))
-        return cls.from_blocks(blocks, source="the RDD", storage=storage)
+        return cls.from_blocks(blocks, source="the RDD", storage=storage, dtype=dtype)
 
     @classmethod
     def from_dataframe(
@@ -240,6 +246,7 @@ class BlockDataset(Dataset):
         weight_col: str | None = None,
         max_block_rows: int | None = None,
         storage: str = "auto",
+        dtype: str = "float64",
     ) -> BlockDataset:
         """Cache the feature (and label/weight) columns of a DataFrame as blocks.
 
@@ -252,6 +259,8 @@ class BlockDataset(Dataset):
         names = column_names(features_col, feature_cols, label_col, weight_col)
         to_blocks = partial(convert._arrow_to_blocks, names=names, has_y=label_col is not None,
                             has_w=weight_col is not None, max_rows=max_block_rows)
+        if check_dtype(dtype) != "float64":
+            to_blocks = partial(narrowed, to_blocks=to_blocks, dtype=dtype)
         source = f"DataFrame columns {names['describe']}"
         ipc = convert._arrow_batch_rdd(selected, convert.arrow_batch_rows(len(selected.columns)))
         if ipc is not None:
@@ -262,7 +271,7 @@ class BlockDataset(Dataset):
             task = partial(convert._ipc_to_blocks, schema=to_arrow_schema(selected.schema),
                            to_blocks=to_blocks)
             return cls.from_blocks(ipc.mapPartitionsWithIndex(task), source=source,
-                                   storage=storage)
+                                   storage=storage, dtype=dtype)
         # No JVM DataFrame to ask: the same conversion inside mapInArrow.
         if resolve_storage(storage) == "executor":
             # Arrow batches → blocks → files in the same Python task: no block travels

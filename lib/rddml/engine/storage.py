@@ -98,8 +98,11 @@ def storage_root() -> str:
 
 
 def _save(path: str, array: np.ndarray) -> None:
+    # float32 features stay float32 (a dataset built with dtype="float32"); anything else
+    # is stored as float64.
+    dtype = np.float32 if array.dtype == np.float32 else np.float64
     with open(path, "wb") as f:
-        np.save(f, np.ascontiguousarray(array, dtype=np.float64), allow_pickle=False)
+        np.save(f, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
 
 
 def write_partition(partition: int, items: Iterable[Block | BlockError | SkippedRows], *,

@@ -18,6 +18,7 @@ from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import Dataset
 from rddml.engine.inputs import as_dataset
+from rddml.engine.precision import DTYPES
 from rddml.engine.storage import STORAGES
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
@@ -58,7 +59,6 @@ from rddml.linear.solvers import (
     stochastic_gradient_descent,
 )
 from rddml.params import (
-    FLOAT_DTYPES,
     check_choice,
     check_float,
     check_int,
@@ -305,7 +305,7 @@ class LogisticRegression(BaseEstimator):
         check_choice("storage", self.storage, STORAGES)
         if self.kernels is not None:
             check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
-        check_choice("dtype", self.dtype, FLOAT_DTYPES)
+        check_choice("dtype", self.dtype, DTYPES)
 
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> LogisticRegression:
@@ -327,6 +327,7 @@ class LogisticRegression(BaseEstimator):
         return as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=True, features_col=self.features_col,
             feature_cols=self.feature_cols, label_col=self.label_col, weight_col=self.weight_col,
+            dtype=self.dtype,
         )
 
     def _fit_dataset(self, ds: Dataset) -> None:
