@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rddml import BlockDataset, KMeans, LogisticRegression
-from rddml import _jit
+from rddml import BlockDataset, KMeans, LogisticRegression, _jit
 from rddml.bench.logistic_bench import mean_log_loss
 from rddml.errors import DataValidationError, InvalidParameterError
 

@@ -275,13 +275,16 @@ PARQUET_CHUNK_ROWS = 1 << 20
 
 
 def shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path, storages: list[str],
-                  assembled: bool = True) -> tuple[dict[str, BlockDataset], Any]:
+                  assembled: bool = True, float32: bool = False
+                  ) -> tuple[dict[str, BlockDataset], Any]:
     """The same data for every Spark variant, read from one Parquet file: rddml datasets
     in each of ``storages`` and (if ``assembled``) pyspark.ml's cached vector DataFrame.
 
     (``parallelize`` would embed the arrays in every task of every iteration, which is
     not how real data reaches Spark and would distort all Spark timings.) The file is
     written in chunks of rows, so the driver never holds a second full copy of ``X``.
+    ``float32``: also an rddml dataset with float32 features, under the key "float32"
+    (``storages`` may then be empty). A float32 ``X`` is written as float32 columns.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -290,7 +293,7 @@ def shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path, storages
 
     cols = [f"x{j}" for j in range(X.shape[1])]
     path = workdir / f"points-{X.shape[0]}x{X.shape[1]}.parquet"
-    schema = pa.schema([(c, pa.float64()) for c in cols])
+    schema = pa.schema([(c, pa.from_numpy_dtype(X.dtype)) for c in cols])
     with pq.ParquetWriter(path, schema) as writer:
         for start in range(0, X.shape[0], PARQUET_CHUNK_ROWS):
             chunk = X[start:start + PARQUET_CHUNK_ROWS]
@@ -299,6 +302,10 @@ def shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path, storages
     raw = spark.read.parquet(str(path)).repartition(parts)
     datasets = {s: BlockDataset.from_dataframe(raw, feature_cols=cols, storage=s)
                 for s in storages}
+    if float32:  # under the key "float32": the first storage, features stored as float32
+        datasets["float32"] = BlockDataset.from_dataframe(
+            raw, feature_cols=cols, storage=storages[0] if storages else "auto",
+            dtype="float32")
     if not assembled:
         return datasets, None
     df = VectorAssembler(inputCols=cols, outputCol="features").transform(raw).select("features")
@@ -308,7 +315,8 @@ def shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path, storages
 
 
 KMEANS_VARIANTS = ("per-record RDD", "rddml reduceByKey", "rddml tree", "pyspark.ml block",
-                   "pyspark.ml row", "scikit-learn lloyd", "NumPy floor", "fused floor")
+                   "pyspark.ml row", "scikit-learn lloyd", "NumPy floor", "fused floor",
+                   "rddml tree (float32)", "scikit-learn lloyd (float32)")
 """The k-means variants by name; also "rddml tree (NAME storage)" for a storage other
 than the default one (e.g. "rddml tree (spark storage)")."""
 OTHER_STORAGE = re.compile(r"^rddml tree \((\w+) storage\)$")
@@ -334,6 +342,10 @@ class KMeansInputs:
     ml_iter_high: int
     sklearn_copy_x: bool = True
     min_iteration_gap: int = 1
+    #: The data with float32 features (the "(float32)" variants): the rddml dataset built
+    #: with dtype="float32" and the driver's float32 copy for scikit-learn.
+    dataset32: BlockDataset | None = None
+    X32: np.ndarray | None = None
 
 
 def check_variants(variants: Sequence[str], key: str) -> None:
@@ -373,6 +385,20 @@ def kmeans_steppers(variants: Sequence[str], data: KMeansInputs) -> list[Stepper
         elif name.startswith("pyspark.ml "):
             steppers.append(PairStepper(name, partial(_ml_fit, data.df, k, name.split()[1],
                                                       data.seed),
+                                        data.ml_iter_low, data.ml_iter_high,
+                                        data.min_iteration_gap))
+        elif name == "rddml tree (float32)":
+            if data.dataset32 is None:
+                raise ConfigError("variant 'rddml tree (float32)' needs the float32 dataset")
+            steppers.append(CentreStepper(name, partial(rddml_iteration, data.dataset32,
+                                                        aggregation="tree"), data.init))
+        elif name == "scikit-learn lloyd (float32)":
+            if data.X32 is None:
+                raise ConfigError("variant 'scikit-learn lloyd (float32)' needs float32 data")
+            steppers.append(PairStepper(f"scikit-learn lloyd ({parts} threads, float32)",
+                                        partial(_sklearn_fit, data.X32,
+                                                data.init.astype(np.float32), parts,
+                                                data.sklearn_copy_x),
                                         data.ml_iter_low, data.ml_iter_high,
                                         data.min_iteration_gap))
         elif name == "scikit-learn lloyd":
