@@ -115,3 +115,25 @@ def test_kernels_resolved_on_the_driver_and_passed_to_the_tasks(
     seen.clear()
     KMeans(k=2, seed=0, max_iter=2, kernels="fused").fit(rdd)
     assert {mode for _, mode in seen} == {"fused"}
+
+
+def test_ml_wrappers_pass_kernels_and_float32_inputs(spark: Any) -> None:
+    from pyspark.ml.linalg import Vectors
+
+    from rddml.ml import KMeans as MLKMeans
+    from rddml.ml import LogisticRegression as MLLogisticRegression
+
+    km = MLKMeans(k=3, float32Inputs=True, kernels="numpy")
+    assert (km.getFloat32Inputs(), km.getKernels()) == (True, "numpy")
+    inner = km._rddml_estimator()
+    assert (inner.dtype, inner.kernels) == ("float32", "numpy")
+    lr = MLLogisticRegression()
+    assert (lr.getFloat32Inputs(), lr.getKernels()) == (False, None)
+    assert lr._rddml_estimator().dtype == "float64"
+    X, _ = _blobs(600, 4, 3, seed=9)
+    df = spark.createDataFrame([(Vectors.dense(row),) for row in X.tolist()], ["features"])
+    init = X[:3].tolist()
+    fits = [MLKMeans(k=3, initialCenters=init, maxIter=5, tol=0.0, float32Inputs=f).fit(df)
+            for f in (False, True)]
+    a, b = (np.asarray(m.clusterCenters()) for m in fits)
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-6 * np.abs(a).max())

@@ -260,7 +260,7 @@ def per_iteration_samples(stepper: Stepper) -> list[float]:
 #: How each variant's seconds per iteration are obtained (the tables and JSON state it).
 METHOD_STEPPED = "one iteration timed per measured unit; best of the units"
 METHOD_PAIR = ("(t(fit at ml_iter_high) - t(fit at ml_iter_low)) / (difference of the "
-               "iterations the two fits report), after a warm-up fit; best of the pairs")
+               "iterations the two fits reported), after a warm-up fit; best of the pairs")
 
 
 def method(stepper: Stepper) -> dict[str, Any]:
