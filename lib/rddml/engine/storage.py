@@ -156,11 +156,12 @@ def open_views(handles: Iterable[Any], offsets: np.ndarray,
                 f"{handle.directory} on {handle.host}, not present on {socket.gethostname()}"
             )
         base = int(offsets[handle.partition])
+        maps = _worker_maps(os.path.dirname(handle.directory))
         for i, spec in enumerate(handle.blocks):
             stem = os.path.join(handle.directory, f"b{i:06d}")
-            X = _mapped(f"{stem}.X.npy")
-            y = _mapped(f"{stem}.y.npy") if spec.has_y else None
-            w = _mapped(f"{stem}.w.npy") if spec.has_w else None
+            X = maps.open(f"{stem}.X.npy")
+            y = maps.open(f"{stem}.y.npy") if spec.has_y else None
+            w = maps.open(f"{stem}.w.npy") if spec.has_w else None
             view = BlockView(X, y, w, base + spec.start)
             yield apply_transforms(view, transforms)
 
@@ -171,10 +172,57 @@ def _mapped(path: str) -> np.ndarray:
     return np.asarray(np.load(path, mmap_mode="r"))
 
 
+class WorkerMaps:
+    """The memory maps of one dataset's block files, kept by a Python worker between
+    passes.
+
+    Mapping a file again in every pass costs its header parse and, worse, a page fault
+    on every page the kernel then reads (the pages are cached, but the new mapping is
+    not); a reused worker that keeps its maps reads them at memory speed from the second
+    pass on. A map is reused only while the file is the one mapped (same inode and
+    modification time: a rebuilt partition replaces its directory), and a worker keeps
+    the maps of one dataset only (the last one it read), so it never holds more than one
+    dataset's pages mapped, and a released dataset's files are unmapped as soon as the
+    worker reads another one.
+    """
+
+    def __init__(self, dataset_dir: str) -> None:
+        self.dataset_dir = dataset_dir
+        self._maps: dict[str, tuple[tuple[int, int], np.ndarray]] = {}
+
+    def open(self, path: str) -> np.ndarray:
+        st = os.stat(path)
+        key = (st.st_ino, st.st_mtime_ns)
+        found = self._maps.get(path)
+        if found is not None and found[0] == key:
+            return found[1]
+        array = _mapped(path)
+        self._maps[path] = (key, array)
+        return array
+
+
+_MAPS: list[WorkerMaps] = []
+
+
+def _worker_maps(dataset_dir: str) -> WorkerMaps:
+    """This worker's maps for the dataset under ``dataset_dir`` (dropping another's)."""
+    if not _MAPS or _MAPS[0].dataset_dir != dataset_dir:
+        _MAPS[:] = [WorkerMaps(dataset_dir)]
+    return _MAPS[0]
+
+
+def forget_maps(dataset_dir: str) -> None:
+    """Drop this worker's maps of the dataset under ``dataset_dir`` (its files are being
+    deleted: the maps would keep their disk space allocated)."""
+    if _MAPS and _MAPS[0].dataset_dir == dataset_dir:
+        _MAPS.clear()
+
+
 def delete_task(handles: Iterable[Any], *, dataset_id: str) -> list[int]:
     """Remove this host's files of the dataset (the handles' directories and anything
     else under the dataset's directory, e.g. files of an earlier build)."""
     removed = 0
+    forget_maps(os.path.join(storage_root(), dataset_id))
     for handle in handles:
         if os.path.isdir(handle.directory):
             shutil.rmtree(handle.directory, ignore_errors=True)
