@@ -36,8 +36,8 @@ def test_a_worker_keeps_the_maps_of_one_dataset_only(tmp_path: Path) -> None:
     assert storage._worker_maps(str(a)) is maps_a
     assert storage._worker_maps(str(a)).open(str(a / "x.npy")) is kept
     maps_b = storage._worker_maps(str(b))  # reading another dataset drops a's maps
-    assert maps_b is not maps_a and storage._MAPS == [maps_b]
+    assert maps_b is not maps_a and storage._MAPS[:] == [maps_b]
     storage.forget_maps(str(a))  # not the one held: nothing happens
-    assert storage._MAPS == [maps_b]
+    assert storage._MAPS[:] == [maps_b]
     storage.forget_maps(str(b))  # its files are being deleted: the maps go
-    assert storage._MAPS == []
+    assert not storage._MAPS
