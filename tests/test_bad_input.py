@@ -1,6 +1,6 @@
 """Bad input across the project: each case is a clear error naming what and where.
 
-The README's bad-input table points at these tests and at the ones already in
+The bad-input table of docs/bad-input.md points at these tests and at the ones already in
 test_kmeans.py, test_kmeans_job.py and test_logistic.py (not repeated here).
 """
 

@@ -3,9 +3,9 @@
 Every iteration of every estimator works on blocks, never on per-record Python
 objects. A :class:`BlockDataset` (the RDD backend of :mod:`rddml.engine.dataset`)
 keeps an RDD of :class:`Block` tuples (features matrix, optional labels and weights,
-and the block's position so each row has a global index), persisted
-``MEMORY_AND_DISK`` so executor loss or memory pressure never forces re-reading and
-re-parsing the source. This module also converts records (RDD elements, Arrow
+and the block's position so each row has a global index), kept by its storage
+(:mod:`rddml.engine.storage`) so no pass re-reads or re-parses the source. This
+module also converts records (RDD elements, Arrow
 batches) into blocks.
 
 Conversion happens on the executors. A bad record does not raise there (Spark
@@ -601,7 +601,7 @@ class SparkStorage:
         return 0, 0
 
 
-#: What ``storage="auto"`` means (see README, "Performance", for the measurement).
+#: What ``storage="auto"`` means: no JVM→Python copy per pass (docs/performance.md).
 DEFAULT_STORAGE = "executor"
 
 
@@ -738,9 +738,8 @@ def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes
     JVM method is not reachable (no JVM DataFrame, another Spark version).
 
     ``Dataset.toArrowBatchRdd`` is what ``toPandas()`` runs on the executors. Read in a
-    plain Python RDD task it costs about a third of the JVM time of ``mapInArrow`` over
-    the same columns, whose Python-runner machinery dominated the conversion (README,
-    "Performance").
+    plain Python RDD task it avoids the Python-runner machinery of ``mapInArrow``, which
+    dominates the conversion's JVM time (docs/benchmark/analysis-2026-12-02.md).
 
     ``max_records``: rows per batch for this export only. Spark reads
     ``spark.sql.execution.arrow.maxRecordsPerBatch`` when the RDD is made (on the
@@ -753,7 +752,7 @@ def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes
     from pyspark.serializers import NoOpSerializer
 
     jdf = getattr(df, "_jdf", None)
-    if jdf is None:  # a Spark Connect DataFrame: no JVM object to ask
+    if jdf is None:  # no JVM Dataset behind this DataFrame object
         return None
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     conf = df.sparkSession.conf
