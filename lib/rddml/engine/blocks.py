@@ -276,14 +276,15 @@ def records_to_blocks(
 
 
 class BlockDataset(Dataset):
-    """The RDD backend's dataset: NumPy blocks cached in Spark's block manager.
+    """The RDD backend's dataset: NumPy blocks cached once per partition.
 
     Build one with :meth:`from_rdd`, :meth:`from_dataframe`, :meth:`from_numpy` or
     :func:`rddml.csv_input.read_points_csv`; estimators accept it directly, so a
     dataset cached once can be reused across fits. It is a context manager that
-    unpersists on exit. The blocks are persisted ``MEMORY_AND_DISK``, so executor loss
-    or memory pressure never forces re-reading and re-parsing the source. How they
-    are stored is private: algorithms run passes (:class:`~rddml.engine.dataset.Dataset`).
+    unpersists on exit. The blocks live as ``.npy`` files on the executors (``storage=
+    "executor"``, the default) or in Spark's block manager (``"spark"``, ``MEMORY_AND_DISK``),
+    so no pass re-reads or re-parses the source. How they are stored is private:
+    algorithms run passes (:class:`~rddml.engine.dataset.Dataset`).
 
     Attributes
     ----------
