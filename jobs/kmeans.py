@@ -27,8 +27,8 @@ import numpy as np
 
 from rddml import BlockDataset, KMeans
 from rddml.cluster.kmeans import assign_points
-from rddml.data.parquet import read_parquet
-from rddml.data.text import read_points_csv
+from rddml.engine.sources.parquet import read_parquet
+from rddml.engine.sources.text import read_points_csv
 from rddml.errors import ConfigError, DataValidationError
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output, hadoop_local_path

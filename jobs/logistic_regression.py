@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from rddml import BlockDataset, LogisticRegression
-from rddml.data.parquet import read_parquet
-from rddml.data.text import read_labeled_text
+from rddml.engine.sources.parquet import read_parquet
+from rddml.engine.sources.text import read_labeled_text
 from rddml.errors import DataValidationError
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output

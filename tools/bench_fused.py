@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from rddml.cluster import fused as cluster_fused
 from rddml.cluster.kernels import lloyd_partial_stats
-from rddml.engine.blocks import default_block_rows
+from rddml.engine.cutting import default_block_rows
 from rddml.linear import fused as linear_fused
 from rddml.linear.kernels import block_loss_grad
 

@@ -49,7 +49,7 @@ def build_session(master: str, ui_port: int, max_failures: int) -> Any:
 
 def fit(spark: Any, args: argparse.Namespace) -> dict[str, Any]:
     from rddml import KMeans
-    from rddml.data.text import read_labeled_text, read_points_csv
+    from rddml.engine.sources.text import read_labeled_text, read_points_csv
     from rddml.linear.logistic import LogisticRegression
 
     sc = spark.sparkContext

@@ -30,7 +30,7 @@ INTERVAL = 2
 @pytest.fixture(scope="module")
 def reference(sc: Any) -> Any:
     from rddml import KMeans
-    from rddml.data.text import read_points_csv
+    from rddml.engine.sources.text import read_points_csv
 
     with read_points_csv(sc, str(BLOBS)) as ds:
         return KMeans(k=5, init="random", seed=5, max_iter=MAX_ITER, tol=0.0).fit(ds)
@@ -100,7 +100,7 @@ def scaled_text(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def lr_reference(sc: Any, scaled_text: Path) -> Any:
     from rddml import LogisticRegression
-    from rddml.data.text import read_labeled_text
+    from rddml.engine.sources.text import read_labeled_text
 
     with read_labeled_text(sc, str(scaled_text)) as ds:
         return LogisticRegression(max_iter=LR_MAX_ITER, init_intercept=0.0, **LR_PARAMS).fit(ds)

@@ -22,7 +22,7 @@ from rddml.cluster.passes import (
 )
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset
-from rddml.engine.columns import features_expression
+from rddml.engine.columns import features_expression, with_features_column
 from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.inputs import as_dataset
 from rddml.engine.storage import STORAGES
@@ -428,18 +428,11 @@ def _predict_records(
 
 
 def _predict_dataframe(model: KMeans, df: Any) -> Any:
-    import pandas as pd
-    from pyspark.sql import functions as F
-
     centres = model.cluster_centers_
-    cosine = model.distance == "cosine"
     expr = features_expression(df, model.features_col, model.feature_cols)
+    assign = partial(_assign_int32, centres=centres, cosine=model.distance == "cosine")
+    return with_features_column(df, expr, model.prediction_col, assign, centres.shape[1], "int")
 
-    def assign(col: pd.Series) -> pd.Series:
-        X = np.stack(col.to_numpy()) if len(col) else np.zeros((0, centres.shape[1]))
-        return pd.Series(assign_points(X.astype(np.float64), centres, cosine), dtype="int32")
 
-    # pandas_udf infers its kind from real annotations; this module's are strings.
-    assign.__annotations__ = {"col": pd.Series, "return": pd.Series}
-    udf = F.pandas_udf(assign, "int")  # type: ignore[call-overload,attr-defined]
-    return df.withColumn(model.prediction_col, udf(expr))
+def _assign_int32(X: np.ndarray, *, centres: np.ndarray, cosine: bool) -> np.ndarray:
+    return assign_points(X, centres, cosine).astype(np.int32)

@@ -16,6 +16,7 @@ then has to flatten; the columns exported as they are skip both
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -241,3 +242,29 @@ def arrow_batch_to_arrays(
     """Features matrix, labels and weights of one Arrow record batch (no per-row Python)."""
     X, y, w = arrow_batch_columns(batch, has_y, has_w, names, first_row)
     return stack_features(X), y, w
+
+
+def with_features_column(df: Any, features: Any, out_col: str, fn: Callable[[np.ndarray], Any],
+                         n_features: int, return_type: str) -> Any:
+    """``df`` with a column ``out_col`` computed from its features, a batch at a time.
+
+    ``features`` is an ``array<double>`` column expression (:func:`features_expression`);
+    each batch of rows becomes one ``(rows, n_features)`` float64 matrix and ``fn`` maps
+    it to one value per row (a 1-D array, or a 2-D array giving an array per row).
+    ``return_type`` is the column's Spark SQL type. Lazy: nothing runs until an action.
+    """
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    def score(col: pd.Series) -> pd.Series:
+        X = np.stack(col.to_numpy()).astype(np.float64) if len(col) else np.zeros((0, n_features))
+        if X.shape[1] != n_features:
+            raise ValueError(f"the model was fitted on {n_features} features, but the "
+                             f"DataFrame's feature arrays have {X.shape[1]}")
+        out = np.asarray(fn(X))
+        return pd.Series(list(out)) if out.ndim == 2 else pd.Series(out)
+
+    # pandas_udf infers its kind from real annotations; this module's are strings.
+    score.__annotations__ = {"col": pd.Series, "return": pd.Series}
+    udf = F.pandas_udf(score, return_type)  # type: ignore[call-overload,attr-defined]
+    return df.withColumn(out_col, udf(features))

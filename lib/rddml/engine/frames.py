@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rddml.engine import dataset as engine
 from rddml.engine import records
-from rddml.engine.blocks import checked_batches
 from rddml.engine.columns import arrow_batch_to_arrays, column_names, select_model_columns
+from rddml.engine.convert import checked_batches
 from rddml.engine.dataset import BlockFn, BlockView, Carrier, Dataset, KeyedMerge, Transform
 
 if TYPE_CHECKING:
