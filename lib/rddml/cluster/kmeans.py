@@ -40,6 +40,7 @@ from rddml.params import (
     check_seed,
     check_str_list,
 )
+from rddml.progress import Bar, progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +247,8 @@ class KMeans(BaseEstimator):
                 np.random.SeedSequence().generate_state(1)[0])
             started = time.perf_counter()
             centres = self._initial_centres(ds, k, seed)
-            logger.info("k-means init %s: %d centres in %.2fs", self._init_name(), k,
-                        time.perf_counter() - started)
+            logger.debug("k-means init %s: %d centres in %.2fs", self._init_name(), k,
+                         time.perf_counter() - started)
             init_centres = centres.copy()
             history: list[dict[str, Any]] = []
             converged = False
@@ -263,6 +264,28 @@ class KMeans(BaseEstimator):
         self.seed_ = seed
         self.init_centers_ = init_centres.copy()
         self.resumed_iteration_ = 0 if state is None else done
+        with progress_bar(f"KMeans (k={k})", int(self.max_iter), "it", done) as bar:
+            centres, history, converged, done = self._lloyd_loop(
+                ds, ckpt, bar, seed, init_centres, centres, history, converged, done)
+        # The final state too: running the same fit again then only recomputes the inertia.
+        ckpt.save(done, _kmeans_state(seed, init_centres, centres, history, converged),
+                  final=True)
+        inertia = cost_pass(ds, centres)
+        self.cluster_centers_ = centres
+        self.inertia_ = inertia / 2 if self.distance == "cosine" else inertia
+        self.n_iter_ = len(history)
+        self.converged_ = converged
+        self.history_ = history
+        self.n_features_in_ = ds.n_features
+        logger.info("k-means (k=%d, init=%s, %s): %d iterations, converged=%s, inertia %.6g",
+                    k, self._init_name(), self.distance, self.n_iter_, converged, self.inertia_)
+
+    def _lloyd_loop(self, ds: Dataset, ckpt: FitCheckpoint, bar: Bar, seed: int,
+                    init_centres: np.ndarray, centres: np.ndarray,
+                    history: list[dict[str, Any]], converged: bool, done: int
+                    ) -> tuple[np.ndarray, list[dict[str, Any]], bool, int]:
+        """Lloyd iterations from ``done`` + 1 to ``max_iter`` (or convergence), with their
+        checkpoints: ``(centres, history, converged, iterations done)``."""
         for it in range(done + 1, int(self.max_iter) + 1):
             if converged:
                 break
@@ -276,23 +299,15 @@ class KMeans(BaseEstimator):
             cost = stats.cost / 2 if self.distance == "cosine" else stats.cost
             history.append({"iteration": it, "cost": cost, "shift": shift,
                             "empty_clusters": n_empty, "seconds": seconds})
-            logger.info("k-means iteration %d/%d cost=%.6g shift=%.3g empty=%d %.3fs",
-                        it, self.max_iter, cost, shift, n_empty, seconds)
+            logger.debug("k-means iteration %d/%d cost=%.6g shift=%.3g empty=%d %.3fs",
+                         it, self.max_iter, cost, shift, n_empty, seconds)
+            bar.update_to(it, cost=f"{cost:.6g}", shift=f"{shift:.3g}")
             centres = new
             converged = shift < self.tol and n_empty == 0
             done = it
             if ckpt.due(it) and not converged and it < self.max_iter:
                 ckpt.save(it, _kmeans_state(seed, init_centres, centres, history, converged))
-        # The final state too: running the same fit again then only recomputes the inertia.
-        ckpt.save(done, _kmeans_state(seed, init_centres, centres, history, converged),
-                  final=True)
-        inertia = cost_pass(ds, centres)
-        self.cluster_centers_ = centres
-        self.inertia_ = inertia / 2 if self.distance == "cosine" else inertia
-        self.n_iter_ = len(history)
-        self.converged_ = converged
-        self.history_ = history
-        self.n_features_in_ = ds.n_features
+        return centres, history, converged, done
 
     def _checkpoint(self, ds: Any) -> FitCheckpoint:
         # max_iter may grow between runs: a finished fit can then be continued.

@@ -30,6 +30,7 @@ from rddml.engine import dataset as engine
 from rddml.engine.columns import column_names, select_model_columns
 from rddml.engine.cutting import BlockCutter
 from rddml.engine.dataset import BlockFn, Carrier, Dataset, KeyedMerge
+from rddml.engine.job_progress import spark_tasks_progress
 from rddml.engine.records import Block, BlockError, PartitionSummary, apply_summaries, check_summaries
 from rddml.engine.spark_storage import SparkStorage
 from rddml.engine.storage import STORAGES, ExecutorStorage, handles_from_blocks
@@ -173,7 +174,8 @@ class BlockDataset(Dataset):
         caches only a handle per partition (:mod:`rddml.engine.storage`); ``"auto"`` is
         :data:`DEFAULT_STORAGE`.
         """
-        store = make_storage(rdd, storage)
+        with spark_tasks_progress(rdd.context, f"rddml: reading {source}"):
+            store = make_storage(rdd, storage)
         try:
             check_summaries(store.summaries, source, describe_error)
         except BaseException:
@@ -273,7 +275,8 @@ class BlockDataset(Dataset):
                 return selected.mapInArrow(task, "partition int, payload binary").rdd.map(
                     convert._unpickle_payload)
 
-            store = ExecutorStorage(build)
+            with spark_tasks_progress(df.sparkSession, f"rddml: reading {source}"):
+                store = ExecutorStorage(build)
             try:
                 check_summaries(store.summaries, source)
             except BaseException:
