@@ -4,7 +4,7 @@ Usage: OPENBLAS_NUM_THREADS=1 PYTHONPATH=lib python tools/bench_fused.py [--reps
 
 Prints, per (d, k), milliseconds per block (the minimum over ``--reps`` runs, the
 implementations interleaved) and the fused kernel's throughput in GB/s of features read;
-the tables in ``rddml.cluster.fused`` and ``rddml.linear.fused`` come from it. The Lloyd
+the tables in ``docs/benchmark/fused-kernels-*.md`` come from it. The Lloyd
 table also times the chunked BLAS step (``rddml.cluster.blas``, numba reduction) and
 scikit-learn's own Lloyd chunk kernel on the same block and one thread (``blas_ms``,
 ``sklearn_ms``; ``--wide`` adds d = 256, 768 and k = 256, 1000).

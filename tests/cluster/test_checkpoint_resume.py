@@ -38,7 +38,7 @@ def reference(sc: Any) -> Any:
 
 def job_command(checkpoint: Path, output: Path) -> list[str]:
     return [
-        str(ROOT / "spark-submit.sh"), "--master", "local[2]", "kmeans",
+        str(ROOT / "spark-submit.sh"), "--master", "local[2]", "kmeans", "--verbose",
         "--set", f"input={BLOBS}", "--set", "init=random", "--set", "seed=5", "--set", "tol=0",
         "--set", f"max_iter={MAX_ITER}", "--set", f"checkpoint_dir={checkpoint}",
         "--set", f"checkpoint_interval={INTERVAL}", "--set", f"output_dir={output}",
@@ -110,7 +110,8 @@ def lr_command(data: Path, checkpoint: Path, output: Path) -> list[str]:
     sets = {"input": data, **LR_PARAMS, "init_coef": "[]", "init_intercept": 0,
             "max_iter": LR_MAX_ITER, "checkpoint_dir": checkpoint,
             "checkpoint_interval": LR_INTERVAL, "output_dir": output}
-    args = [str(ROOT / "spark-submit.sh"), "--master", "local[2]", "logistic_regression"]
+    args = [str(ROOT / "spark-submit.sh"), "--master", "local[2]", "logistic_regression",
+            "--verbose"]
     for key, value in sets.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         args += ["--set", f"{key}={text}"]

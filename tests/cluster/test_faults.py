@@ -172,7 +172,7 @@ def test_job_fails_cleanly_without_task_retries(cluster: Cluster, tmp_path: Path
         run = DriverRun([
             str(ROOT / "spark-submit.sh"), "--master", cluster.master_url,
             "--spark-conf", "spark.task.maxFailures=1",
-            "kmeans", "--set", f"input={BLOBS}", "--set", f"output_dir={output}",
+            "kmeans", "--verbose", "--set", f"input={BLOBS}", "--set", f"output_dir={output}",
             "--set", "init=random", "--set", "seed=5", "--set", "tol=0", "--set", "max_iter=40",
             # Spark-cached blocks: every task deserialises its blocks, the longest tasks
             # this input can have.

@@ -30,6 +30,7 @@ from rddml.engine import dataset as engine
 from rddml.engine.columns import column_names, select_model_columns
 from rddml.engine.cutting import BlockCutter
 from rddml.engine.dataset import BlockFn, Carrier, Dataset, KeyedMerge
+from rddml.engine.job_progress import spark_tasks_progress
 from rddml.engine.precision import check_dtype, narrow_task, narrowed
 from rddml.engine.records import Block, BlockError, PartitionSummary, apply_summaries, check_summaries
 from rddml.engine.spark_storage import SparkStorage
@@ -48,14 +49,15 @@ logger = logging.getLogger(__name__)
 
 
 class BlockDataset(Dataset):
-    """The RDD backend's dataset: NumPy blocks cached in Spark's block manager.
+    """The RDD backend's dataset: NumPy blocks cached once per partition.
 
     Build one with :meth:`from_rdd`, :meth:`from_dataframe`, :meth:`from_numpy` or
     :func:`rddml.read_points_csv`; estimators accept it directly, so a
     dataset cached once can be reused across fits. It is a context manager that
-    unpersists on exit. The blocks are persisted ``MEMORY_AND_DISK``, so executor loss
-    or memory pressure never forces re-reading and re-parsing the source. How they
-    are stored is private: algorithms run passes (:class:`~rddml.engine.dataset.Dataset`).
+    unpersists on exit. The blocks live as ``.npy`` files on the executors (``storage=
+    "executor"``, the default) or in Spark's block manager (``"spark"``, ``MEMORY_AND_DISK``),
+    so no pass re-reads or re-parses the source. How they are stored is private:
+    algorithms run passes (:class:`~rddml.engine.dataset.Dataset`).
 
     Attributes
     ----------
@@ -177,7 +179,8 @@ class BlockDataset(Dataset):
         """
         if check_dtype(dtype) != "float64":
             rdd = rdd.mapPartitionsWithIndex(partial(narrow_task, dtype=dtype))
-        store = make_storage(rdd, storage)
+        with spark_tasks_progress(rdd.context, f"rddml: reading {source}"):
+            store = make_storage(rdd, storage)
         try:
             check_summaries(store.summaries, source, describe_error)
         except BaseException:
@@ -281,7 +284,8 @@ class BlockDataset(Dataset):
                 return selected.mapInArrow(task, "partition int, payload binary").rdd.map(
                     convert._unpickle_payload)
 
-            store = ExecutorStorage(build)
+            with spark_tasks_progress(df.sparkSession, f"rddml: reading {source}"):
+                store = ExecutorStorage(build)
             try:
                 check_summaries(store.summaries, source)
             except BaseException:
@@ -313,7 +317,7 @@ def _identity_list(items: list[Any]) -> list[Any]:
     return items
 
 
-#: What ``storage="auto"`` means (see README, "Performance", for the measurement).
+#: What ``storage="auto"`` means: no JVM→Python copy per pass (docs/performance.md).
 DEFAULT_STORAGE = "executor"
 
 
