@@ -289,7 +289,7 @@ class KMeans(BaseEstimator):
         self.resumed_iteration_ = 0 if state is None else done
         with progress_bar(f"KMeans (k={k})", int(self.max_iter), "it", done) as bar:
             centres, history, converged, done = self._lloyd_loop(
-                ds, ckpt, bar, seed, init_centres, centres, history, converged, done)
+                ds, ckpt, bar, seed, init_centres, centres, history, converged, done, kernels)
         # The final state too: running the same fit again then only recomputes the inertia.
         ckpt.save(done, _kmeans_state(seed, init_centres, centres, history, converged),
                   final=True)
@@ -305,10 +305,11 @@ class KMeans(BaseEstimator):
 
     def _lloyd_loop(self, ds: Dataset, ckpt: FitCheckpoint, bar: Bar, seed: int,
                     init_centres: np.ndarray, centres: np.ndarray,
-                    history: list[dict[str, Any]], converged: bool, done: int
+                    history: list[dict[str, Any]], converged: bool, done: int, kernels: str
                     ) -> tuple[np.ndarray, list[dict[str, Any]], bool, int]:
         """Lloyd iterations from ``done`` + 1 to ``max_iter`` (or convergence), with their
-        checkpoints: ``(centres, history, converged, iterations done)``."""
+        checkpoints, each pass run with the resolved ``kernels`` mode: ``(centres, history,
+        converged, iterations done)``."""
         for it in range(done + 1, int(self.max_iter) + 1):
             if converged:
                 break
