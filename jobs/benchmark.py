@@ -572,7 +572,7 @@ def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
             rounds_for=partial(_sweep_rounds, config), warmup=config.warmup,
             parts=config.num_partitions or spark.sparkContext.defaultParallelism,
             seed=config.seed, storage=config.storages[0], ml_iter_low=config.ml_iter_low,
-            ml_iter_high=config.ml_iter_high)
+            ml_iter_high=config.ml_iter_high, min_iteration_gap=config.min_iteration_gap)
     with atomic_directory(config.output_dir, overwrite=config.overwrite, job="benchmark",
                           config=asdict(config), key="output_dir") as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n")
