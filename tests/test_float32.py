@@ -137,3 +137,31 @@ def test_ml_wrappers_pass_kernels_and_float32_inputs(spark: Any) -> None:
             for f in (False, True)]
     a, b = (np.asarray(m.clusterCenters()) for m in fits)
     np.testing.assert_allclose(b, a, rtol=0, atol=1e-6 * np.abs(a).max())
+
+
+@pytest.mark.parametrize("path", ["export", "fallback"])
+@pytest.mark.parametrize("storage", ["executor", "spark"])
+def test_dataframe_conversion_stores_float32_blocks(spark: Any, monkeypatch: pytest.MonkeyPatch,
+                                                    path: str, storage: str) -> None:
+    """Both DataFrame conversions (Arrow export, and the mapInArrow fallback) and both
+    storages give float32 features with float64 labels, equal to the rounded values."""
+    from rddml.engine import convert
+
+    if path == "fallback":
+        monkeypatch.setattr(convert, "_arrow_batch_rdd", lambda _df, _rows=None: None)
+    X, _ = _blobs(500, 3, 2, seed=3)
+    df = spark.createDataFrame([(*row, float(i % 2)) for i, row in enumerate(X.tolist())],
+                               "a double, b double, c double, label double").repartition(2)
+
+    def dtypes(block: Any, _: None) -> list[tuple[str, str, list[list[float]]]]:
+        return [(str(block.X.dtype), str(block.y.dtype), block.X.tolist())]
+
+    ds = BlockDataset.from_dataframe(df, feature_cols=["a", "b", "c"], label_col="label",
+                                     storage=storage, dtype="float32")
+    try:
+        found = ds.rows(dtypes, None)
+    finally:
+        ds.unpersist()
+    assert {(x, y) for x, y, _ in found} == {("float32", "float64")}
+    got = np.array(sorted(tuple(r) for _, _, rows in found for r in rows))
+    np.testing.assert_array_equal(got, np.array(sorted(map(tuple, X.tolist()))))
