@@ -49,7 +49,13 @@ from rddml.engine.records import (
     check_summaries,
     summarise_partition,
 )
-from rddml.engine.storage import STORAGES, ExecutorStorage, handles_from_blocks, write_partition
+from rddml.engine.storage import (
+    STORAGES,
+    Build,
+    ExecutorStorage,
+    handles_from_blocks,
+    write_partition,
+)
 from rddml.errors import InvalidParameterError
 
 __all__ = ["Block", "BlockDataset", "BlockError", "SkippedRows", "default_block_rows",
@@ -300,6 +306,7 @@ class BlockDataset(Dataset):
 
     def __init__(self, storage: Any, summaries: list[PartitionSummary]) -> None:
         self._storage = storage
+        self._state = engine.CacheState()
         apply_summaries(self, summaries)
         counts = np.zeros(storage.rdd.getNumPartitions() + 1, dtype=np.int64)
         for s in summaries:
@@ -338,6 +345,7 @@ class BlockDataset(Dataset):
     def _job(self, params: Any, action: Callable[[Any], T]) -> T:
         """Run ``action(carrier)`` (one Spark job) through the storage, which may rebuild
         lost blocks and run it again; the broadcast, if any, is released afterwards."""
+        self._check_live()
         carrier, bc = self._carrier(params)
         try:
             return self._storage.run(partial(action, carrier))  # type: ignore[no-any-return]
@@ -365,6 +373,8 @@ class BlockDataset(Dataset):
         return self._job(params, action)
 
     def per_partition(self, fn: Callable[[Any], Any], params: Any) -> list[Any]:
+        self._check_live()
+
         def action() -> list[Any]:
             return list(self._storage.rdd.mapPartitions(
                 partial(engine.call_task, fn=fn, params=params)).collect())
@@ -381,6 +391,7 @@ class BlockDataset(Dataset):
         """A lazy RDD of ``fn(block, params)``, one element per block, in row order
         (predictions). ``params`` travel inside the tasks: the RDD may be evaluated long
         after this call, when a broadcast could already be gone."""
+        self._check_live()
         return self._tasks(engine.map_task, fn, Carrier(params))
 
     # --------------------------------------------------------------- builders
@@ -503,12 +514,12 @@ class BlockDataset(Dataset):
         if resolve_storage(storage) == "executor":
             # Arrow batches → blocks → files in the same Python task: no block travels
             # back to the JVM (only a handle per partition does).
-            def build(dataset_id: str) -> RDD[Any]:
-                task = partial(_arrow_to_handle, to_blocks=to_blocks, dataset_id=dataset_id)
+            def build(spec: Build) -> RDD[Any]:
+                task = partial(_arrow_to_handle, to_blocks=to_blocks, build=spec)
                 return selected.mapInArrow(task, "partition int, payload binary").rdd.map(
                     _unpickle_payload)
 
-            store = ExecutorStorage(build)
+            store = ExecutorStorage(build, selected.sparkSession.sparkContext)
             try:
                 check_summaries(store.summaries, source)
             except BaseException:
@@ -528,7 +539,8 @@ class BlockDataset(Dataset):
 
     def cached_bytes(self) -> int:
         """Bytes the stored data holds on the executors: cached blocks (memory and disk)
-        for ``storage="spark"``; block files plus cached handles for ``"executor"``."""
+        for ``storage="spark"``; block files (their sizes read on the executors, one job)
+        plus cached handles for ``"executor"``."""
         return int(sum(self._storage.cached_bytes()))
 
 
@@ -572,6 +584,7 @@ class SparkStorage:
         from pyspark import StorageLevel
 
         self._cached = source.persist(StorageLevel.MEMORY_AND_DISK)
+        self.released = False
         try:
             self.summaries: list[PartitionSummary] = self._cached.mapPartitionsWithIndex(
                 _summary_task).collect()
@@ -591,6 +604,7 @@ class SparkStorage:
 
     def release(self) -> None:
         # blocking=False: executors drop the blocks in the background.
+        self.released = True
         self._cached.unpersist()
 
     def cached_bytes(self) -> tuple[int, int]:
@@ -608,7 +622,7 @@ DEFAULT_STORAGE = "executor"
 def make_storage(source: RDD[Any], storage: str) -> Any:
     """The storage object of a new dataset (runs the one conversion + summary job)."""
     if resolve_storage(storage) == "executor":
-        return ExecutorStorage(handles_from_blocks(source))
+        return ExecutorStorage(handles_from_blocks(source), source.context)
     return SparkStorage(source)
 
 
@@ -742,11 +756,10 @@ def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes
     the same columns, whose Python-runner machinery dominated the conversion (README,
     "Performance").
 
-    ``max_records``: rows per batch for this export only. Spark reads
-    ``spark.sql.execution.arrow.maxRecordsPerBatch`` when the RDD is made (on the
-    driver), so the session's value is set just around that call and then restored;
-    a query made by another thread in that moment may get the larger batches too,
-    which changes nothing but their size.
+    ``max_records``: rows per batch for this export only. The session's
+    ``spark.sql.execution.arrow.maxRecordsPerBatch`` is never written (another thread's
+    query, or a concurrent conversion, would see it): the value goes to the export
+    itself (:func:`_jvm_arrow_batches`).
     """
     from py4j.protocol import Py4JError
     from pyspark.rdd import RDD
@@ -755,22 +768,45 @@ def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes
     jdf = getattr(df, "_jdf", None)
     if jdf is None:  # a Spark Connect DataFrame: no JVM object to ask
         return None
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    conf = df.sparkSession.conf
-    previous = conf.get(key, None) if max_records is not None else None
-    if max_records is not None:
-        conf.set(key, str(max_records))
     try:
-        jrdd = jdf.toArrowBatchRdd().toJavaRDD()
+        jrdd = _jvm_arrow_batches(jdf, max_records).toJavaRDD()
     except (AttributeError, Py4JError):
         return None
-    finally:
-        if max_records is not None:
-            if previous is None:
-                conf.unset(key)
-            else:
-                conf.set(key, previous)
     return RDD(jrdd, df.sparkSession.sparkContext, NoOpSerializer())
+
+
+def _jvm_arrow_batches(jdf: Any, max_records: int | None) -> Any:
+    """The JVM ``RDD[Array[Byte]]`` of Arrow batches of ``jdf``, ``max_records`` rows each.
+
+    Spark 4 has ``toArrowBatchRdd(maxRecordsPerBatch, timeZoneId, ...)``, which takes the
+    value per call; the other settings are read from the session as the no-argument
+    method reads them. Spark 3.5 reads the batch size from the session's SQL conf when
+    the RDD is made, so there the export runs on a clone of the session (same conf,
+    temporary views and cache, one setting changed), never on the user's.
+    """
+    from py4j.protocol import Py4JError
+
+    if max_records is None:
+        return jdf.toArrowBatchRdd()
+    session = jdf.sparkSession()
+    conf = session.sessionState().conf()
+    try:
+        return jdf.toArrowBatchRdd(int(max_records), conf.sessionLocalTimeZone(),
+                                   conf.pandasStructHandlingMode() == "legacy",
+                                   conf.arrowUseLargeVarTypes())
+    except Py4JError:
+        pass
+    clone = session.cloneSession()
+    clone.conf().set("spark.sql.execution.arrow.maxRecordsPerBatch", str(int(max_records)))
+    return _dataset_class(jdf).ofRows(clone, jdf.logicalPlan()).toArrowBatchRdd()
+
+
+def _dataset_class(jdf: Any) -> Any:
+    """The JVM ``Dataset`` class (with the static ``ofRows``) of ``jdf``'s Spark version."""
+    node: Any = jdf._gateway.jvm
+    for part in jdf.getClass().getName().split("."):  # org.apache.spark.sql(.classic).Dataset
+        node = getattr(node, part)
+    return node
 
 
 def _ipc_to_blocks(index: int, messages: Iterable[bytes], *, schema: Any,
@@ -798,7 +834,7 @@ def _pickled(batches: Iterable[Any], *, to_blocks: Callable[..., Iterator[Any]])
 
 
 def _arrow_to_handle(batches: Iterable[Any], *, to_blocks: Callable[..., Iterator[Any]],
-                     dataset_id: str) -> Iterator[Any]:
+                     build: Build) -> Iterator[Any]:
     """``mapInArrow`` task: blocks written as files on this executor; one handle out."""
     from pyspark import TaskContext
 
@@ -806,4 +842,4 @@ def _arrow_to_handle(batches: Iterable[Any], *, to_blocks: Callable[..., Iterato
     partition = 0 if context is None else int(context.partitionId())
     blocks = (item._replace(partition=partition) if isinstance(item, Block) else item
               for item in to_blocks(batches))
-    yield _payload_batch(write_partition(partition, blocks, dataset_id=dataset_id))
+    yield _payload_batch(write_partition(partition, blocks, build=build))
