@@ -24,7 +24,7 @@ from pyspark.sql.conf import RuntimeConfig
 
 from rddml import BlockDataset, KMeans
 from rddml.cluster.passes import cost_pass
-from rddml.engine.blocks import _arrow_batch_rdd
+from rddml.engine.convert import _arrow_batch_rdd
 from rddml.engine.frames import FrameDataset
 from rddml.ml import LogisticRegression
 

@@ -23,7 +23,7 @@ from pyspark import cloudpickle
 
 from rddml import BlockDataset, KMeans, LogisticRegression
 from rddml.cluster.passes import cost_pass, lloyd_pass
-from rddml.data.text import read_points_csv
+from rddml.engine.sources.text import read_points_csv
 from rddml.errors import DatasetReleasedError, DataValidationError, InvalidParameterError
 
 RNG = np.random.default_rng(4)

@@ -35,7 +35,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     out = tmp_path_factory.mktemp("dist")
-    # The README's command (an isolated build: setuptools and wheel come from the index).
+    # The command of docs/databricks.md (an isolated build: setuptools and wheel come from the index).
     proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out),
                            str(src)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -8,8 +8,9 @@ Run with the project's venv Python (not under pytest)::
 It logs ``application <id>`` when the session is up, ``dataset <id>`` once the input is
 cached (the id names its block files, for the leftover checks) and one line per
 iteration (the library's own ``k-means iteration 3/15 ...`` / ``gd iteration 3/15 ...``
-lines), so a test can SIGKILL an executor, a Worker or the driver itself mid-fit; the result file holds the model and,
-from the driver's REST API, every executor the application had and why it was removed.
+lines), so a test can SIGKILL an executor, a Worker or the driver itself mid-fit; the
+result file holds the model and, from the driver's REST API, every executor the
+application had and why it was removed.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def build_session(master: str, ui_port: int, max_failures: int) -> Any:
 
 def fit(spark: Any, args: argparse.Namespace) -> dict[str, Any]:
     from rddml import KMeans
-    from rddml.data.text import read_labeled_text, read_points_csv
+    from rddml.engine.sources.text import read_labeled_text, read_points_csv
     from rddml.linear.logistic import LogisticRegression
 
     sc = spark.sparkContext
@@ -97,6 +98,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("rddml").setLevel(logging.DEBUG)  # the iteration lines the tests wait for
     spark = build_session(args.master, args.ui_port, args.max_failures)
     spark.sparkContext.setLogLevel("WARN")
     app_id = spark.sparkContext.applicationId

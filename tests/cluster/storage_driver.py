@@ -77,10 +77,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("rddml").setLevel(logging.DEBUG)  # the per-iteration lines
 
     from pyspark.sql import SparkSession
 
-    from rddml.data.text import read_points_csv
+    from rddml import read_points_csv
 
     spark = (
         SparkSession.builder.master(args.master)
