@@ -246,13 +246,13 @@ def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes
     if jdf is None:  # no JVM Dataset behind this DataFrame object
         return None
     try:
-        jrdd = _jvm_arrow_batches(jdf, max_records).toJavaRDD()
+        jrdd = _jvm_arrow_batches(jdf, max_records, df.sparkSession.sparkContext._jvm).toJavaRDD()
     except (AttributeError, Py4JError):
         return None
     return RDD(jrdd, df.sparkSession.sparkContext, NoOpSerializer())
 
 
-def _jvm_arrow_batches(jdf: Any, max_records: int | None) -> Any:
+def _jvm_arrow_batches(jdf: Any, max_records: int | None, jvm: Any) -> Any:
     """The JVM ``RDD[Array[Byte]]`` of Arrow batches of ``jdf``, ``max_records`` rows each.
 
     Spark 4 has ``toArrowBatchRdd(maxRecordsPerBatch, timeZoneId, ...)``, which takes the
@@ -275,12 +275,12 @@ def _jvm_arrow_batches(jdf: Any, max_records: int | None) -> Any:
         pass
     clone = session.cloneSession()
     clone.conf().set("spark.sql.execution.arrow.maxRecordsPerBatch", str(int(max_records)))
-    return _dataset_class(jdf).ofRows(clone, jdf.logicalPlan()).toArrowBatchRdd()
+    return _dataset_class(jdf, jvm).ofRows(clone, jdf.logicalPlan()).toArrowBatchRdd()
 
 
-def _dataset_class(jdf: Any) -> Any:
+def _dataset_class(jdf: Any, jvm: Any) -> Any:
     """The JVM ``Dataset`` class (with the static ``ofRows``) of ``jdf``'s Spark version."""
-    node: Any = jdf._gateway.jvm
+    node: Any = jvm
     for part in jdf.getClass().getName().split("."):  # org.apache.spark.sql(.classic).Dataset
         node = getattr(node, part)
     return node
