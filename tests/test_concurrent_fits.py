@@ -26,6 +26,7 @@ from rddml import BlockDataset, KMeans
 from rddml.cluster.passes import cost_pass
 from rddml.engine.convert import _arrow_batch_rdd
 from rddml.engine.frames import FrameDataset
+from rddml.errors import DatasetReleasedError
 from rddml.ml import LogisticRegression
 
 KEY = "spark.sql.execution.arrow.maxRecordsPerBatch"
@@ -81,6 +82,9 @@ def test_two_datasets_of_one_dataframe_keep_their_own_cache(frame: Any) -> None:
     assert cost_pass(second, CENTRES) == expected
     second.unpersist()
     assert second.df.storageLevel == StorageLevel.NONE
+    second.unpersist()  # nothing the second time
+    with pytest.raises(DatasetReleasedError, match="This FrameDataset was unpersisted"):
+        cost_pass(second, CENTRES)
 
 
 def test_a_fit_never_uncaches_the_users_cache(frame: Any) -> None:

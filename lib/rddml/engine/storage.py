@@ -396,14 +396,17 @@ def storage_dirs_from_conf(sc: Any) -> tuple[str, ...]:
 
 
 def executor_locations(sc: Any) -> list[str]:
-    """A Spark task location for each live executor (``executor_<host>_<id>``), or the
-    driver's in local mode, from the application's status store."""
+    """A Spark task location for each live executor (``executor_<host>_<id>``), from the
+    application's status store: the driver's in local mode, none when a cluster
+    application has no executor right now (dynamic allocation scaled it to zero)."""
     found: list[tuple[str, str]] = []
     executors = sc._jsc.sc().statusStore().executorList(True).iterator()
     while executors.hasNext():
         summary = executors.next()
         found.append((str(summary.id()), str(summary.hostPort())))
-    live = [f for f in found if f[0] != "driver"] or found
+    live = [f for f in found if f[0] != "driver"]
+    if not live and str(sc.master).startswith("local"):
+        live = found
     locations = []
     for executor_id, host_port in live:
         host = host_port.rsplit(":", 1)[0].strip("[]")
@@ -432,7 +435,10 @@ def on_every_executor(sc: Any, fn: Callable[..., dict[str, Any]], **kwargs: Any
                       ) -> list[dict[str, Any]]:
     """``fn(**kwargs)`` in one task per live executor (a locality preference places each
     task; one Spark job); the reports, one per task."""
-    rdd = located_rdd(sc, executor_locations(sc))
+    locations = executor_locations(sc)
+    if not locations:
+        return []
+    rdd = located_rdd(sc, locations)
     return list(rdd.mapPartitions(partial(_executor_task, fn=fn, kwargs=kwargs)).collect())
 
 
