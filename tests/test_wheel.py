@@ -60,7 +60,7 @@ def test_runtime_packages_are_only_in_extras(wheel: Path) -> None:
     requires = _metadata(wheel).get_all("Requires-Dist") or []
     unconditional = [r.split(";")[0].strip() for r in requires if "extra ==" not in r]
     names = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower() for r in unconditional}
-    assert names <= {"numba", "numpy", "scipy", "tomli"}, unconditional
+    assert names <= {"numba", "numpy", "scipy", "tomli", "tqdm"}, unconditional
     for package in RUNTIME_PACKAGES:
         assert all("extra ==" in r for r in requires if r.lower().startswith(package)), requires
     assert any(r.startswith("pyspark") and 'extra == "spark"' in r for r in requires)
