@@ -34,7 +34,7 @@ from rddml.engine.job_progress import spark_tasks_progress
 from rddml.engine.precision import check_dtype, narrow_task, narrowed
 from rddml.engine.records import Block, BlockError, PartitionSummary, apply_summaries, check_summaries
 from rddml.engine.spark_storage import SparkStorage
-from rddml.engine.storage import STORAGES, ExecutorStorage, handles_from_blocks
+from rddml.engine.storage import STORAGES, Build, ExecutorStorage, handles_from_blocks
 from rddml.errors import InvalidParameterError
 
 __all__ = ["BlockDataset"]
@@ -74,6 +74,7 @@ class BlockDataset(Dataset):
 
     def __init__(self, storage: Any, summaries: list[PartitionSummary]) -> None:
         self._storage = storage
+        self._state = engine.CacheState()
         apply_summaries(self, summaries)
         counts = np.zeros(storage.rdd.getNumPartitions() + 1, dtype=np.int64)
         for s in summaries:
@@ -112,6 +113,7 @@ class BlockDataset(Dataset):
     def _job(self, params: Any, action: Callable[[Any], T]) -> T:
         """Run ``action(carrier)`` (one Spark job) through the storage, which may rebuild
         lost blocks and run it again; the broadcast, if any, is released afterwards."""
+        self._check_live()
         carrier, bc = self._carrier(params)
         try:
             return self._storage.run(partial(action, carrier))  # type: ignore[no-any-return]
@@ -139,6 +141,8 @@ class BlockDataset(Dataset):
         return self._job(params, action)
 
     def per_partition(self, fn: Callable[[Any], Any], params: Any) -> list[Any]:
+        self._check_live()
+
         def action() -> list[Any]:
             return list(self._storage.rdd.mapPartitions(
                 partial(engine.call_task, fn=fn, params=params)).collect())
@@ -155,6 +159,7 @@ class BlockDataset(Dataset):
         """A lazy RDD of ``fn(block, params)``, one element per block, in row order
         (predictions). ``params`` travel inside the tasks: the RDD may be evaluated long
         after this call, when a broadcast could already be gone."""
+        self._check_live()
         return self._tasks(engine.map_task, fn, Carrier(params))
 
     # --------------------------------------------------------------- builders
@@ -279,13 +284,13 @@ class BlockDataset(Dataset):
         if resolve_storage(storage) == "executor":
             # Arrow batches → blocks → files in the same Python task: no block travels
             # back to the JVM (only a handle per partition does).
-            def build(dataset_id: str) -> RDD[Any]:
-                task = partial(convert._arrow_to_handle, to_blocks=to_blocks, dataset_id=dataset_id)
+            def build(spec: Build) -> RDD[Any]:
+                task = partial(convert._arrow_to_handle, to_blocks=to_blocks, build=spec)
                 return selected.mapInArrow(task, "partition int, payload binary").rdd.map(
                     convert._unpickle_payload)
 
             with spark_tasks_progress(df.sparkSession, f"rddml: reading {source}"):
-                store = ExecutorStorage(build)
+                store = ExecutorStorage(build, selected.sparkSession.sparkContext)
             try:
                 check_summaries(store.summaries, source)
             except BaseException:
@@ -305,7 +310,8 @@ class BlockDataset(Dataset):
 
     def cached_bytes(self) -> int:
         """Bytes the stored data holds on the executors: cached blocks (memory and disk)
-        for ``storage="spark"``; block files plus cached handles for ``"executor"``."""
+        for ``storage="spark"``; block files (their sizes read on the executors, one job)
+        plus cached handles for ``"executor"``."""
         return int(sum(self._storage.cached_bytes()))
 
 
@@ -324,7 +330,7 @@ DEFAULT_STORAGE = "executor"
 def make_storage(source: RDD[Any], storage: str) -> Any:
     """The storage object of a new dataset (runs the one conversion + summary job)."""
     if resolve_storage(storage) == "executor":
-        return ExecutorStorage(handles_from_blocks(source))
+        return ExecutorStorage(handles_from_blocks(source), source.context)
     return SparkStorage(source)
 
 
