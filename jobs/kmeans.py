@@ -30,6 +30,7 @@ from rddml.cluster.kmeans import assign_points
 from rddml.data.parquet import read_parquet
 from rddml.data.text import read_points_csv
 from rddml.errors import ConfigError, DataValidationError
+from rddml.io.config import path_keys
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output, hadoop_local_path
 
@@ -41,7 +42,8 @@ class Config:
     """Settings of the k-means job (``conf/jobs/kmeans.toml``)."""
 
     input: str = field(default="data/samples/blobs.csv",
-                       metadata={"nonempty": True, "help": "CSV file/dir or Parquet"})
+                       metadata={"nonempty": True, "path": "input",
+                                 "help": "CSV file/dir or Parquet ('glob:' for a pattern)"})
     input_format: str = field(default="csv", metadata={"choices": ("csv", "parquet")})
     features_col: str = field(default="features", metadata={
         "nonempty": True, "help": "Parquet vector/array column"})
@@ -59,13 +61,15 @@ class Config:
     empty_cluster: str = field(default="farthest",
                                metadata={"choices": ("farthest", "keep", "error")})
     aggregation: str = field(default="tree", metadata={"choices": ("tree", "reduceByKey")})
-    true_centers: str = field(default="", metadata={"help": "JSON with known centres, for the plot"})
+    true_centers: str = field(default="", metadata={
+        "path": "input", "help": "JSON with known centres, for the plot"})
     write_assignments: bool = False
     checkpoint_dir: str = field(default="", metadata={
-        "help": "save the fit's state here and resume from it when run again ('' = off)"})
+        "path": "state", "help": "save the fit's state here and resume from it when run again ('' = off)"})
     checkpoint_interval: int = field(default=10, metadata={"min": 1,
                                                            "help": "iterations between checkpoints"})
-    output_dir: str = field(default="output/kmeans", metadata={"nonempty": True})
+    output_dir: str = field(default="output/kmeans",
+                            metadata={"nonempty": True, "path": "output"})
     overwrite: bool = False
 
 
@@ -191,7 +195,7 @@ def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the job; returns the summary written to ``summary.json``."""
     # Everything that can be checked without data is checked before reading it.
     with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
-                      spark=spark):
+                      spark=spark, inputs=path_keys(config, "input", "state")):
         true_centres = read_true_centres(config.true_centers)
         with load_points(spark, config) as ds:
             if ds.n_skipped:

@@ -35,6 +35,7 @@ from rddml import BlockDataset, LogisticRegression
 from rddml.data.parquet import read_parquet
 from rddml.data.text import read_labeled_text
 from rddml.errors import DataValidationError
+from rddml.io.config import path_keys
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output
 
@@ -48,8 +49,9 @@ class Config:
     """Settings of the logistic-regression job (``conf/jobs/logistic_regression.toml``)."""
 
     input: str = field(default="data/samples/classification.txt",
-                       metadata={"nonempty": True,
-                                 "help": "text file/dir (features then label) or Parquet"})
+                       metadata={"nonempty": True, "path": "input",
+                                 "help": "text file/dir (features then label) or Parquet "
+                                         "('glob:' for a pattern)"})
     input_format: str = field(default="text", metadata={"choices": ("text", "parquet")})
     features_col: str = field(default="features",
                               metadata={"nonempty": True, "help": "Parquet vector/array column"})
@@ -80,10 +82,11 @@ class Config:
     plot_points: int = field(default=20_000, metadata={"min": 1,
                                                        "help": "rows sampled for the plot"})
     checkpoint_dir: str = field(default="", metadata={
-        "help": "save the fit's state here and resume from it when run again ('' = off)"})
+        "path": "state", "help": "save the fit's state here and resume from it when run again ('' = off)"})
     checkpoint_interval: int = field(default=10, metadata={"min": 1,
                                                            "help": "iterations between checkpoints"})
-    output_dir: str = field(default="output/logistic_regression", metadata={"nonempty": True})
+    output_dir: str = field(default="output/logistic_regression",
+                            metadata={"nonempty": True, "path": "output"})
     overwrite: bool = False
 
 
@@ -169,7 +172,7 @@ def write_outputs(ds: BlockDataset, model: LogisticRegression, config: Config,
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the job; returns the summary written to ``metrics.json``."""
     with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
-                      spark=spark):
+                      spark=spark, inputs=path_keys(config, "input", "state")):
         model = build_model(config)
         with load_data(spark, config) as ds:
             if ds.n_skipped:

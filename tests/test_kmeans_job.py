@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -36,8 +37,9 @@ def test_job_writes_centres_model_summary_and_plot(spark: Any, tmp_path: Path) -
         "summary.json"]
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert manifest["job"] == "kmeans" and manifest["config"]["write_assignments"] is True
-    assert {"path": "centers.csv", "bytes": (out / "centers.csv").stat().st_size} in (
-        manifest["files"])
+    centers_bytes = (out / "centers.csv").read_bytes()
+    assert {"path": "centers.csv", "bytes": len(centers_bytes),
+            "sha256": hashlib.sha256(centers_bytes).hexdigest()} in manifest["files"]
     centres = np.loadtxt(out / "centers.csv", delimiter=",")
     np.testing.assert_array_equal(centres, np.array(summary["cluster_centers"]))
     assert summary["n_rows"] == 10000 and summary["rows_skipped"] == 0

@@ -56,6 +56,7 @@ import numpy as np
 
 from rddml.errors import InvalidParameterError
 from rddml.io.output import atomic_file
+from rddml.io.paths import expand_user
 from rddml.io.validation import (
     check_checkpoint_header,
     check_checkpoint_state,
@@ -164,7 +165,8 @@ class FitCheckpoint:
 
     def __init__(self, directory: str | os.PathLike[str] | None, *, estimator: str,
                  fingerprint: Mapping[str, Any], interval: int = 10) -> None:
-        self.directory = None if directory is None else Path(directory)
+        self.directory = None if directory is None else Path(
+            expand_user(directory, what="Checkpoint directory", key="checkpoint_dir"))
         self.estimator = estimator
         self.fingerprint = _normalised(dict(fingerprint))
         self.interval = int(interval)
