@@ -131,6 +131,17 @@ def read_true_centres(path: str) -> np.ndarray | None:
     return centres
 
 
+def check_true_centres(centres: np.ndarray | None, n_features: int, path: str) -> None:
+    """Raise a ConfigError naming ``true_centers`` unless the known centres have one
+    coordinate per feature of the data (a plot would otherwise drop coordinates)."""
+    if centres is not None and centres.shape[1] != n_features:
+        raise ConfigError(
+            f"key 'true_centers' ({path!r}): the centres have {centres.shape[1]} "
+            f"coordinate(s), but the input has {n_features} feature(s); expected centres "
+            f"of {n_features} coordinates, or '' for none."
+        )
+
+
 def fit_kmeans(ds: BlockDataset, config: Config) -> KMeans:
     """Transform: fit the configured model."""
     return KMeans(
@@ -198,6 +209,7 @@ def main(spark: Any, config: Config) -> dict[str, Any]:
                       spark=spark, inputs=path_keys(config, "input", "state")):
         true_centres = read_true_centres(config.true_centers)
         with load_points(spark, config) as ds:
+            check_true_centres(true_centres, ds.n_features, config.true_centers)
             if ds.n_skipped:
                 logger.warning("skipped %d malformed row(s), e.g. %s", ds.n_skipped,
                                ds.skipped_examples[0])

@@ -135,6 +135,18 @@ def test_good_true_centers_are_read(tmp_path: Path) -> None:
     assert job.read_true_centres("") is None
 
 
+def test_true_centers_of_another_dimension_are_refused_before_the_fit(
+        spark: Any, tmp_path: Path) -> None:
+    # The bug: 3-D centres on 2-D data were cut to two coordinates in the plot.
+    (tmp_path / "c.json").write_text('{"true_centers": [[0, 1, 2], [2.5, 3, 4]]}')
+    cfg = config(tmp_path, f"true_centers={tmp_path / 'c.json'}")
+    with pytest.raises(ConfigError, match=r"key 'true_centers' \('.*c\.json'\): the centres "
+                                          r"have 3 coordinate\(s\), but the input has 2 "
+                                          r"feature\(s\); expected centres of 2 coordinates"):
+        job.main(spark, cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
+
+
 def test_failed_job_leaves_no_output(spark: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("1,2\n3,4\n5,x\n")

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rddml.errors import DataValidationError
+
 
 # ----------------------------------------------------------------- elementwise
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -143,6 +145,22 @@ class ClassMoments:
         m2 = self.m2 + other.m2 + delta**2 * (self.weight * other.weight)[:, None] / safe
         return ClassMoments(self.count + other.count, w, self.weight_sq + other.weight_sq,
                             mean, m2)
+
+
+def check_standardization(mean: np.ndarray, std: np.ndarray) -> None:
+    """Raise unless the standardisation statistics are finite: features whose squares
+    overflow give an infinite (or NaN) variance, and scaling by it would turn every
+    objective into NaN."""
+    bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
+    if bad.size:
+        shown = ", ".join(str(int(j)) for j in bad[:10]) + (", ..." if bad.size > 10 else "")
+        raise DataValidationError(
+            f"standardize=True: the mean or standard deviation of feature(s) {shown} "
+            f"overflows double precision (feature {int(bad[0])}: mean {mean[bad[0]]:.3g}, "
+            f"standard deviation {std[bad[0]]:.3g}); their values are too large (|x| near "
+            "1e154 or more, whose squares overflow). Rescale those features before fitting "
+            "(divide each by a power of ten)."
+        )
 
 
 def pooled_mean_std(
