@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from rddml import KMeans, LogisticRegression
-from rddml.data.text import read_labeled_text, read_points_csv
 from rddml.engine.sampling import sample_rows
+from rddml.engine.sources.text import read_labeled_text, read_points_csv
 from rddml.io.config import path_keys
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output

@@ -27,8 +27,8 @@ import numpy as np
 
 from rddml import BlockDataset, KMeans
 from rddml.cluster.kmeans import assign_points
-from rddml.data.parquet import read_parquet
-from rddml.data.text import read_points_csv
+from rddml.engine.sources.parquet import read_parquet
+from rddml.engine.sources.text import read_points_csv
 from rddml.errors import ConfigError, DataValidationError
 from rddml.io.config import path_keys
 from rddml.io.jobkit import run_job
@@ -81,7 +81,7 @@ def load_points(spark: Any, config: Config) -> BlockDataset:
     if not Path(config.input).exists() and "://" not in config.input:
         raise DataValidationError(f"Input path {config.input!r} does not exist.")
     # pyarrow reads the files in the tasks: the same dataset as spark.read.parquet then
-    # BlockDataset.from_dataframe, in less CPU (README, "Jobs and configuration").
+    # BlockDataset.from_dataframe, without the JVM decoding the files (docs/data.md).
     return read_parquet(
         spark,
         config.input,

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from rddml import BlockDataset, LogisticRegression
-from rddml.data.parquet import read_parquet
-from rddml.data.text import read_labeled_text
+from rddml.engine.sources.parquet import read_parquet
+from rddml.engine.sources.text import read_labeled_text
 from rddml.errors import DataValidationError
 from rddml.io.config import path_keys
 from rddml.io.jobkit import run_job
@@ -98,7 +98,7 @@ def load_data(spark: Any, config: Config) -> BlockDataset:
     if not Path(config.input).exists() and "://" not in config.input:
         raise DataValidationError(f"Input path {config.input!r} does not exist.")
     # pyarrow reads the files in the tasks: the same dataset as spark.read.parquet then
-    # BlockDataset.from_dataframe, in less CPU (README, "Jobs and configuration").
+    # BlockDataset.from_dataframe, without the JVM decoding the files (docs/data.md).
     return read_parquet(
         spark,
         config.input,

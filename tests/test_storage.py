@@ -17,7 +17,7 @@ import pytest
 
 from rddml import BlockDataset, KMeans, LogisticRegression
 from rddml.cluster.passes import cost_pass, lloyd_pass
-from rddml.data.text import read_points_csv
+from rddml.engine.sources.text import read_points_csv
 from rddml.engine.storage import storage_root
 from rddml.errors import InvalidParameterError
 

@@ -4,7 +4,7 @@ Usage: OPENBLAS_NUM_THREADS=1 PYTHONPATH=lib python tools/bench_fused.py [--reps
 
 Prints, per (d, k), milliseconds per block (the minimum over ``--reps`` runs, the two
 implementations interleaved) and the fused kernel's throughput in GB/s of features read;
-the tables in ``rddml.cluster.fused`` and ``rddml.linear.fused`` come from it.
+the tables in ``docs/benchmark/fused-kernels-*.md`` come from it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from rddml.cluster import fused as cluster_fused
 from rddml.cluster.kernels import lloyd_partial_stats
-from rddml.engine.blocks import default_block_rows
+from rddml.engine.cutting import default_block_rows
 from rddml.linear import fused as linear_fused
 from rddml.linear.kernels import block_loss_grad
 

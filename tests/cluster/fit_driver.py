@@ -49,7 +49,7 @@ def build_session(master: str, ui_port: int, max_failures: int) -> Any:
 
 def fit(spark: Any, args: argparse.Namespace) -> dict[str, Any]:
     from rddml import KMeans
-    from rddml.data.text import read_labeled_text, read_points_csv
+    from rddml.engine.sources.text import read_labeled_text, read_points_csv
     from rddml.linear.logistic import LogisticRegression
 
     sc = spark.sparkContext
@@ -89,6 +89,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("rddml").setLevel(logging.DEBUG)  # the iteration lines the tests wait for
     spark = build_session(args.master, args.ui_port, args.max_failures)
     spark.sparkContext.setLogLevel("WARN")
     app_id = spark.sparkContext.applicationId

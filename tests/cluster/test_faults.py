@@ -42,7 +42,7 @@ KILL_AFTER = r"iteration 3/"
 @pytest.fixture(scope="module")
 def kmeans_reference(sc: Any) -> dict[str, Any]:
     from rddml import KMeans
-    from rddml.data.text import read_points_csv
+    from rddml.engine.sources.text import read_points_csv
 
     with read_points_csv(sc, str(BLOBS)) as ds:
         km = KMeans(k=5, init="random", seed=5, max_iter=MAX_ITER, tol=0.0).fit(ds)
@@ -52,7 +52,7 @@ def kmeans_reference(sc: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def logistic_reference(sc: Any) -> dict[str, Any]:
-    from rddml.data.text import read_labeled_text
+    from rddml.engine.sources.text import read_labeled_text
     from rddml.linear.logistic import LogisticRegression
 
     with read_labeled_text(sc, str(CLASSIFICATION)) as ds:
@@ -172,7 +172,7 @@ def test_job_fails_cleanly_without_task_retries(cluster: Cluster, tmp_path: Path
         run = DriverRun([
             str(ROOT / "spark-submit.sh"), "--master", cluster.master_url,
             "--spark-conf", "spark.task.maxFailures=1",
-            "kmeans", "--set", f"input={BLOBS}", "--set", f"output_dir={output}",
+            "kmeans", "--verbose", "--set", f"input={BLOBS}", "--set", f"output_dir={output}",
             "--set", "init=random", "--set", "seed=5", "--set", "tol=0", "--set", "max_iter=40",
             # Spark-cached blocks: every task deserialises its blocks, the longest tasks
             # this input can have.

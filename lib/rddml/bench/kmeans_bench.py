@@ -23,7 +23,8 @@ import numpy as np
 
 from rddml.cluster.kernels import LloydStats, lloyd_partial_stats, update_centres
 from rddml.cluster.kmeans import lloyd_iteration
-from rddml.engine.blocks import BlockDataset, default_block_rows
+from rddml.engine.blocks import BlockDataset
+from rddml.engine.cutting import default_block_rows
 from rddml.errors import ConfigError
 
 Point = tuple[float, ...]

@@ -22,7 +22,7 @@ from rddml.cluster.passes import (
 )
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset
-from rddml.engine.columns import features_expression
+from rddml.engine.columns import features_expression, with_features_column
 from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.inputs import as_dataset
 from rddml.engine.storage import STORAGES
@@ -41,6 +41,7 @@ from rddml.params import (
     check_seed,
     check_str_list,
 )
+from rddml.progress import Bar, progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +100,8 @@ class KMeans(BaseEstimator):
         How partition partials are combined; both give the same centres. ``"reduceByKey"``
         is the write-up's design (at most k + 1 records per partition shuffled by cluster
         id); ``"tree"`` tree-aggregates the k×d partials in the same job. The default is
-        ``"tree"`` because the shuffle adds a stage to every iteration, which measured
-        2.4–3.6× slower per iteration where Spark's fixed costs dominate (README,
-        "Performance").
+        ``"tree"`` because the shuffle adds a stage, a fixed cost, to every iteration
+        (docs/performance.md).
     features_col, feature_cols, weight_col, prediction_col : str, list of str or None
         DataFrame column names, as in Spark ML. ``feature_cols`` (numeric columns)
         takes precedence over ``features_col`` (a vector or array column).
@@ -122,7 +122,7 @@ class KMeans(BaseEstimator):
         (:mod:`rddml.engine.storage`): ``"executor"`` as ``.npy`` files on the executors'
         local disks, memory-mapped by each pass (no JVM→Python copy); ``"spark"`` in
         Spark's block manager (for environments that forbid local files); ``"auto"``
-        is the measured default (README, "Performance").
+        is ``"executor"``, the faster of the two (docs/performance.md).
 
     Attributes
     ----------
@@ -248,8 +248,8 @@ class KMeans(BaseEstimator):
                 np.random.SeedSequence().generate_state(1)[0])
             started = time.perf_counter()
             centres = self._initial_centres(ds, k, seed)
-            logger.info("k-means init %s: %d centres in %.2fs", self._init_name(), k,
-                        time.perf_counter() - started)
+            logger.debug("k-means init %s: %d centres in %.2fs", self._init_name(), k,
+                         time.perf_counter() - started)
             init_centres = centres.copy()
             history: list[dict[str, Any]] = []
             converged = False
@@ -265,6 +265,28 @@ class KMeans(BaseEstimator):
         self.seed_ = seed
         self.init_centers_ = init_centres.copy()
         self.resumed_iteration_ = 0 if state is None else done
+        with progress_bar(f"KMeans (k={k})", int(self.max_iter), "it", done) as bar:
+            centres, history, converged, done = self._lloyd_loop(
+                ds, ckpt, bar, seed, init_centres, centres, history, converged, done)
+        # The final state too: running the same fit again then only recomputes the inertia.
+        ckpt.save(done, _kmeans_state(seed, init_centres, centres, history, converged),
+                  final=True)
+        inertia = cost_pass(ds, centres)
+        self.cluster_centers_ = centres
+        self.inertia_ = inertia / 2 if self.distance == "cosine" else inertia
+        self.n_iter_ = len(history)
+        self.converged_ = converged
+        self.history_ = history
+        self.n_features_in_ = ds.n_features
+        logger.info("k-means (k=%d, init=%s, %s): %d iterations, converged=%s, inertia %.6g",
+                    k, self._init_name(), self.distance, self.n_iter_, converged, self.inertia_)
+
+    def _lloyd_loop(self, ds: Dataset, ckpt: FitCheckpoint, bar: Bar, seed: int,
+                    init_centres: np.ndarray, centres: np.ndarray,
+                    history: list[dict[str, Any]], converged: bool, done: int
+                    ) -> tuple[np.ndarray, list[dict[str, Any]], bool, int]:
+        """Lloyd iterations from ``done`` + 1 to ``max_iter`` (or convergence), with their
+        checkpoints: ``(centres, history, converged, iterations done)``."""
         for it in range(done + 1, int(self.max_iter) + 1):
             if converged:
                 break
@@ -278,23 +300,15 @@ class KMeans(BaseEstimator):
             cost = stats.cost / 2 if self.distance == "cosine" else stats.cost
             history.append({"iteration": it, "cost": cost, "shift": shift,
                             "empty_clusters": n_empty, "seconds": seconds})
-            logger.info("k-means iteration %d/%d cost=%.6g shift=%.3g empty=%d %.3fs",
-                        it, self.max_iter, cost, shift, n_empty, seconds)
+            logger.debug("k-means iteration %d/%d cost=%.6g shift=%.3g empty=%d %.3fs",
+                         it, self.max_iter, cost, shift, n_empty, seconds)
+            bar.update_to(it, cost=f"{cost:.6g}", shift=f"{shift:.3g}")
             centres = new
             converged = shift < self.tol and n_empty == 0
             done = it
             if ckpt.due(it) and not converged and it < self.max_iter:
                 ckpt.save(it, _kmeans_state(seed, init_centres, centres, history, converged))
-        # The final state too: running the same fit again then only recomputes the inertia.
-        ckpt.save(done, _kmeans_state(seed, init_centres, centres, history, converged),
-                  final=True)
-        inertia = cost_pass(ds, centres)
-        self.cluster_centers_ = centres
-        self.inertia_ = inertia / 2 if self.distance == "cosine" else inertia
-        self.n_iter_ = len(history)
-        self.converged_ = converged
-        self.history_ = history
-        self.n_features_in_ = ds.n_features
+        return centres, history, converged, done
 
     def _checkpoint(self, ds: Any) -> FitCheckpoint:
         # max_iter may grow between runs: a finished fit can then be continued.
@@ -449,24 +463,14 @@ def _predict_records(
 
 
 def _predict_dataframe(model: KMeans, df: Any) -> Any:
-    import pandas as pd
-    from pyspark.sql import functions as F
-
     centres = model.cluster_centers_
-    cosine = model.distance == "cosine"
     d = centres.shape[1]
     expr = features_expression(df, model.features_col, model.feature_cols)
     check_width(dataframe_width(df, model.features_col, model.feature_cols, expr), d,
                 "DataFrame")
+    assign = partial(_assign_int32, centres=centres, cosine=model.distance == "cosine")
+    return with_features_column(df, expr, model.prediction_col, assign, d, "int")
 
-    def assign(col: pd.Series) -> pd.Series:
-        X = np.stack(col.to_numpy()) if len(col) else np.zeros((0, d))
-        if X.shape[1] != d:
-            raise ValueError(f"the model was fitted on {d} features, but the DataFrame's "
-                             f"feature arrays have {X.shape[1]}")
-        return pd.Series(assign_points(X.astype(np.float64), centres, cosine), dtype="int32")
 
-    # pandas_udf infers its kind from real annotations; this module's are strings.
-    assign.__annotations__ = {"col": pd.Series, "return": pd.Series}
-    udf = F.pandas_udf(assign, "int")  # type: ignore[call-overload,attr-defined]
-    return df.withColumn(model.prediction_col, udf(expr))
+def _assign_int32(X: np.ndarray, *, centres: np.ndarray, cosine: bool) -> np.ndarray:
+    return assign_points(X, centres, cosine).astype(np.int32)

@@ -45,7 +45,7 @@ import numpy as np
 from rddml.engine.content_keys import row_keys as content_row_keys
 
 if TYPE_CHECKING:
-    from rddml.linear.softmax import LabelCensus
+    from rddml.engine.census import LabelCensus
 
 T = TypeVar("T")
 D = TypeVar("D", bound="Dataset")
@@ -206,11 +206,11 @@ class Dataset(ABC):
         on partitioning or row order: checkpoints use it to refuse other data.
     input_path : str or None
         The file or directory the rows were read from, when a reader knows it
-        (:mod:`rddml.data.text`); checkpoints refuse to resume from another path.
+        (:mod:`rddml.engine.sources.text`); checkpoints refuse to resume from another path.
     label_census : LabelCensus or None
         Per-class row counts, weights and weighted feature means and squared deviations
         of the labelled rows, with the invalid labels seen
-        (:class:`~rddml.linear.softmax.LabelCensus`, class k = label k), gathered by the
+        (:class:`~rddml.engine.census.LabelCensus`, class k = label k), gathered by the
         conversion's summary pass, so a fit needs no pass for its standardisation
         statistics or class totals: what :func:`~rddml.linear.passes.label_census_pass`
         computes (to rounding: the tree aggregation of more than 16 partitions merges

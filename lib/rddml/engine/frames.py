@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rddml.engine import dataset as engine
 from rddml.engine import records
-from rddml.engine.blocks import checked_batches
 from rddml.engine.columns import arrow_batch_to_arrays, column_names, select_model_columns
+from rddml.engine.convert import checked_batches
 from rddml.engine.dataset import BlockFn, BlockView, Carrier, Dataset, KeyedMerge, Transform
+from rddml.engine.job_progress import spark_tasks_progress
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -194,7 +195,9 @@ class FrameDataset(Dataset):
                          names)
         cached = selected.persist()
         try:
-            rows = cached.mapInArrow(partial(_summary_task, layout=layout), PAYLOAD_SCHEMA).collect()
+            with spark_tasks_progress(df.sparkSession, f"rddml: reading {names['describe']}"):
+                rows = cached.mapInArrow(partial(_summary_task, layout=layout),
+                                         PAYLOAD_SCHEMA).collect()
             summaries: list[records.PartitionSummary] = [pickle.loads(r["payload"]) for r in rows]
             records.check_summaries(summaries, f"DataFrame columns {names['describe']}")
         except BaseException:

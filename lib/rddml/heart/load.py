@@ -38,7 +38,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rddml.data.text import display_path
+from rddml.data.text_format import display_path
 from rddml.errors import DataValidationError
 from rddml.heart.columns import LABEL, RAW_COLUMNS, SOURCE_FILES
 from rddml.params import check_choice, check_int

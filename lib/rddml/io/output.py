@@ -454,12 +454,12 @@ def check_spark_output_path(spark: Any, target: Path, *, key: str | None = None)
     """
     if str(target).isascii():
         return
-    try:
-        encoding = str(spark.sparkContext._jvm.java.lang.System.getProperty("sun.jnu.encoding"))
-    except Exception:  # Spark Connect has no JVM gateway: nothing to ask
-        return
-    # "None": a JVM without the property, which then uses file.encoding (UTF-8 since 18).
-    if encoding.replace("-", "").upper() not in ("UTF8", "NONE"):
+    from rddml.engine.jvm import jvm_system_property
+
+    encoding = jvm_system_property(spark, "sun.jnu.encoding")
+    # None: no JVM to ask (Spark Connect), or a JVM without the property, which then uses
+    # file.encoding (UTF-8 since Java 18).
+    if encoding is not None and encoding.replace("-", "").upper() != "UTF8":
         raise OutputPathError(
             f"{_label(target, key)}: the path has non-ASCII characters, but Spark's JVM "
             f"encodes file names as {encoding} (a non-UTF-8 locale), so Spark would write "

@@ -27,10 +27,14 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rddml.errors import DataValidationError
+
+if TYPE_CHECKING:
+    from rddml.engine.census import ClassMoments
 
 
 # ----------------------------------------------------------------- elementwise
@@ -120,33 +124,6 @@ def block_loss_grad(
 
 
 # --------------------------------------------------------- feature statistics
-@dataclass
-class ClassMoments:
-    """Per-class row counts and weighted feature moments (index c = class c), as
-    :class:`~rddml.linear.softmax.LabelCensus` gathers them.
-
-    ``mean``/``m2`` are the weighted mean and the weighted sum of squared deviations,
-    merged with Chan et al.'s pairwise update, which stays accurate where the naive
-    Σx² − n·mean² cancels catastrophically.
-    """
-
-    count: np.ndarray  # (K,)
-    weight: np.ndarray  # (K,)
-    weight_sq: np.ndarray  # (K,)
-    mean: np.ndarray  # (K, d)
-    m2: np.ndarray  # (K, d)
-
-    def merge(self, other: ClassMoments) -> ClassMoments:
-        """Moments of the union of two disjoint slices."""
-        w = self.weight + other.weight
-        safe = np.where(w > 0, w, 1.0)[:, None]
-        delta = other.mean - self.mean
-        mean = self.mean + delta * (other.weight[:, None] / safe)
-        m2 = self.m2 + other.m2 + delta**2 * (self.weight * other.weight)[:, None] / safe
-        return ClassMoments(self.count + other.count, w, self.weight_sq + other.weight_sq,
-                            mean, m2)
-
-
 def check_standardization(mean: np.ndarray, std: np.ndarray) -> None:
     """Raise unless the standardisation statistics are finite: features whose squares
     overflow give an infinite (or NaN) variance, and scaling by it would turn every
@@ -167,7 +144,7 @@ def pooled_mean_std(
     moments: ClassMoments, class_weights: tuple[float, ...] | np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean and standard deviation of every feature over all classes (two, or
-    K for :class:`~rddml.linear.softmax.LabelCensus` moments).
+    K for :class:`~rddml.engine.census.LabelCensus` moments).
 
     Class weights multiply the row weights. The variance is the unbiased weighted
     estimate ``M2 / (W − ΣW²/W)`` that Spark's ``Summarizer`` (and so MLlib's

@@ -73,6 +73,7 @@ from rddml.params import (
     check_seed,
     check_str_list,
 )
+from rddml.progress import Bar, progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -473,23 +474,34 @@ class LogisticRegression(BaseEstimator):
     def _run_solver(self, fun: Any, batch_fun: Any, theta0: np.ndarray,
                     l1: np.ndarray | None, resume: SolverState | None,
                     checkpoint: _SolverCheckpoint) -> SolverResult:
+        description = f"{type(self).__name__} ({self.optimizer})"
+        done = 0 if resume is None else int(resume.get("n_iter", 0))
+        with progress_bar(description, int(self.max_iter), "it", done) as bar:
+            report = partial(_report_iteration, bar=bar)
+            return self._call_solver(fun, batch_fun, theta0, l1, resume, checkpoint, report)
+
+    def _call_solver(self, fun: Any, batch_fun: Any, theta0: np.ndarray,
+                     l1: np.ndarray | None, resume: SolverState | None,
+                     checkpoint: _SolverCheckpoint, report: Callable[[int, float], None]
+                     ) -> SolverResult:
         max_iter, tol = int(self.max_iter), float(self.tol)
         kind = self._solver_kind()
         if kind == "gd":
             return gradient_descent(fun, theta0, step=float(self.step_size),
                                     max_iter=max_iter, tol=tol, l1=l1, resume=resume,
-                                    checkpoint=checkpoint)
+                                    checkpoint=checkpoint, on_iteration=report)
         if kind == "sgd":
             assert batch_fun is not None
             return stochastic_gradient_descent(batch_fun, theta0, step=float(self.step_size),
                                                max_iter=max_iter, tol=tol, l1=l1,
-                                               resume=resume, checkpoint=checkpoint)
+                                               resume=resume, checkpoint=checkpoint,
+                                               on_iteration=report)
         if kind == "owlqn":
             assert l1 is not None
             return owlqn(fun, theta0, l1, max_iter=max_iter, tol=tol, resume=resume,
-                         checkpoint=checkpoint)
+                         checkpoint=checkpoint, on_iteration=report)
         return lbfgs(fun, theta0, max_iter=max_iter, tol=tol, resume=resume,
-                     checkpoint=checkpoint)
+                     checkpoint=checkpoint, on_iteration=report)
 
     # ----------------------------------------------------------- multinomial
     def _fit_multinomial(self, ds: Dataset) -> None:
@@ -790,3 +802,7 @@ def _init_intercept(value: Any, n_classes: int | None, multinomial: bool) -> np.
             f"The 'init_intercept' parameter must be {want}, got {value!r}."
         )
     return arr
+
+
+def _report_iteration(iteration: int, objective: float, *, bar: Bar) -> None:
+    bar.update_to(iteration, objective=f"{objective:.6g}")

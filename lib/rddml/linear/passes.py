@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 import rddml._jit as _jit
+from rddml.engine.census import LabelCensus, block_label_census
 from rddml.engine.counter_rng import uniform_for_rows
 from rddml.engine.dataset import BlockView, Dataset, KeyedMerge
 from rddml.errors import DataValidationError
@@ -45,10 +46,8 @@ from rddml.linear.kernels import (
     split_by_bucket,
 )
 from rddml.linear.softmax import (
-    LabelCensus,
     MultiEvalStats,
     SoftmaxLossGrad,
-    block_label_census,
     block_multi_eval,
     block_softmax_loss_grad,
     softmax_objective,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rddml.engine.blocks import BlockDataset
+from rddml.engine.columns import with_features_column
 from rddml.engine.dataset import BlockView
 from rddml.engine.widths import record_width
 from rddml.linear.kernels import sigmoid
@@ -111,22 +112,7 @@ def predict_dataframe(
     """``df`` with a column ``out_col``: a double P(y=1), or 0.0/1.0 with a threshold
     (binary); an ``array<double>`` of the K class probabilities, or the double predicted
     class with a threshold (multinomial)."""
-    import pandas as pd
-    from pyspark.sql import functions as F
-
-    d = coef.shape[-1]
     vector_out = coef.ndim == 2 and threshold is None
-
-    def score(col: pd.Series) -> pd.Series:
-        X = np.stack(col.to_numpy()).astype(np.float64) if len(col) else np.zeros((0, d))
-        if X.shape[1] != d:
-            raise ValueError(f"the model was fitted on {d} features, but the DataFrame's "
-                             f"feature arrays have {X.shape[1]}")
-        out = scores(X, coef, intercept, threshold)
-        return pd.Series(list(out)) if vector_out else pd.Series(out)
-
-    # pandas_udf infers its kind from real annotations; this module's are strings.
-    score.__annotations__ = {"col": pd.Series, "return": pd.Series}
-    udf = F.pandas_udf(score, "array<double>" if vector_out  # type: ignore[call-overload,attr-defined]
-                       else "double")
-    return df.withColumn(out_col, udf(features))
+    return with_features_column(
+        df, features, out_col, partial(scores, coef=coef, intercept=intercept, threshold=threshold),
+        coef.shape[-1], "array<double>" if vector_out else "double")

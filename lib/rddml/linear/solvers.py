@@ -99,12 +99,14 @@ class Checkpointer(Protocol):
 class SolverOptions(TypedDict):
     """The keywords every solver takes: stop after ``max_iter`` iterations or at its ``tol``
     rule; ``resume``: a state to continue from (:attr:`SolverResult.state`);
-    ``checkpoint``: where to hand the state between iterations."""
+    ``checkpoint``: where to hand the state between iterations; ``on_iteration``: called
+    with the number and objective of every iteration (progress displays)."""
 
     max_iter: int
     tol: float
     resume: NotRequired[Mapping[str, Any] | None]
     checkpoint: NotRequired[Checkpointer | None]
+    on_iteration: NotRequired[Callable[[int, float], None] | None]
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class _Run:
     tol: float
     resume: Mapping[str, Any] | None = None
     checkpoint: Checkpointer | None = None
+    on_iteration: Callable[[int, float], None] | None = None
 
     def start(self, kind: str, theta0: np.ndarray, history: list[float]
               ) -> tuple[np.ndarray, int, bool, bool]:
@@ -130,8 +133,12 @@ class _Run:
                 int(self.resume["n_iter"]), bool(self.resume["converged"]),
                 bool(self.resume["stopped"]))
 
-    def save(self, it: int, stopped: bool, state: Callable[[], SolverState]) -> None:
-        """Save the state after iteration ``it`` when due and the run goes on."""
+    def save(self, it: int, stopped: bool, state: Callable[[], SolverState], value: float
+             ) -> None:
+        """After iteration ``it`` (objective ``value``): report it, and save the state when
+        due and the run goes on."""
+        if self.on_iteration is not None:
+            self.on_iteration(it, value)
         checkpoint = self.checkpoint
         if checkpoint is not None and not stopped and it < self.max_iter and checkpoint.due(it):
             checkpoint.save(it, state())
@@ -249,9 +256,9 @@ def gradient_descent(fun: Objective, theta0: np.ndarray, *, step: float,
                 )
         theta, converged = _proximal_step(theta, grad, step, l1, tol, it=it, name="gd",
                                           base_step=step)
-        logger.info("gd iteration %d/%d objective=%.10g %.3fs", it, max_iter, total,
-                    time.perf_counter() - started)
-        run.save(it, converged, state)
+        logger.debug("gd iteration %d/%d objective=%.10g %.3fs", it, max_iter, total,
+                     time.perf_counter() - started)
+        run.save(it, converged, state, total)
     return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
 
 
@@ -301,9 +308,9 @@ def stochastic_gradient_descent(fun: BatchObjective, theta0: np.ndarray, *, step
             step_t = step / math.sqrt(it)
             theta, converged = _proximal_step(theta, grad, step_t, l1, tol, it=it,
                                               name="sgd", base_step=step)
-            logger.info("sgd iteration %d/%d batch objective=%.10g %.3fs", it, max_iter,
-                        total, time.perf_counter() - started)
-        run.save(it, converged, state)
+            logger.debug("sgd iteration %d/%d batch objective=%.10g %.3fs", it, max_iter,
+                         total, time.perf_counter() - started)
+        run.save(it, converged, state, history[-1] if history else math.nan)
     return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
 
 
@@ -531,9 +538,9 @@ def lbfgs(fun: Objective, theta0: np.ndarray, **options: Unpack[SolverOptions]) 
         elif decrease <= ftol:
             converged = stopped = True
             message = "the relative decrease of the objective is <= max(tol^2, 1e-15)"
-        logger.info("lbfgs iteration %d/%d objective=%.10g passes=%d %.3fs", it, max_iter,
-                    value, len(history), time.perf_counter() - started)
-        run.save(it, stopped, state)
+        logger.debug("lbfgs iteration %d/%d objective=%.10g passes=%d %.3fs", it, max_iter,
+                     value, len(history), time.perf_counter() - started)
+        run.save(it, stopped, state, value)
     if not message:
         message = ("the largest gradient component is <= tol" if converged else
                    "max_iter reached")
@@ -603,9 +610,9 @@ def owlqn(fun: Objective, theta0: np.ndarray, l1: np.ndarray, **options: Unpack[
                   1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)))
         decrease = _relative_decrease(total, new_total)
         theta, grad, total = trial, new_grad, new_total
-        logger.info("OWL-QN iteration %d/%d objective=%.10g", it, max_iter, total)
+        logger.debug("OWL-QN iteration %d/%d objective=%.10g", it, max_iter, total)
         if decrease <= max(tol * tol, 1e-15):
             converged = stopped = True
             break
-        run.save(it, stopped, state)
+        run.save(it, stopped, state, total)
     return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
