@@ -28,13 +28,11 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rddml import BlockDataset, LogisticRegression
 from rddml.engine.sources.parquet import read_parquet
 from rddml.engine.sources.text import read_labeled_text
-from rddml.errors import DataValidationError
 from rddml.io.config import path_keys
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output
@@ -61,6 +59,8 @@ class Config:
     label_col: str = field(default="label", metadata={"nonempty": True,
                                                       "help": "Parquet 0/1 label column"})
     weight_col: str = field(default="", metadata={"help": "Parquet weight column, '' for none"})
+    recursive: bool = field(default=False, metadata={
+        "help": "read the files in the input directory's sub-directories too"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
     storage: str = field(default="auto", metadata={"choices": ("auto", "executor", "spark")})
     optimizer: str = field(default="gd", metadata={"choices": OPTIMIZERS})
@@ -94,9 +94,8 @@ def load_data(spark: Any, config: Config) -> BlockDataset:
     """Extract: read the configured input into a cached, labelled block dataset."""
     if config.input_format == "text":
         return read_labeled_text(spark.sparkContext, config.input,
-                                 on_bad_rows=config.on_bad_rows, storage=config.storage)
-    if not Path(config.input).exists() and "://" not in config.input:
-        raise DataValidationError(f"Input path {config.input!r} does not exist.")
+                                 on_bad_rows=config.on_bad_rows, storage=config.storage,
+                                 recursive=config.recursive)
     # pyarrow reads the files in the tasks: the same dataset as spark.read.parquet then
     # BlockDataset.from_dataframe, without the JVM decoding the files (docs/data.md).
     return read_parquet(
@@ -107,6 +106,7 @@ def load_data(spark: Any, config: Config) -> BlockDataset:
         feature_cols=config.feature_cols or None,
         label_col=config.label_col,
         weight_col=config.weight_col or None,
+        recursive=config.recursive,
     )
 
 

@@ -56,12 +56,12 @@ import numpy as np
 
 from rddml.errors import InvalidParameterError
 from rddml.io.output import atomic_file
-from rddml.io.paths import expand_user
 from rddml.io.validation import (
     check_checkpoint_header,
     check_checkpoint_state,
     read_json_object,
 )
+from rddml.paths import expand_user
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rddml.errors import ConfigError
-from rddml.io.paths import expand_user
+from rddml.paths import expand_user
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from rddml.errors import OutputBusyError, OutputExistsError, OutputPathError
-from rddml.io.paths import expand_user, glob_base, local_path, split_glob
+from rddml.paths import expand_user, glob_base, local_path, split_glob
 
 logger = logging.getLogger("rddml.io.output")
 
@@ -89,7 +89,7 @@ def _label(path: str | os.PathLike[str], key: str | None) -> str:
 
 def resolve_output_path(path: str | os.PathLike[str], *, key: str | None = None) -> Path:
     """The absolute output path: a leading ``~`` / ``~user`` expanded (see
-    :func:`rddml.io.paths.expand_user`), ``.``/``..`` normalised and the parent's symlinks
+    :func:`rddml.paths.expand_user`), ``.``/``..`` normalised and the parent's symlinks
     resolved, the last component kept as written (a symlink there is refused later, not
     followed).
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rddml.io.output import atomic_directory
-from rddml.io.paths import expand_user
 from rddml.io.validation import FileCheck, check_tag, read_json_object
+from rddml.paths import expand_user
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"

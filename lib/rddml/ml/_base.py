@@ -36,9 +36,9 @@ from pyspark.ml.util import (
 )
 
 from rddml.errors import DataValidationError, InvalidParameterError
-from rddml.io.paths import expand_user
 from rddml.io.persist import check_model_document, model_document
 from rddml.ml._stage_checks import check_stage_files, set_saved_params, stage_read_errors
+from rddml.paths import expand_user
 
 if TYPE_CHECKING:
     import pandas as pd
