@@ -192,3 +192,27 @@ def test_a_hand_edited_file_with_a_stale_crc_names_the_file(saved_stage: Path,
                                                   rf"its checksum file '{crc_of(file)}': it was "
                                                   r"changed after Spark wrote it"):
         KMeansModel.load(str(saved_stage))
+
+
+def test_file_sizes_come_from_listings_without_reading(spark: Any, tmp_path: Path) -> None:
+    # Both listings: Hadoop's (classic sessions) and the binaryFile source's (what Spark
+    # Connect uses; it works on a classic session too). A 3 GiB file could not be read
+    # into a binaryFile row at all, so its length is proof that nothing was read.
+    from rddml.engine.file_sizes import _connect_sizes, file_sizes, parse_memory
+
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "part-0").write_text("x")
+    (d / "part-1").touch()
+    os.truncate(d / "part-1", 3 * GIB)
+    (d / "_SUCCESS").touch()
+    (d / ".part-0.crc").write_text("crc")
+    for lister in (file_sizes, _connect_sizes):
+        found = lister(spark, str(d))
+        assert found is not None
+        assert [(Path(p).name, n) for p, n in found] == [("part-0", 1), ("part-1", 3 * GIB)]
+        assert lister(spark, str(tmp_path / "missing")) is None
+    assert [(Path(p).name, n) for p, n in file_sizes(spark, str(d / "part-1")) or []] == [
+        ("part-1", 3 * GIB)]
+    assert parse_memory("1g") == GIB and parse_memory("512m") == 512 << 20
+    assert parse_memory("2048") == 2048 << 20 and parse_memory("lots") is None
