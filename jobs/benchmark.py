@@ -132,7 +132,8 @@ class Config:
     sweep_large_rounds: int = field(default=3, metadata={"min": 1})
     num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
     seed: int = field(default=0, metadata={"min": 0})
-    output_dir: str = field(default="output/benchmark", metadata={"nonempty": True})
+    output_dir: str = field(default="output/benchmark",
+                            metadata={"nonempty": True, "path": "output"})
     overwrite: bool = False
 
 

@@ -28,6 +28,7 @@ from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.inputs import as_dataset
 from rddml.engine.precision import DTYPES
 from rddml.engine.storage import STORAGES
+from rddml.engine.widths import check_width, dataframe_width, rdd_width, record_width
 from rddml.errors import InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
@@ -364,7 +365,9 @@ class KMeans(BaseEstimator):
         if isinstance(data, np.ndarray):
             X = check_matrix("data", data, shape=(None, centres.shape[1]))
             return assign_points(X, centres, cosine)
+        d = centres.shape[1]
         if isinstance(data, BlockDataset):
+            check_width(data.n_features, d, "dataset")
             return data.map_blocks(_predict_block, (centres, cosine))
         if isinstance(data, Dataset):
             raise InvalidParameterError(
@@ -372,6 +375,7 @@ class KMeans(BaseEstimator):
                 f"{type(data).__name__} pass the DataFrame it was built from."
             )
         if is_rdd(data):
+            check_width(rdd_width(data, _record_features), d, "RDD")
             return data.mapPartitionsWithIndex(
                 partial(_predict_records, centres=centres, cosine=cosine)
             )
@@ -446,20 +450,36 @@ def _predict_block(block: BlockView, params: tuple[np.ndarray, bool]) -> np.ndar
     return assign_points(block.X, centres, cosine)
 
 
+def _record_features(record: Any) -> Any:
+    """The features of an RDD element: the element, or the first of a ``(features, x)`` pair."""
+    is_pair = isinstance(record, tuple) and len(record) == 2 and not np.isscalar(record[0])
+    return record[0] if is_pair else record
+
+
 def _predict_records(
     partition: int, records: Any, *, centres: np.ndarray, cosine: bool
 ) -> Any:
     chunk: list[Any] = []
     d = centres.shape[1]
+    done = 0
 
     def flush() -> list[int]:
-        X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+        nonlocal done
+        try:
+            X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+        except ValueError:
+            # Only on the error path: name the first element of another width.
+            bad = next(i for i, f in enumerate(chunk) if record_width(f) != d)
+            raise ValueError(
+                f"element {done + bad} of partition {partition} has "
+                f"{record_width(chunk[bad])} features, but the model was fitted on {d}"
+            ) from None
+        done += len(chunk)
         chunk.clear()
         return assign_points(X, centres, cosine).tolist()  # type: ignore[no-any-return]
 
     for record in records:
-        is_pair = isinstance(record, tuple) and len(record) == 2 and not np.isscalar(record[0])
-        chunk.append(record[0] if is_pair else record)
+        chunk.append(_record_features(record))
         if len(chunk) >= 8192:
             yield from flush()
     if chunk:
@@ -468,9 +488,12 @@ def _predict_records(
 
 def _predict_dataframe(model: KMeans, df: Any) -> Any:
     centres = model.cluster_centers_
+    d = centres.shape[1]
     expr = features_expression(df, model.features_col, model.feature_cols)
+    check_width(dataframe_width(df, model.features_col, model.feature_cols, expr), d,
+                "DataFrame")
     assign = partial(_assign_int32, centres=centres, cosine=model.distance == "cosine")
-    return with_features_column(df, expr, model.prediction_col, assign, centres.shape[1], "int")
+    return with_features_column(df, expr, model.prediction_col, assign, d, "int")
 
 
 def _assign_int32(X: np.ndarray, *, centres: np.ndarray, cosine: bool) -> np.ndarray:

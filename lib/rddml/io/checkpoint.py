@@ -61,6 +61,7 @@ from rddml.io.validation import (
     check_checkpoint_state,
     read_json_object,
 )
+from rddml.paths import expand_user
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,8 @@ class FitCheckpoint:
 
     def __init__(self, directory: str | os.PathLike[str] | None, *, estimator: str,
                  fingerprint: Mapping[str, Any], interval: int = 10) -> None:
-        self.directory = None if directory is None else Path(directory)
+        self.directory = None if directory is None else Path(
+            expand_user(directory, what="Checkpoint directory", key="checkpoint_dir"))
         self.estimator = estimator
         self.fingerprint = _normalised(dict(fingerprint))
         self.interval = int(interval)

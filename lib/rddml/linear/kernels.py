@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rddml.errors import DataValidationError
+
 if TYPE_CHECKING:
     from rddml.engine.census import ClassMoments
 
@@ -128,6 +130,22 @@ def block_loss_grad(
 
 
 # --------------------------------------------------------- feature statistics
+def check_standardization(mean: np.ndarray, std: np.ndarray) -> None:
+    """Raise unless the standardisation statistics are finite: features whose squares
+    overflow give an infinite (or NaN) variance, and scaling by it would turn every
+    objective into NaN."""
+    bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
+    if bad.size:
+        shown = ", ".join(str(int(j)) for j in bad[:10]) + (", ..." if bad.size > 10 else "")
+        raise DataValidationError(
+            f"standardize=True: the mean or standard deviation of feature(s) {shown} "
+            f"overflows double precision (feature {int(bad[0])}: mean {mean[bad[0]]:.3g}, "
+            f"standard deviation {std[bad[0]]:.3g}); their values are too large (|x| near "
+            "1e154 or more, whose squares overflow). Rescale those features before fitting "
+            "(divide each by a power of ten)."
+        )
+
+
 def pooled_mean_std(
     moments: ClassMoments, class_weights: tuple[float, ...] | np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from rddml.engine.dataset import Dataset
 from rddml.engine.inputs import as_dataset
 from rddml.engine.precision import DTYPES
 from rddml.engine.storage import STORAGES
+from rddml.engine.widths import check_width, dataframe_width, rdd_width
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
@@ -35,6 +36,7 @@ from rddml.linear.classes import (
 from rddml.linear.kernels import (
     Scaling,
     balanced_class_weights,
+    check_standardization,
     classification_metrics,
     penalty_mask,
     pooled_mean_std,
@@ -48,7 +50,13 @@ from rddml.linear.passes import (
     label_census_pass,
     warm_up_kernels,
 )
-from rddml.linear.predict import predict_blocks, predict_dataframe, predict_records, scores
+from rddml.linear.predict import (
+    features_of,
+    predict_blocks,
+    predict_dataframe,
+    predict_records,
+    scores,
+)
 from rddml.linear.softmax import theta_to_original
 from rddml.linear.solvers import (
     SolverResult,
@@ -449,6 +457,7 @@ class LogisticRegression(BaseEstimator):
                 class_weights = balanced_class_weights(moments.weight)
             if self.standardize:
                 mean, std = pooled_mean_std(moments, class_weights)
+                check_standardization(mean, std)
         return {"solver_kind": self._solver_kind(), "seed": self._sgd_seed(),
                 "class_weight": None if class_weights is None else list(class_weights),
                 "feature_mean": mean, "feature_std": std, "stats_passes": passes}
@@ -596,9 +605,12 @@ class LogisticRegression(BaseEstimator):
             self._check_width(data.n_features)
             return predict_blocks(data, coef, intercept, threshold)
         if is_rdd(data):
+            check_width(rdd_width(data, features_of), d, "RDD")
             return predict_records(data, coef, intercept, threshold)
         if is_dataframe(data):
             features = features_expression(data, self.features_col, self.feature_cols)
+            check_width(dataframe_width(data, self.features_col, self.feature_cols, features),
+                        d, "DataFrame")
             return predict_dataframe(data, features=features, out_col=out_col, coef=coef,
                                      intercept=intercept, threshold=threshold)
         raise InvalidParameterError(
