@@ -1,6 +1,6 @@
 """Benchmark: rows/second and peak memory of make_blobs to Parquet vs scikit-learn.
 
-Generates ``n_samples`` points with :func:`rddml.data.datasets.make_blobs` and writes them
+Generates ``n_samples`` points with :func:`rddml.engine.sources.synthetic.make_blobs` and writes them
 to Parquet, while a sampler thread reads the resident memory (``/proc/<pid>/status``,
 Linux only) of the driver's Python process, the JVM (driver and, in local mode, the
 executors) and every PySpark Python worker. Then runs scikit-learn's single-process
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rddml.data.datasets import make_blobs
+from rddml.engine.sources.synthetic import make_blobs
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output, hadoop_local_path
 
@@ -45,7 +45,8 @@ class Config:
     sample_seconds: float = field(default=0.1, metadata={"min": 0.01,
                                                          "help": "memory sampling period"})
     keep_data: bool = False
-    output_dir: str = field(default="output/benchmark_datagen", metadata={"nonempty": True})
+    output_dir: str = field(default="output/benchmark_datagen",
+                            metadata={"nonempty": True, "path": "output"})
     overwrite: bool = False
 
 

@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rddml.data.datasets import SyntheticData, chunk_record_batch, make_blobs, make_classification
 from rddml.data.synthetic import as_json_value
+from rddml.engine.sources.synthetic import SyntheticData, chunk_record_batch, make_blobs, make_classification
 from rddml.errors import ConfigError
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, atomic_file, claim_output, hadoop_local_path
@@ -66,7 +66,7 @@ class Config:
     format: str = field(default="csv", metadata={"choices": ("csv", "parquet")})
     single_file: bool = field(default=False, metadata={"help": "one file instead of parts"})
     output: str = field(default="output/generated/blobs",
-                        metadata={"nonempty": True,
+                        metadata={"nonempty": True, "path": "output",
                                   "help": "file or directory; parameters go to <output>.json"})
     overwrite: bool = False
 
@@ -117,7 +117,7 @@ def describe(data: SyntheticData, config: Config) -> dict[str, Any]:
     else:
         layout = ("one row per line: the features as repr floats then the integer label, "
                   "separated by single spaces (np.savetxt fmt='%s'), no header")
-    generator = "sklearn.datasets" if data.parameters["exact_sklearn"] else "rddml.data.datasets"
+    generator = "sklearn.datasets" if data.parameters["exact_sklearn"] else "rddml.engine.sources.synthetic"
     doc: dict[str, Any] = {
         "kind": data.kind,
         "generator": f"{generator}.make_{data.kind}",

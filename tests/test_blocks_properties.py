@@ -14,8 +14,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rddml.data.text import parse_text_partition
-from rddml.engine.blocks import Block, BlockError, records_to_blocks, summarise_partition
+from rddml.engine.convert import records_to_blocks
+from rddml.engine.records import Block, BlockError, summarise_partition
+from rddml.engine.sources.text import parse_text_partition
 
 SETTINGS = settings(max_examples=60, deadline=None)
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)

@@ -16,7 +16,7 @@ import pytest
 
 import rddml.cluster.kmeans as kmeans_module
 from rddml import BlockDataset, KMeans
-from rddml.data.text import read_labeled_text, read_points_csv
+from rddml.engine.sources.text import read_labeled_text, read_points_csv
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.linear.logistic import LogisticRegression
 

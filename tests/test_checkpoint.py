@@ -169,7 +169,7 @@ def test_the_same_rows_in_another_order_and_partitioning_resume(
 def test_a_copy_of_the_input_file_elsewhere_is_refused(sc: Any, tmp_path: Path) -> None:
     """Rows read from files carry their path into the fingerprint: the same bytes under
     another path are refused, naming both paths; the same path resumes."""
-    from rddml.csv_input import read_points_csv
+    from rddml.engine.sources.text import read_points_csv
 
     first, second = tmp_path / "a" / "points.csv", tmp_path / "b" / "points.csv"
     for path in (first, second):

@@ -1,7 +1,7 @@
-"""Standardisation statistics gathered during conversion (issue 17): the label census.
+"""Standardisation statistics gathered during conversion: the label census.
 
 Every labelled dataset's summary pass also computes the per-class weighted feature
-moments (:class:`~rddml.linear.softmax.LabelCensus`) of its rows, so a standardised or
+moments (:class:`~rddml.engine.census.LabelCensus`) of its rows, so a standardised or
 class-balanced logistic regression needs no statistics pass. Checked here against the
 statistics pass itself and a NumPy closed form, on both backends and every conversion
 path, and through fits: one pass fewer, the same coefficients; a transformed view has no
@@ -22,6 +22,7 @@ import rddml.linear.logistic as logistic_module
 import rddml.linear.multinomial as multinomial_module
 from rddml import BlockDataset, LogisticRegression
 from rddml.cluster.passes import unit_rows_view
+from rddml.engine.census import LabelCensus, block_label_census
 from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.frames import FrameDataset
 from rddml.engine.records import (
@@ -34,7 +35,6 @@ from rddml.engine.records import (
 from rddml.errors import DataValidationError
 from rddml.linear.kernels import pooled_mean_std
 from rddml.linear.passes import label_census_pass
-from rddml.linear.softmax import LabelCensus, block_label_census
 
 TIGHT = {"tol": 1e-10, "max_iter": 500}
 

@@ -1,7 +1,7 @@
-"""The DataFrame → blocks conversion's fast paths keep its results (issue 17).
+"""The DataFrame → blocks conversion's fast paths keep its results.
 
 The conversion selects double columns without renaming them, exports Arrow batches of
-about :data:`~rddml.engine.blocks.ARROW_BATCH_BYTES`, reads the batches' buffers
+about :data:`~rddml.engine.convert.ARROW_BATCH_BYTES`, reads the batches' buffers
 without pandas and computes the content digest chunk by chunk. Checked here: the digest
 equals its whole-array definition (and the values the earlier code gave), the selection
 gives the rows NumPy holds whatever the column types and repeats, the batch size is set
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from rddml import BlockDataset
-from rddml.engine.blocks import _arrow_batch_rdd, arrow_batch_rows
 from rddml.engine.columns import select_model_columns
 from rddml.engine.content_keys import row_keys
+from rddml.engine.convert import _arrow_batch_rdd, arrow_batch_rows
 from rddml.engine.counter_rng import _mix
 from rddml.engine.records import _DIGEST_SALT, content_digest
 

@@ -1,4 +1,4 @@
-"""Spark tests of rddml.data.datasets and jobs/generate_data.py.
+"""Spark tests of rddml.engine.sources.synthetic and jobs/generate_data.py.
 
 References: scikit-learn's own generators (exact mode), the NumPy chunk generators
 run on the driver, and the write-up's printed centres. Bad input must fail before
@@ -19,7 +19,7 @@ from sklearn.datasets import make_blobs as sk_make_blobs
 from sklearn.datasets import make_classification as sk_make_classification
 
 from rddml import KMeans
-from rddml.data.datasets import make_blobs, make_classification
+from rddml.engine.sources.synthetic import make_blobs, make_classification
 from rddml.errors import ConfigError, InvalidParameterError, OutputExistsError
 from rddml.io.config import load_config
 

@@ -1,4 +1,4 @@
-"""Checkpoint and resume of LogisticRegression (checkpoint_dir=..., issue 15).
+"""Checkpoint and resume of LogisticRegression (checkpoint_dir=...).
 
 For each solver (gd, sgd on mini-batches, L-BFGS, OWL-QN) a fit is interrupted by an
 exception raised from the pass function, then run again with the same checkpoint_dir: it
@@ -114,7 +114,7 @@ def test_interrupted_fit_resumes_to_the_undisturbed_result(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     params, crash_pass = CASES[name]
-    caplog.set_level(logging.INFO, logger="rddml")
+    caplog.set_level(logging.DEBUG, logger="rddml")
     crash_on_pass(monkeypatch, crash_pass)
     with pytest.raises(KeyboardInterrupt):
         LogisticRegression(checkpoint_dir=str(tmp_path), checkpoint_interval=INTERVAL,

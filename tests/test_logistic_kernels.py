@@ -29,6 +29,7 @@ from sklearn.metrics import (
 )
 from sklearn.utils.class_weight import compute_class_weight
 
+from rddml.engine.census import LabelCensus, block_label_census
 from rddml.errors import ConvergenceError
 from rddml.linear.kernels import (
     LossGrad,
@@ -51,7 +52,6 @@ from rddml.linear.kernels import (
     soft_threshold,
     split_by_bucket,
 )
-from rddml.linear.softmax import LabelCensus, block_label_census
 from rddml.linear.solvers import gradient_descent, lbfgs, owlqn
 
 # The write-up's printed loss history (first and last of 11 iterations).

@@ -27,11 +27,11 @@ from sklearn.metrics import (
 )
 
 from rddml import BlockDataset, LogisticRegression
+from rddml.engine.census import block_label_census
 from rddml.engine.frames import FrameDataset
 from rddml.errors import DataValidationError, InvalidParameterError
 from rddml.linear.softmax import (
     MultiEvalStats,
-    block_label_census,
     block_softmax_loss_grad,
     multiclass_metrics,
     softmax_rows,

@@ -1,4 +1,4 @@
-"""The direct Parquet reader (:func:`rddml.data.parquet.read_parquet`) against the
+"""The direct Parquet reader (:func:`rddml.engine.sources.parquet.read_parquet`) against the
 DataFrame path it replaces, ``BlockDataset.from_dataframe(spark.read.parquet(path))``.
 
 Both must give the same dataset: the same rows in the same order (the order of
@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import rddml.data.parquet as parquet_module
+import rddml.engine.sources.parquet as parquet_module
 from rddml import BlockDataset, KMeans, LogisticRegression
-from rddml.data.parquet import read_parquet, regroup
 from rddml.engine.columns import column_names
+from rddml.engine.sources.parquet import read_parquet, regroup
 from rddml.errors import DataValidationError, InvalidParameterError
 
 FEATURES = ["a", "b", "c"]
@@ -105,7 +105,7 @@ def test_multi_file_dataset_equals_the_dataframe_paths(
         caplog: pytest.LogCaptureFixture) -> None:
     cols = {"features_col": None, "feature_cols": FEATURES, "label_col": "label",
             "weight_col": "weight"}
-    with caplog.at_level(logging.INFO, logger="rddml.data.parquet"):
+    with caplog.at_level(logging.INFO, logger="rddml.engine.sources.parquet"):
         direct, via_df = both(spark, multi, storage, **cols)
     try:
         assert "read directly" in caplog.text  # not the fallback: the comparison means something
@@ -255,7 +255,7 @@ def test_vector_columns_and_unopenable_uris_fall_back_to_the_dataframe_path(
 
     rows = [(Vectors.dense([float(i), 2.0 * i]), float(i % 2)) for i in range(50)]
     spark.createDataFrame(rows, ["features", "label"]).write.parquet(str(tmp_path / "vec"))
-    with caplog.at_level(logging.WARNING, logger="rddml.data.parquet"):
+    with caplog.at_level(logging.WARNING, logger="rddml.engine.sources.parquet"):
         ds = read_parquet(spark, str(tmp_path / "vec"), features_col="features",
                           label_col="label")
     try:
@@ -265,7 +265,7 @@ def test_vector_columns_and_unopenable_uris_fall_back_to_the_dataframe_path(
     monkeypatch.setattr(parquet_module, "_pyarrow_cannot_open",
                         lambda uri: f"no filesystem for {uri}")
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="rddml.data.parquet"):
+    with caplog.at_level(logging.WARNING, logger="rddml.engine.sources.parquet"):
         direct, via_df = both(spark, multi, "spark", features_col=None, feature_cols=FEATURES)
     try:
         assert "no filesystem for" in caplog.text

@@ -1,8 +1,9 @@
-"""The text readers (rddml.data.text): the direct reader against the line-by-line oracle
-and against Hadoop's TextInputFormat (the reader it replaces for local files).
+"""The text readers (rddml.engine.sources.text, rddml.data.text_format): the direct reader
+against the line-by-line oracle and against Hadoop's TextInputFormat (the reader it
+replaces for local files).
 
 The oracle is the old per-line parse: Hadoop's line splitting (``\\n``, ``\\r\\n``, ``\\r``;
-a byte-order mark dropped at the file's start), then ``_explain_line`` and ``float`` per
+a byte-order mark dropped at the file's start), then ``explain_line`` and ``float`` per
 field. Floats are compared bit for bit.
 """
 
@@ -15,17 +16,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rddml.data import text
-from rddml.data.text import (
+from rddml.data import text_format as text
+from rddml.data.text_format import (
     TextSplit,
-    _explain_line,
-    _split,
+    explain_line,
     hadoop_splits,
-    parse_text_partition,
-    read_text_blocks,
     split_chunks,
+    split_fields,
 )
-from rddml.engine.blocks import Block, BlockError, SkippedRows
+from rddml.engine.records import Block, BlockError, SkippedRows
+from rddml.engine.sources.text import parse_text_partition, read_text_blocks
 from rddml.errors import DataValidationError
 
 ADVERSARIAL = ["1e308", "-1.7976931348623157e+308", "5e-324", "-0.0", "0.0", "2.2250738585072014e-308",
@@ -43,9 +43,9 @@ def oracle(data: bytes, sep: str | None, n_fields: int) -> tuple[np.ndarray, lis
         lines.pop()
     rows, bad = [], []
     for i, line in enumerate(lines, start=1):
-        reason = _explain_line(line, sep, n_fields)
+        reason = explain_line(line, sep, n_fields)
         if reason is None:
-            rows.append([float(f) for f in _split(line, sep)])
+            rows.append([float(f) for f in split_fields(line, sep)])
         else:
             bad.append((i, reason))
     return np.array(rows, dtype=np.float64).reshape(len(rows), n_fields), bad
@@ -124,7 +124,7 @@ def test_each_line_is_in_exactly_one_split_at_hadoops_offsets(tmp_path: Path) ->
         seen = []
         for start, length in hadoop_splits(len(data), split_size, 1):
             for base, chunk in split_chunks(TextSplit(str(path), start, length, len(data)), 5):
-                seen += [o for o, _ in text._decode_lines(chunk, base)]
+                seen += [o for o, _ in text.decode_lines(chunk, base)]
         assert seen == offsets, split_size
 
 
@@ -190,7 +190,7 @@ def test_direct_splits_are_hadoops_splits(sc: Any, tmp_path: Path) -> None:
     assert len(splits) == len(hadoop) > 20
     for (start, length), expected in zip(splits, hadoop):
         got = [line for base, chunk in split_chunks(TextSplit(str(path), start, length, size), 300)
-               for _, line in text._decode_lines(chunk, base)]
+               for _, line in text.decode_lines(chunk, base)]
         assert got == expected
 
 

@@ -45,6 +45,7 @@ def fixtures(spark: Any, target: Path) -> dict[str, Any]:
     from pyspark.ml import Pipeline
     from pyspark.ml.feature import VectorAssembler
     from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
 
     from rddml.ml import KMeans, LogisticRegression
 
@@ -71,12 +72,12 @@ def fixtures(spark: Any, target: Path) -> dict[str, Any]:
         "sparkVersion": spark.version,
         "rows": [list(r) for r in data],
         "pipeline": {"uids": [s.uid for s in fitted.stages], "threshold": 0.4,
-                     "probability": column(scored.select(vector_to_array("probability")
+                     "probability": column(scored.select(vector_to_array(F.col("probability"))
                                                          .alias("p")), "p"),
                      "prediction": column(scored, "prediction")},
         "multinomial": {"uid": multi.uid,
                         "probability": column(multi.transform(features).select(
-                            vector_to_array("probability").alias("p")), "p"),
+                            vector_to_array(F.col("probability")).alias("p")), "p"),
                         "prediction": column(multi.transform(features), "prediction")},
         "kmeans": {"uid": km.uid, "centers": [c.tolist() for c in km.clusterCenters()],
                    "prediction": column(km.transform(features), "prediction")},

@@ -1,4 +1,4 @@
-"""Where ``BlockDataset.from_dataframe``'s time goes, beside ``toPandas()`` (issue 17).
+"""Where ``BlockDataset.from_dataframe``'s time goes, beside ``toPandas()``.
 
 Builds a cached DataFrame of uniform doubles (n rows x d columns, optionally a 0/1
 label) on ``local[2]`` with the benchmark's settings (``conf/spark-local.conf``), then
@@ -17,10 +17,10 @@ machine), and the Python workers' RSS when the run started and their peak RSS du
 ``--stages`` adds ``blocks`` (the conversion task's blocks, counted: no summary, no
 files), ``written`` (blocks summarised and written as files, removed at once; no
 dataset around them) and ``rddml-10k`` (the conversion in Arrow batches of Spark's
-default 10000 rows instead of :data:`rddml.engine.blocks.ARROW_BATCH_BYTES`).
+default 10000 rows instead of :data:`rddml.engine.convert.ARROW_BATCH_BYTES`).
 
 ``--replay`` also collects one copy of the IPC messages to the driver and runs the
-conversion task's code (:func:`rddml.engine.blocks._ipc_to_blocks` into
+conversion task's code (:func:`rddml.engine.convert._ipc_to_blocks` into
 :func:`rddml.engine.storage.write_partition`) over them in this process under cProfile:
 the Python worker's share without Spark around it.
 
@@ -122,9 +122,9 @@ def _count_items(items: Any) -> list[int]:
 
 
 def _write_and_remove(index: int, items: Any) -> list[int]:
-    from rddml.engine.storage import write_partition
+    from rddml.engine.storage import Build, write_partition
 
-    handle = write_partition(index, items, dataset_id="profile-conversion")
+    handle = write_partition(index, items, build=Build("profile", "profile-conversion", "0"))
     shutil.rmtree(handle.directory, ignore_errors=True)
     return [len(handle.blocks)]
 
@@ -134,8 +134,8 @@ def _variants(cached: Any, cols: list[str], label: str | None,
     from pyspark.sql.pandas.types import to_arrow_schema
 
     from rddml import BlockDataset
-    from rddml.engine.blocks import _arrow_batch_rdd, _arrow_to_blocks, _ipc_to_blocks
     from rddml.engine.columns import column_names, select_model_columns
+    from rddml.engine.convert import _arrow_batch_rdd, _arrow_to_blocks, _ipc_to_blocks
 
     select = [*cols, label] if label else cols
     selected = select_model_columns(cached, features_col=None, feature_cols=cols,
@@ -146,7 +146,7 @@ def _variants(cached: Any, cols: list[str], label: str | None,
                    to_blocks=to_blocks)
 
     def blocks_rdd() -> Any:
-        from rddml.engine.blocks import arrow_batch_rows
+        from rddml.engine.convert import arrow_batch_rows
 
         ipc = _arrow_batch_rdd(selected, arrow_batch_rows(len(selected.columns)))
         assert ipc is not None
@@ -170,7 +170,7 @@ def _variants(cached: Any, cols: list[str], label: str | None,
         ipc.mapPartitions(_count_messages).collect()
 
     def rddml_default_batches() -> None:
-        from rddml.engine import blocks
+        from rddml.engine import convert as blocks
 
         saved, blocks.ARROW_BATCH_BYTES = blocks.ARROW_BATCH_BYTES, 0
         try:
@@ -213,14 +213,14 @@ def replay(spark: Any, cached: Any, cols: list[str], label: str | None) -> None:
     """The conversion task's Python code over the same IPC messages, in this process."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    from rddml.engine.blocks import _arrow_batch_rdd, _arrow_to_blocks, _ipc_to_blocks
     from rddml.engine.columns import column_names, select_model_columns
-    from rddml.engine.storage import write_partition
+    from rddml.engine.convert import _arrow_batch_rdd, _arrow_to_blocks, _ipc_to_blocks
+    from rddml.engine.storage import Build, write_partition
 
     selected = select_model_columns(cached, features_col=None, feature_cols=cols,
                                     label_col=label)
     names = column_names(None, cols, label, None)
-    from rddml.engine.blocks import arrow_batch_rows
+    from rddml.engine.convert import arrow_batch_rows
 
     ipc = _arrow_batch_rdd(selected, arrow_batch_rows(len(selected.columns)))
     assert ipc is not None
@@ -231,11 +231,14 @@ def replay(spark: Any, cached: Any, cols: list[str], label: str | None) -> None:
     to_blocks = partial(_arrow_to_blocks, names=names, has_y=label is not None,
                         has_w=False, max_rows=None)
 
+    # Not a Spark task: no SPARK_LOCAL_DIRS, so the files go to a directory of our own.
+    scratch = tempfile.mkdtemp(prefix="rddml-replay-")
+    build = Build("profile", "profile-conversion", "0", storage_dirs=(scratch,))
+
     def run() -> None:
         for i, messages in enumerate(parts):
             handle = write_partition(i, _ipc_to_blocks(i, messages, schema=schema,
-                                                       to_blocks=to_blocks),
-                                     dataset_id="profile-conversion")
+                                                       to_blocks=to_blocks), build=build)
             shutil.rmtree(handle.directory, ignore_errors=True)
 
     for _ in range(2):
@@ -246,6 +249,7 @@ def replay(spark: Any, cached: Any, cols: list[str], label: str | None) -> None:
     profile.enable()
     run()
     profile.disable()
+    shutil.rmtree(scratch, ignore_errors=True)
     pstats.Stats(profile).sort_stats("tottime").print_stats(15)
 
 

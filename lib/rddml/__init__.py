@@ -13,11 +13,14 @@ from rddml._version import __version__
 
 if TYPE_CHECKING:
     from rddml.cluster.kmeans import KMeans
-    from rddml.data.parquet import read_parquet
     from rddml.engine.blocks import BlockDataset
+    from rddml.engine.sources.parquet import read_parquet
+    from rddml.engine.sources.synthetic import make_blobs, make_classification
+    from rddml.engine.sources.text import read_labeled_text, read_points_csv
     from rddml.linear.logistic import LogisticRegression
 
-__all__ = ["BlockDataset", "KMeans", "LogisticRegression", "__version__", "read_parquet"]
+__all__ = ["BlockDataset", "KMeans", "LogisticRegression", "__version__", "make_blobs",
+           "make_classification", "read_labeled_text", "read_parquet", "read_points_csv"]
 
 # The public classes load on first use, not on ``import rddml``: Spark's worker daemon
 # (rddml._daemon) imports the package before it forks its workers, and NumPy must not be
@@ -26,7 +29,11 @@ _LAZY = {
     "KMeans": "rddml.cluster.kmeans",
     "BlockDataset": "rddml.engine.blocks",
     "LogisticRegression": "rddml.linear.logistic",
-    "read_parquet": "rddml.data.parquet",
+    "read_parquet": "rddml.engine.sources.parquet",
+    "read_points_csv": "rddml.engine.sources.text",
+    "read_labeled_text": "rddml.engine.sources.text",
+    "make_blobs": "rddml.engine.sources.synthetic",
+    "make_classification": "rddml.engine.sources.synthetic",
 }
 
 

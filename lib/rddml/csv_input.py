@@ -1,12 +1,5 @@
-"""Public alias of :mod:`rddml.data.text` (the import path README and notebooks show).
+"""Deprecated import path of the text readers: ``from rddml import read_points_csv, read_labeled_text``."""
 
-The module object is the same one, so attributes (and monkeypatching) are shared.
-"""
+from rddml._moved import TEXT_READERS, moved
 
-from __future__ import annotations
-
-import sys
-
-from rddml.data import text as _module
-
-sys.modules[__name__] = _module
+__getattr__, __dir__ = moved("rddml.csv_input", TEXT_READERS)

@@ -1,12 +1,6 @@
-"""Public alias of :mod:`rddml.data.datasets` (the import path README and notebooks show).
+"""Deprecated import path of the distributed generators: ``from rddml import make_blobs,
+make_classification``."""
 
-The module object is the same one, so attributes (and monkeypatching) are shared.
-"""
+from rddml._moved import GENERATORS, moved
 
-from __future__ import annotations
-
-import sys
-
-from rddml.data import datasets as _module
-
-sys.modules[__name__] = _module
+__getattr__, __dir__ = moved("rddml.datasets", GENERATORS)

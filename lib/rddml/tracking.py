@@ -1,12 +1,11 @@
-"""Public alias of :mod:`rddml.io.tracking` (the import path README and notebooks show).
+"""MLflow tracking of fits: the public import path of :mod:`rddml.io.tracking`.
 
-The module object is the same one, so attributes (and monkeypatching) are shared.
+>>> from rddml import tracking
+>>> tracking.enable(experiment="/Shared/rddml")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import sys
+from rddml.io.tracking import disable, enable, enabled, is_enabled, log_fit
 
-from rddml.io import tracking as _module
-
-sys.modules[__name__] = _module
+__all__ = ["disable", "enable", "enabled", "is_enabled", "log_fit"]

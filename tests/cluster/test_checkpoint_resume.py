@@ -30,7 +30,7 @@ INTERVAL = 2
 @pytest.fixture(scope="module")
 def reference(sc: Any) -> Any:
     from rddml import KMeans
-    from rddml.data.text import read_points_csv
+    from rddml.engine.sources.text import read_points_csv
 
     with read_points_csv(sc, str(BLOBS)) as ds:
         return KMeans(k=5, init="random", seed=5, max_iter=MAX_ITER, tol=0.0).fit(ds)
@@ -38,7 +38,7 @@ def reference(sc: Any) -> Any:
 
 def job_command(checkpoint: Path, output: Path) -> list[str]:
     return [
-        str(ROOT / "spark-submit.sh"), "--master", "local[2]", "kmeans",
+        str(ROOT / "spark-submit.sh"), "--master", "local[2]", "kmeans", "--verbose",
         "--set", f"input={BLOBS}", "--set", "init=random", "--set", "seed=5", "--set", "tol=0",
         "--set", f"max_iter={MAX_ITER}", "--set", f"checkpoint_dir={checkpoint}",
         "--set", f"checkpoint_interval={INTERVAL}", "--set", f"output_dir={output}",
@@ -100,7 +100,7 @@ def scaled_text(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def lr_reference(sc: Any, scaled_text: Path) -> Any:
     from rddml import LogisticRegression
-    from rddml.data.text import read_labeled_text
+    from rddml.engine.sources.text import read_labeled_text
 
     with read_labeled_text(sc, str(scaled_text)) as ds:
         return LogisticRegression(max_iter=LR_MAX_ITER, init_intercept=0.0, **LR_PARAMS).fit(ds)
@@ -110,7 +110,8 @@ def lr_command(data: Path, checkpoint: Path, output: Path) -> list[str]:
     sets = {"input": data, **LR_PARAMS, "init_coef": "[]", "init_intercept": 0,
             "max_iter": LR_MAX_ITER, "checkpoint_dir": checkpoint,
             "checkpoint_interval": LR_INTERVAL, "output_dir": output}
-    args = [str(ROOT / "spark-submit.sh"), "--master", "local[2]", "logistic_regression"]
+    args = [str(ROOT / "spark-submit.sh"), "--master", "local[2]", "logistic_regression",
+            "--verbose"]
     for key, value in sets.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         args += ["--set", f"{key}={text}"]

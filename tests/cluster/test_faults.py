@@ -1,5 +1,7 @@
 """Faults on a real standalone cluster: losing an executor or a whole Worker mid-fit.
 
+(The driver killed mid-fit, and what each fault leaves on disk: ``test_storage_cleanup.py``.)
+
 A driver (``fit_driver.py``, the venv's Python) fits on the local cluster while the test
 SIGKILLs processes the cluster tool recorded. Lost cached blocks are recomputed from
 the lineage (the CSV file), lost shuffle outputs by re-running their map tasks, and the
@@ -27,7 +29,9 @@ from cluster_support import (
     local_cluster,
     python_workers,
     sigkill_when_busy,
+    wait_for_app_end,
     wait_for_executor,
+    wait_for_no_leftovers,
     wait_gone,
 )
 
@@ -42,7 +46,7 @@ KILL_AFTER = r"iteration 3/"
 @pytest.fixture(scope="module")
 def kmeans_reference(sc: Any) -> dict[str, Any]:
     from rddml import KMeans
-    from rddml.data.text import read_points_csv
+    from rddml.engine.sources.text import read_points_csv
 
     with read_points_csv(sc, str(BLOBS)) as ds:
         km = KMeans(k=5, init="random", seed=5, max_iter=MAX_ITER, tol=0.0).fit(ds)
@@ -52,7 +56,7 @@ def kmeans_reference(sc: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def logistic_reference(sc: Any) -> dict[str, Any]:
-    from rddml.data.text import read_labeled_text
+    from rddml.engine.sources.text import read_labeled_text
     from rddml.linear.logistic import LogisticRegression
 
     with read_labeled_text(sc, str(CLASSIFICATION)) as ds:
@@ -85,6 +89,7 @@ def test_kmeans_fit_survives_an_executor_kill(cluster: Cluster, tmp_path: Path,
     run = fit_driver(cluster.master_url, "kmeans", BLOBS, out, max_iter=MAX_ITER)
     try:
         app_id, _ = application(run)
+        dataset = run.wait_for(r"dataset (\S+)").group(1)
         run.wait_for(KILL_AFTER)
         victim = wait_for_executor(cluster.live_workers()[0], app_id)
         # Executors get the fast-start JVM flags and run the project's Python.
@@ -104,6 +109,10 @@ def test_kmeans_fit_survives_an_executor_kill(cluster: Cluster, tmp_path: Path,
     np.testing.assert_array_equal(result["centers"], kmeans_reference["centers"])
     assert result["costs"] == kmeans_reference["costs"]
     assert result["inertia"] == kmeans_reference["inertia"]
+    # The killed executor's block files stay in its local directories until the
+    # application ends; then its Worker deletes them with the application's directories.
+    wait_for_app_end(cluster, app_id)
+    assert wait_for_no_leftovers(cluster, [app_id, dataset]) == []
 
 
 def test_logistic_fit_survives_an_executor_kill(cluster: Cluster, tmp_path: Path,
@@ -172,7 +181,7 @@ def test_job_fails_cleanly_without_task_retries(cluster: Cluster, tmp_path: Path
         run = DriverRun([
             str(ROOT / "spark-submit.sh"), "--master", cluster.master_url,
             "--spark-conf", "spark.task.maxFailures=1",
-            "kmeans", "--set", f"input={BLOBS}", "--set", f"output_dir={output}",
+            "kmeans", "--verbose", "--set", f"input={BLOBS}", "--set", f"output_dir={output}",
             "--set", "init=random", "--set", "seed=5", "--set", "tol=0", "--set", "max_iter=40",
             # Spark-cached blocks: every task deserialises its blocks, the longest tasks
             # this input can have.

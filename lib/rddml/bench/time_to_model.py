@@ -5,7 +5,7 @@ initialisation and every iteration. For each algorithm the same data is fitted f
 cached DataFrame of double columns and from a Parquet file on disk, by rddml and by
 pyspark.ml (behind the ``VectorAssembler`` it needs), with the same iteration count; rddml
 reads the file both through ``spark.read.parquet`` and with its direct reader
-(:func:`rddml.data.parquet.read_parquet`, compared with pyspark.ml's Parquet fit);
+(:func:`rddml.engine.sources.parquet.read_parquet`, compared with pyspark.ml's Parquet fit);
 the variants alternate and each keeps its best of ``rounds``. The conversion alone is
 timed beside ``toPandas()`` of the same columns (Spark's own Arrow export), the two
 alternated ``rounds`` times.
@@ -105,8 +105,8 @@ def _whole_fits(spark: Any, path: Path, parts: int, cols: list[str], label: str 
         return spark.read.parquet(str(path))
 
     def direct_fit() -> Any:
-        # The file read by pyarrow in the tasks (rddml.data.parquet), then the same fit.
-        from rddml.data.parquet import read_parquet
+        # The file read by pyarrow in the tasks (rddml.engine.sources.parquet), then the same fit.
+        from rddml.engine.sources.parquet import read_parquet
 
         ds = read_parquet(spark, str(path), feature_cols=cols, label_col=label)
         try:
@@ -200,7 +200,7 @@ def bench_time_to_model(spark: Any, kmeans: tuple[int, int, int], logistic: tupl
 
 
 def time_to_model_markdown(ttm: dict[str, Any]) -> list[str]:
-    """README-ready tables of :func:`bench_time_to_model`'s result."""
+    """Markdown tables of :func:`bench_time_to_model`'s result (results.md)."""
     lines = [f"## Time to model ({ttm['iterations']} iterations, best of {ttm['rounds']})", ""]
     for name, case in (("k-means", ttm["kmeans"]), ("logistic regression", ttm["logistic"])):
         shape = f"{case['n']:,} × {case['d']}" + (f", k = {case['k']}" if "k" in case else "")

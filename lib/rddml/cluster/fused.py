@@ -20,36 +20,11 @@ on-disk cache a later process loads the compiled code instead of compiling again
 estimator's natural place is the first block of its first pass (the initialisation), where
 one call per executor process costs a cache load (or, once per machine, a compilation).
 
-Which implementation is faster was measured on one core (``OPENBLAS_NUM_THREADS=1``), on
-blocks of 4 MiB of features (``default_block_rows(d)`` rows), milliseconds per block,
-minimum of several runs, machine shared with other jobs (2 cores, AMD EPYC, AVX2/FMA)::
-
-      d     k    rows   NumPy ms   fused ms   speed-up   fused GB/s   NumPy GB/s   rule
-      2     2  262144      14.69       5.75      2.55x         0.73         0.29   fused
-      2     5  262144      16.53       6.37      2.59x         0.66         0.25   fused
-      2    20  262144      52.62      11.36      4.63x         0.37         0.08   fused
-      2   100  262144     164.60      54.22      3.04x         0.08         0.03   fused
-     10     2   52428       6.91       2.73      2.53x         1.54         0.61   fused
-     10     5   52428       7.28       3.16      2.30x         1.33         0.58   fused
-     10    20   52428      12.91       6.00      2.15x         0.70         0.32   fused
-     10   100   52428      49.05      26.05      1.88x         0.16         0.09   fused
-     20     2   26214       4.95       2.81      1.76x         1.49         0.85   fused
-     20     5   26214       5.40       3.21      1.68x         1.31         0.78   fused
-     20    20   26214       8.16       5.82      1.40x         0.72         0.51   fused
-     20   100   26214      33.62      22.28      1.51x         0.19         0.12   fused
-     50     2   10485       5.71       3.15      1.81x         1.33         0.73   fused
-     50     5   10485       4.66       3.26      1.43x         1.29         0.90   fused
-     50    20   10485       7.76       5.39      1.44x         0.78         0.54   fused
-     50   100   10485      17.00      20.42      0.83x         0.21         0.25   NumPy
-    100     2    5242       5.55       3.18      1.74x         1.32         0.76   fused
-    100     5    5242       5.30       3.44      1.54x         1.22         0.79   fused
-    100    20    5242       5.98       5.25      1.14x         0.80         0.70   fused
-    100   100    5242      13.28      19.69      0.67x         0.21         0.32   NumPy
-
-:func:`use_fused_lloyd` encodes the rule drawn from it: the fused kernel when k ≤ 8 or
-d·k ≤ 3000 (it won every such cell, 1.1-4.6x), NumPy's BLAS product above (it won at
-d·k = 5000 and 10000, by 1.2-1.5x; between 2000 and 5000 the cut is not measured finely).
-Re-measure with ``tools/bench_fused.py``.
+:func:`use_fused_lloyd` encodes which implementation is faster per shape, measured on one
+block with ``tools/bench_fused.py`` (docs/benchmark/fused-kernels-2026-12-02.md): the fused
+kernel when k ≤ 8 or d·k ≤ 3000, where one pass over the rows beats NumPy's separate
+passes; NumPy's BLAS product above, where the (n, k) scores dominate and BLAS computes them
+faster.
 """
 
 from __future__ import annotations
@@ -59,17 +34,18 @@ from typing import Any
 import numpy as np
 
 import rddml._jit as _jit
+from rddml.cluster import blas
 from rddml.cluster.kernels import assign_block, lloyd_partial_stats
 
 # Up to this many centres the fused kernel scores a row four centres at a time (four
 # chains of d multiply-adds, in registers); above it, all centres at once, vectorised
-# over the centres (measured: 4-chains 1.2-1.6x faster at k <= 5, 1.4-2x slower at k = 20).
+# over the centres, which wins at larger k (docs/benchmark/fused-kernels-2026-12-02.md).
 _FEW_CENTRES = 8
 
 
 def use_fused_lloyd(d: int, k: int) -> bool:
     """Whether the fused Lloyd kernel beats the NumPy one for d features and k centres
-    (the rule measured in this module's docstring)."""
+    (the rule in this module's docstring)."""
     return k <= _FEW_CENTRES or d * k <= 3000
 
 
@@ -96,7 +72,7 @@ def _block_kernel(
     all centres at once, vectorised over the centres (``m2cT`` is −2·centresᵀ). Then
     either the row's label and clipped distance are stored (``assign_only``) or the row is
     added to its cluster's sums, weight and cost. (One kernel with the scoring written
-    once: as a separate numba function, even inlined, it made small-d passes 3-5x slower.)
+    once: numba does not compile a separate scoring function, even inlined, as tightly.)
     """
     n, d = X.shape
     k = m2c.shape[0]
@@ -190,8 +166,9 @@ def _compiled() -> Any:
 
 
 def _prepare(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, ...]:
-    """C-contiguous float64 block and the centre terms, as nearest_scores forms them."""
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    """C-contiguous block (float32 kept as it is, anything else as float64) and the
+    float64 centre terms, as nearest_scores forms them."""
+    X = np.ascontiguousarray(X, dtype=np.float32 if X.dtype == np.float32 else np.float64)
     centres = np.ascontiguousarray(centres, dtype=np.float64)
     if X.ndim != 2 or centres.ndim != 2 or X.shape[1] != centres.shape[1]:
         raise ValueError(f"expected a block (n, d) and centres (k, d), got {X.shape} and "
@@ -209,8 +186,9 @@ def lloyd_block_fused(
     """Per-cluster sums (k, d), weights (k,) and cost of one block in one pass (numba).
 
     Equal to ``lloyd_partial_stats(X, w, centres, n_far=0)``'s sums, counts and cost (see
-    the module docstring for how exactly). A block that is not C-contiguous float64 is
-    copied into one first.
+    the module docstring for how exactly). A float32 block is read as it is (each value
+    widened to float64 as it is read: the scores, sums and cost are float64); any other
+    block that is not C-contiguous float64 is copied into one first.
     """
     X, m2c, m2cT, c_sq = _prepare(X, centres)
     k, d = m2c.shape
@@ -239,40 +217,57 @@ def assign_block_fused(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, 
 
 
 def lloyd_sums(
-    X: np.ndarray, w: np.ndarray | None, centres: np.ndarray
+    X: np.ndarray, w: np.ndarray | None, centres: np.ndarray, kernels: str = "auto"
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Sums, weights and cost of a block by the fused kernel or NumPy, whichever the
-    ``RDDML_KERNELS`` setting and :func:`use_fused_lloyd` choose (NumPy without numba)."""
+    """Sums, weights and cost of a block by the fused kernel where ``kernels`` and
+    :func:`use_fused_lloyd` choose it, else by the chunked BLAS form
+    (:mod:`rddml.cluster.blas`, with numba's loop unless ``kernels="numpy"``) for many
+    centres, else NumPy."""
     k, d = centres.shape
-    if _jit.use_fused(use_fused_lloyd(d, k)):
+    rule = use_fused_lloyd(d, k)
+    if _jit.use_fused(rule, kernels):
         return lloyd_block_fused(X, w, centres)
+    if not rule or X.dtype == np.float32:
+        return blas.lloyd_block_blas(X, w, centres,
+                                     numba_helpers=_jit.use_numba_helpers(kernels))
     stats = lloyd_partial_stats(X, w, centres, n_far=0)
     return stats.sums, stats.counts, stats.cost
 
 
-def assign(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Closest centre and clipped squared distance per row, fused or NumPy (as
-    :func:`lloyd_sums` chooses)."""
+def assign(X: np.ndarray, centres: np.ndarray, kernels: str = "auto"
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Closest centre and clipped squared distance per row, fused, chunked BLAS or NumPy
+    (as :func:`lloyd_sums` chooses)."""
     k, d = centres.shape
-    if _jit.use_fused(use_fused_assign(d, k)):
+    rule = use_fused_assign(d, k)
+    if _jit.use_fused(rule, kernels):
         return assign_block_fused(X, centres)
+    if not rule or X.dtype == np.float32:
+        return blas.assign_blas(X, centres, numba_helpers=_jit.use_numba_helpers(kernels))
     if X.shape[0] == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     labels, dists = assign_block(X, centres)
     return labels.astype(np.int64, copy=False), dists
 
 
-def warm_up() -> bool:
-    """Compile (or load from the on-disk cache) the fused kernels on a tiny block, so no
-    compilation happens inside a timed pass. Returns False when numba is unavailable."""
-    if not _jit.numba_available():
+def warm_up(kernels: str = "auto", d: int = 2, k: int = 2,
+            dtypes: tuple[str, ...] = ("float64",)) -> bool:
+    """Compile (or load from the on-disk cache) the kernels a pass with ``d`` features,
+    ``k`` centres and blocks of ``dtypes`` runs under ``kernels``, on a tiny block, so no
+    compilation happens inside a timed pass; then freeze the worker's heap
+    (:func:`rddml._jit.freeze_worker_heap`). Returns False when no numba kernel runs."""
+    if not (_jit.use_fused(True, kernels) or _jit.use_numba_helpers(kernels)):
         return False
-    X = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
-    w = np.ones(3)
-    for k in (1, _FEW_CENTRES + 1):  # both code paths are in one compiled function
-        centres = np.arange(2.0 * k).reshape(k, 2)
-        lloyd_block_fused(X, w, centres)
-        lloyd_block_fused(X, None, centres)
-        assign_block_fused(X, centres)
+    if _jit.use_fused(use_fused_lloyd(d, k), kernels):
+        for name in dtypes:
+            X = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]], dtype=name)
+            w = np.ones(3)
+            for kk in (1, _FEW_CENTRES + 1):  # both code paths are in one compiled function
+                centres = np.arange(2.0 * kk).reshape(kk, 2)
+                lloyd_block_fused(X, w, centres)
+                lloyd_block_fused(X, None, centres)
+                assign_block_fused(X, centres)
+    else:
+        blas.warm_up(dtypes)
     _jit.freeze_worker_heap()  # the loaded kernels too (see there)
     return True

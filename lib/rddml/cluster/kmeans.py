@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+import rddml._jit as _jit
 from rddml.base import BaseEstimator
 from rddml.cluster.init import INITIALISERS
 from rddml.cluster.kernels import LloydStats, centre_shift, closest_centre, update_centres
@@ -22,10 +23,12 @@ from rddml.cluster.passes import (
 )
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset
-from rddml.engine.columns import features_expression
+from rddml.engine.columns import features_expression, with_features_column
 from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.inputs import as_dataset
+from rddml.engine.precision import DTYPES
 from rddml.engine.storage import STORAGES
+from rddml.engine.widths import check_width, dataframe_width, rdd_width, record_width
 from rddml.errors import InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
@@ -40,6 +43,7 @@ from rddml.params import (
     check_seed,
     check_str_list,
 )
+from rddml.progress import Bar, progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +53,8 @@ EMPTY_CLUSTER = ("farthest", "keep", "error")
 
 
 def lloyd_iteration(ds: Dataset, centres: np.ndarray, aggregation: str,
-                    empty_cluster: str) -> tuple[LloydStats, np.ndarray, int]:
+                    empty_cluster: str, kernels: str = "auto"
+                    ) -> tuple[LloydStats, np.ndarray, int]:
     """One Lloyd step: returns the pass's statistics, the new centres and the number of
     empty clusters.
 
@@ -58,9 +63,10 @@ def lloyd_iteration(ds: Dataset, centres: np.ndarray, aggregation: str,
     a cluster empties, which is rare: the pass runs without them and, in that case, runs
     again from the same centres with them, so the result equals always collecting them.
     """
-    stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=0)
+    stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=0, kernels=kernels)
     if empty_cluster == "farthest" and bool((stats.counts <= 0).any()):
-        stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0])
+        stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0],
+                           kernels=kernels)
     new, n_empty = update_centres(stats, centres, empty_cluster)
     return stats, new, n_empty
 
@@ -98,9 +104,8 @@ class KMeans(BaseEstimator):
         How partition partials are combined; both give the same centres. ``"reduceByKey"``
         is the write-up's design (at most k + 1 records per partition shuffled by cluster
         id); ``"tree"`` tree-aggregates the k×d partials in the same job. The default is
-        ``"tree"`` because the shuffle adds a stage to every iteration, which measured
-        2.4–3.6× slower per iteration where Spark's fixed costs dominate (README,
-        "Performance").
+        ``"tree"`` because the shuffle adds a stage, a fixed cost, to every iteration
+        (docs/performance.md).
     features_col, feature_cols, weight_col, prediction_col : str, list of str or None
         DataFrame column names, as in Spark ML. ``feature_cols`` (numeric columns)
         takes precedence over ``features_col`` (a vector or array column).
@@ -121,7 +126,18 @@ class KMeans(BaseEstimator):
         (:mod:`rddml.engine.storage`): ``"executor"`` as ``.npy`` files on the executors'
         local disks, memory-mapped by each pass (no JVM→Python copy); ``"spark"`` in
         Spark's block manager (for environments that forbid local files); ``"auto"``
-        is the measured default (README, "Performance").
+        is ``"executor"``, the faster of the two (docs/performance.md).
+    kernels : {"auto", "numpy", "fused"} or None, default=None
+        The implementation of the per-block Lloyd step (:mod:`rddml._jit`): ``"auto"`` the
+        fused numba kernel for few centres and features, BLAS with a numba reduction
+        above; ``"fused"`` always the fused kernel; ``"numpy"`` NumPy and BLAS only. None
+        reads ``RDDML_KERNELS`` on the driver (``"auto"`` when unset). Resolved once, in
+        ``fit``, and passed to every task; the centres are the same up to rounding.
+    dtype : {"float64", "float32"}, default="float64"
+        The precision the blocks are stored and multiplied in. ``"float32"`` halves the
+        memory the cached blocks hold and runs single-precision BLAS; sums, weights and
+        costs still accumulate in float64, and the centres stay float64
+        (docs/performance-kernels.md states the agreement with float64).
 
     Attributes
     ----------
@@ -169,6 +185,8 @@ class KMeans(BaseEstimator):
         checkpoint_interval: int = 10,
         backend: str = "auto",
         storage: str = "auto",
+        kernels: str | None = None,
+        dtype: str = "float64",
     ) -> None:
         self.k = k
         self.init = init
@@ -186,6 +204,8 @@ class KMeans(BaseEstimator):
         self.checkpoint_interval = checkpoint_interval
         self.backend = backend
         self.storage = storage
+        self.kernels = kernels
+        self.dtype = dtype
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -204,6 +224,9 @@ class KMeans(BaseEstimator):
         check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("storage", self.storage, STORAGES)
+        if self.kernels is not None:
+            check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
+        check_choice("dtype", self.dtype, DTYPES)
         if isinstance(self.init, str):
             check_choice("init", self.init, INITS)
         else:
@@ -217,7 +240,7 @@ class KMeans(BaseEstimator):
         self._validate_params()
         ds, owned = as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col,
+            feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
         )
         try:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
@@ -241,14 +264,15 @@ class KMeans(BaseEstimator):
             )
         ckpt = self._checkpoint(ds)
         state = ckpt.load()
-        warm_up_kernels(ds, k)
+        kernels = _jit.resolve_kernels(self.kernels)
+        warm_up_kernels(ds, k, kernels, self.dtype)
         if state is None:
             seed = self.seed if self.seed is not None else int(
                 np.random.SeedSequence().generate_state(1)[0])
             started = time.perf_counter()
             centres = self._initial_centres(ds, k, seed)
-            logger.info("k-means init %s: %d centres in %.2fs", self._init_name(), k,
-                        time.perf_counter() - started)
+            logger.debug("k-means init %s: %d centres in %.2fs", self._init_name(), k,
+                         time.perf_counter() - started)
             init_centres = centres.copy()
             history: list[dict[str, Any]] = []
             converged = False
@@ -264,26 +288,9 @@ class KMeans(BaseEstimator):
         self.seed_ = seed
         self.init_centers_ = init_centres.copy()
         self.resumed_iteration_ = 0 if state is None else done
-        for it in range(done + 1, int(self.max_iter) + 1):
-            if converged:
-                break
-            t0 = time.perf_counter()
-            stats, new, n_empty = lloyd_iteration(ds, centres, self.aggregation,
-                                                  self.empty_cluster)
-            if self.distance == "cosine":
-                new = _unit_rows(new)
-            shift = centre_shift(centres, new)
-            seconds = time.perf_counter() - t0
-            cost = stats.cost / 2 if self.distance == "cosine" else stats.cost
-            history.append({"iteration": it, "cost": cost, "shift": shift,
-                            "empty_clusters": n_empty, "seconds": seconds})
-            logger.info("k-means iteration %d/%d cost=%.6g shift=%.3g empty=%d %.3fs",
-                        it, self.max_iter, cost, shift, n_empty, seconds)
-            centres = new
-            converged = shift < self.tol and n_empty == 0
-            done = it
-            if ckpt.due(it) and not converged and it < self.max_iter:
-                ckpt.save(it, _kmeans_state(seed, init_centres, centres, history, converged))
+        with progress_bar(f"KMeans (k={k})", int(self.max_iter), "it", done) as bar:
+            centres, history, converged, done = self._lloyd_loop(
+                ds, ckpt, bar, seed, init_centres, centres, history, converged, done, kernels)
         # The final state too: running the same fit again then only recomputes the inertia.
         ckpt.save(done, _kmeans_state(seed, init_centres, centres, history, converged),
                   final=True)
@@ -294,6 +301,38 @@ class KMeans(BaseEstimator):
         self.converged_ = converged
         self.history_ = history
         self.n_features_in_ = ds.n_features
+        logger.info("k-means (k=%d, init=%s, %s): %d iterations, converged=%s, inertia %.6g",
+                    k, self._init_name(), self.distance, self.n_iter_, converged, self.inertia_)
+
+    def _lloyd_loop(self, ds: Dataset, ckpt: FitCheckpoint, bar: Bar, seed: int,
+                    init_centres: np.ndarray, centres: np.ndarray,
+                    history: list[dict[str, Any]], converged: bool, done: int, kernels: str
+                    ) -> tuple[np.ndarray, list[dict[str, Any]], bool, int]:
+        """Lloyd iterations from ``done`` + 1 to ``max_iter`` (or convergence), with their
+        checkpoints, each pass run with the resolved ``kernels`` mode: ``(centres, history,
+        converged, iterations done)``."""
+        for it in range(done + 1, int(self.max_iter) + 1):
+            if converged:
+                break
+            t0 = time.perf_counter()
+            stats, new, n_empty = lloyd_iteration(ds, centres, self.aggregation,
+                                                  self.empty_cluster, kernels)
+            if self.distance == "cosine":
+                new = _unit_rows(new)
+            shift = centre_shift(centres, new)
+            seconds = time.perf_counter() - t0
+            cost = stats.cost / 2 if self.distance == "cosine" else stats.cost
+            history.append({"iteration": it, "cost": cost, "shift": shift,
+                            "empty_clusters": n_empty, "seconds": seconds})
+            logger.debug("k-means iteration %d/%d cost=%.6g shift=%.3g empty=%d %.3fs",
+                         it, self.max_iter, cost, shift, n_empty, seconds)
+            bar.update_to(it, cost=f"{cost:.6g}", shift=f"{shift:.3g}")
+            centres = new
+            converged = shift < self.tol and n_empty == 0
+            done = it
+            if ckpt.due(it) and not converged and it < self.max_iter:
+                ckpt.save(it, _kmeans_state(seed, init_centres, centres, history, converged))
+        return centres, history, converged, done
 
     def _checkpoint(self, ds: Any) -> FitCheckpoint:
         # max_iter may grow between runs: a finished fit can then be continued.
@@ -326,7 +365,9 @@ class KMeans(BaseEstimator):
         if isinstance(data, np.ndarray):
             X = check_matrix("data", data, shape=(None, centres.shape[1]))
             return assign_points(X, centres, cosine)
+        d = centres.shape[1]
         if isinstance(data, BlockDataset):
+            check_width(data.n_features, d, "dataset")
             return data.map_blocks(_predict_block, (centres, cosine))
         if isinstance(data, Dataset):
             raise InvalidParameterError(
@@ -334,6 +375,7 @@ class KMeans(BaseEstimator):
                 f"{type(data).__name__} pass the DataFrame it was built from."
             )
         if is_rdd(data):
+            check_width(rdd_width(data, _record_features), d, "RDD")
             return data.mapPartitionsWithIndex(
                 partial(_predict_records, centres=centres, cosine=cosine)
             )
@@ -350,7 +392,7 @@ class KMeans(BaseEstimator):
         check_is_fitted(self, "cluster_centers_")
         ds, owned = as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col,
+            feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
         )
         try:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
@@ -408,20 +450,36 @@ def _predict_block(block: BlockView, params: tuple[np.ndarray, bool]) -> np.ndar
     return assign_points(block.X, centres, cosine)
 
 
+def _record_features(record: Any) -> Any:
+    """The features of an RDD element: the element, or the first of a ``(features, x)`` pair."""
+    is_pair = isinstance(record, tuple) and len(record) == 2 and not np.isscalar(record[0])
+    return record[0] if is_pair else record
+
+
 def _predict_records(
     partition: int, records: Any, *, centres: np.ndarray, cosine: bool
 ) -> Any:
     chunk: list[Any] = []
     d = centres.shape[1]
+    done = 0
 
     def flush() -> list[int]:
-        X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+        nonlocal done
+        try:
+            X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+        except ValueError:
+            # Only on the error path: name the first element of another width.
+            bad = next(i for i, f in enumerate(chunk) if record_width(f) != d)
+            raise ValueError(
+                f"element {done + bad} of partition {partition} has "
+                f"{record_width(chunk[bad])} features, but the model was fitted on {d}"
+            ) from None
+        done += len(chunk)
         chunk.clear()
         return assign_points(X, centres, cosine).tolist()  # type: ignore[no-any-return]
 
     for record in records:
-        is_pair = isinstance(record, tuple) and len(record) == 2 and not np.isscalar(record[0])
-        chunk.append(record[0] if is_pair else record)
+        chunk.append(_record_features(record))
         if len(chunk) >= 8192:
             yield from flush()
     if chunk:
@@ -429,18 +487,14 @@ def _predict_records(
 
 
 def _predict_dataframe(model: KMeans, df: Any) -> Any:
-    import pandas as pd
-    from pyspark.sql import functions as F
-
     centres = model.cluster_centers_
-    cosine = model.distance == "cosine"
+    d = centres.shape[1]
     expr = features_expression(df, model.features_col, model.feature_cols)
+    check_width(dataframe_width(df, model.features_col, model.feature_cols, expr), d,
+                "DataFrame")
+    assign = partial(_assign_int32, centres=centres, cosine=model.distance == "cosine")
+    return with_features_column(df, expr, model.prediction_col, assign, d, "int")
 
-    def assign(col: pd.Series) -> pd.Series:
-        X = np.stack(col.to_numpy()) if len(col) else np.zeros((0, centres.shape[1]))
-        return pd.Series(assign_points(X.astype(np.float64), centres, cosine), dtype="int32")
 
-    # pandas_udf infers its kind from real annotations; this module's are strings.
-    assign.__annotations__ = {"col": pd.Series, "return": pd.Series}
-    udf = F.pandas_udf(assign, "int")  # type: ignore[call-overload,attr-defined]
-    return df.withColumn(model.prediction_col, udf(expr))
+def _assign_int32(X: np.ndarray, *, centres: np.ndarray, cosine: bool) -> np.ndarray:
+    return assign_points(X, centres, cosine).astype(np.int32)

@@ -34,24 +34,29 @@ MANY_COORDINATES = 1_000_000
 
 
 # ------------------------------------------------------------------ Lloyd pass
-def _lloyd_block(block: BlockView, params: tuple[np.ndarray, int]) -> LloydStats:
-    centres, n_far = params
+def _lloyd_block(block: BlockView, params: tuple[np.ndarray, int, str]) -> LloydStats:
+    centres, n_far, kernels = params
+    _jit.limit_blas_threads()
     if n_far > 0:  # rare (a cluster emptied): the NumPy path keeps far-point candidates
         return lloyd_partial_stats(block.X, block.w, centres, n_far)
     stats = LloydStats.empty(*centres.shape)
-    stats.sums, stats.counts, stats.cost = lloyd_sums(block.X, block.w, centres)
+    stats.sums, stats.counts, stats.cost = lloyd_sums(block.X, block.w, centres, kernels)
     return stats
 
 
-def _warm_up(_: None) -> bool:
-    return fused.warm_up()
+def _warm_up(params: tuple[str, int, int, tuple[str, ...]]) -> bool:
+    kernels, d, k, dtypes = params
+    _jit.limit_blas_threads()
+    return fused.warm_up(kernels, d, k, dtypes)
 
 
-def warm_up_kernels(ds: Dataset, k: int) -> None:
-    """Compile (or load from numba's cache) the fused kernels in every partition's worker
-    before the first timed pass (only where they will run); reads no block."""
-    if _jit.use_fused(fused.use_fused_lloyd(ds.n_features, k)):
-        ds.per_partition(_warm_up, None)
+def warm_up_kernels(ds: Dataset, k: int, kernels: str, dtype: str = "float64") -> None:
+    """Compile (or load from numba's cache) the numba kernels a Lloyd pass with this
+    ``kernels`` mode will run, in every partition's worker, before the first timed pass
+    (only where one will run); reads no block. The executors decide with the same mode."""
+    d = ds.n_features
+    if _jit.use_fused(fused.use_fused_lloyd(d, k), kernels) or _jit.use_numba_helpers(kernels):
+        ds.per_partition(_warm_up, (kernels, d, k, (dtype,)))
 
 
 def _merge(a: Any, b: Any) -> Any:
@@ -81,13 +86,15 @@ def _combine_keyed(a: Any, b: Any) -> Any:
     return (a[0] + b[0], a[1] + b[1])
 
 
-def lloyd_pass(ds: Dataset, centres: np.ndarray, *, aggregation: str, n_far: int) -> LloydStats:
+def lloyd_pass(ds: Dataset, centres: np.ndarray, *, aggregation: str, n_far: int,
+               kernels: str = "auto") -> LloydStats:
     """One assignment + partial-sum pass: per-cluster sums and weights, the cost and
     ``n_far`` far-point candidates. One Spark job (two stages with ``reduceByKey``).
 
     ``aggregation="tree"`` tree-aggregates the k×d partials; ``"reduceByKey"`` is the
     write-up's design: each partition emits at most k + 1 records keyed by cluster and
-    a shuffle combines them. Both give the same statistics.
+    a shuffle combines them. Both give the same statistics. ``kernels`` is the fit's
+    resolved kernel mode (:func:`rddml._jit.resolve_kernels`), passed to every task.
     """
     if aggregation not in AGGREGATIONS:
         raise InvalidParameterError(
@@ -95,7 +102,7 @@ def lloyd_pass(ds: Dataset, centres: np.ndarray, *, aggregation: str, n_far: int
             f"{aggregation!r}."
         )
     k, d = centres.shape
-    params = (np.asarray(centres, dtype=np.float64), int(n_far))
+    params = (np.asarray(centres, dtype=np.float64), int(n_far), _jit.check_mode(kernels))
     if aggregation == "tree":
         return ds.aggregate(_lloyd_block, params, LloydStats.empty(k, d), _merge)
     reducers = 1 if k * d <= MANY_COORDINATES else ds.num_partitions

@@ -14,7 +14,7 @@ Group sizes follow scikit-learn exactly: with ``k`` groups, group ``g`` gets
 chunk's labels are shuffled, which keeps those counts exact and every chunk a
 balanced random mix.
 
-Nothing here imports Spark; :mod:`rddml.data.datasets` runs these on the executors.
+Nothing here imports Spark; :mod:`rddml.engine.sources.synthetic` runs these on the executors.
 
 Examples
 --------
@@ -103,7 +103,7 @@ def balanced_groups(start: int, stop: int, n_groups: int, rng: np.random.Generat
 # --------------------------------------------------------------------------- blobs
 @dataclass(frozen=True, eq=False)
 class BlobsParams:
-    """What a blobs dataset is asked for (checked by :func:`rddml.data.datasets.make_blobs`);
+    """What a blobs dataset is asked for (checked by :func:`rddml.engine.sources.synthetic.make_blobs`);
     both :func:`blobs_spec` and the exact mode
     (:func:`rddml.data.synthetic_exact.sklearn_blobs`) generate from it."""
 
@@ -168,7 +168,7 @@ def broadcast_std(cluster_std: float | np.ndarray, k: int) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class ClassificationParams:
     """What a classification dataset is asked for (checked by
-    :func:`rddml.data.datasets.make_classification`); both :func:`classification_spec` and
+    :func:`rddml.engine.sources.synthetic.make_classification`); both :func:`classification_spec` and
     the exact mode (:func:`rddml.data.synthetic_exact.sklearn_classification`) generate
     from it."""
 

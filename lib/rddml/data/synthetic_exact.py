@@ -3,7 +3,7 @@
 The write-up's figures come from ``sklearn.datasets.make_blobs`` and
 ``make_classification`` with fixed ``random_state``; no chunked generator can
 reproduce that stream, so the exact mode calls scikit-learn itself (on one
-machine, hence the size limit) and :mod:`rddml.data.datasets` distributes the result.
+machine, hence the size limit) and :mod:`rddml.engine.sources.synthetic` distributes the result.
 
 ``make_classification`` does not return its generating parameters. They are
 recovered by replaying its draws on a second ``RandomState`` with the same

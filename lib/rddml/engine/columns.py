@@ -10,12 +10,13 @@ into one ``(n, d)`` features matrix. Both backends read DataFrames through these
 
 Separate columns, not ``F.array`` of them: packing each row's features into an array
 makes the JVM build an array object per row and write a list column, which Python
-then has to flatten; measured, the packed path cost about twice the JVM time of the
-same columns exported as they are (README, "Performance").
+then has to flatten; the columns exported as they are skip both
+(docs/benchmark/analysis-2026-12-02.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,8 +68,7 @@ def select_model_columns(
     A column that is already ``double`` is selected as it is (no cast, no alias) the
     first time it appears: a selection of plain column references reads a cached
     DataFrame's scan directly, where renaming adds a projection that copies every row
-    in the JVM (measured: a third more JVM CPU for the export of 1e7 x 2 doubles;
-    README, "Where the conversion time went"). Batches are read by position, so the
+    in the JVM. Batches are read by position, so the
     names do not matter; a repeated column is renamed so no two share a name.
     """
     from pyspark.sql import functions as F
@@ -159,8 +159,8 @@ def _doubles(col: Any) -> np.ndarray:
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     if pa.types.is_float64(col.type) and not col.null_count:
-        # The values buffer as it is: Array.to_numpy would first import pandas, about
-        # 0.2 s of CPU in every new Python worker.
+        # The values buffer as it is: Array.to_numpy would first import pandas, a cost
+        # paid again in every new Python worker.
         return np.frombuffer(col.buffers()[1], dtype=np.float64, count=len(col),
                              offset=col.offset * 8)
     return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -242,3 +242,29 @@ def arrow_batch_to_arrays(
     """Features matrix, labels and weights of one Arrow record batch (no per-row Python)."""
     X, y, w = arrow_batch_columns(batch, has_y, has_w, names, first_row)
     return stack_features(X), y, w
+
+
+def with_features_column(df: Any, features: Any, out_col: str, fn: Callable[[np.ndarray], Any],
+                         n_features: int, return_type: str) -> Any:
+    """``df`` with a column ``out_col`` computed from its features, a batch at a time.
+
+    ``features`` is an ``array<double>`` column expression (:func:`features_expression`);
+    each batch of rows becomes one ``(rows, n_features)`` float64 matrix and ``fn`` maps
+    it to one value per row (a 1-D array, or a 2-D array giving an array per row).
+    ``return_type`` is the column's Spark SQL type. Lazy: nothing runs until an action.
+    """
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    def score(col: pd.Series) -> pd.Series:
+        X = np.stack(col.to_numpy()).astype(np.float64) if len(col) else np.zeros((0, n_features))
+        if X.shape[1] != n_features:
+            raise ValueError(f"the model was fitted on {n_features} features, but the "
+                             f"DataFrame's feature arrays have {X.shape[1]}")
+        out = np.asarray(fn(X))
+        return pd.Series(list(out)) if out.ndim == 2 else pd.Series(out)
+
+    # pandas_udf infers its kind from real annotations; this module's are strings.
+    score.__annotations__ = {"col": pd.Series, "return": pd.Series}
+    udf = F.pandas_udf(score, return_type)  # type: ignore[call-overload,attr-defined]
+    return df.withColumn(out_col, udf(features))

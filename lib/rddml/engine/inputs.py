@@ -23,6 +23,7 @@ def as_dataset(
     feature_cols: list[str] | None,
     label_col: str | None = None,
     weight_col: str | None = None,
+    dtype: str = "float64",
 ) -> tuple[Dataset, bool]:
     """Return ``(dataset, owned)`` for ``data`` on the backend :func:`resolve_backend`
     picks; ``owned`` means the caller built it and must unpersist it.
@@ -30,7 +31,9 @@ def as_dataset(
     A dataset the user built (BlockDataset or FrameDataset) is used as it is: its
     columns and storage were chosen when it was built. ``storage`` applies to the RDD
     backend (:mod:`rddml.engine.storage`); the DataFrame backend caches with Spark
-    only, so ``storage="executor"`` there is an error.
+    only, so ``storage="executor"`` there is an error. ``dtype`` is the precision the
+    RDD backend stores the features in (:mod:`rddml.engine.precision`); the DataFrame
+    backend reads Arrow batches as float64 in every pass.
     """
     if isinstance(data, Dataset):
         if backend not in ("auto", data.backend):
@@ -53,11 +56,11 @@ def as_dataset(
             weight_col=weight_col,
         ), True
     if is_rdd(data):
-        return BlockDataset.from_rdd(data, labeled=labeled, storage=storage), True
+        return BlockDataset.from_rdd(data, labeled=labeled, storage=storage, dtype=dtype), True
     if is_dataframe(data):
         return BlockDataset.from_dataframe(
             data, features_col=features_col, feature_cols=feature_cols, label_col=label_col,
-            weight_col=weight_col, storage=storage,
+            weight_col=weight_col, storage=storage, dtype=dtype,
         ), True
     raise InvalidParameterError(
         "The 'data' argument must be a pyspark RDD, a pyspark DataFrame or an "

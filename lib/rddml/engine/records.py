@@ -4,7 +4,7 @@ Conversion never raises on an executor (Spark would bury the message in a Java s
 trace): a task emits a :class:`BlockError`, and the one summary pass per dataset
 returns each partition's :class:`PartitionSummary` (rows, width, labels, minimum
 weight, first error, content digest and, for labelled rows, the per-class feature
-moments of :class:`~rddml.linear.softmax.LabelCensus`). :func:`apply_summaries` turns
+moments of :class:`~rddml.engine.census.LabelCensus`). :func:`apply_summaries` turns
 those into the dataset's attributes on the driver and :func:`check_summaries` raises
 :class:`DataValidationError` for the first problem found. Both backends use these, so
 their checks and messages agree.
@@ -18,9 +18,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from rddml.engine.census import LabelCensus, block_label_census
 from rddml.engine.content_keys import row_key_sums
 from rddml.errors import DataValidationError
-from rddml.linear.softmax import LabelCensus, block_label_census
 
 MAX_LABELS = 16  # distinct labels kept per partition (enough to report bad labels)
 #: A partition keeps its label census while classes x features stays at most this: the
@@ -67,7 +67,7 @@ class PartitionSummary:
     """What the summary pass learns about one partition.
 
     ``census`` is the per-class row count and weighted feature moments of the
-    partition's labelled rows (:class:`~rddml.linear.softmax.LabelCensus`), or None: no
+    partition's labelled rows (:class:`~rddml.engine.census.LabelCensus`), or None: no
     labels, an error, or more than :data:`MAX_CENSUS_VALUES` classes x features. It
     takes no part in comparisons (it holds arrays).
     """
@@ -104,7 +104,7 @@ def summarise_partition(
     """One partition's row count, width, label set, digest, label census and first error
     (executors).
 
-    The census is :func:`~rddml.linear.softmax.block_label_census` of every block, merged
+    The census is :func:`~rddml.engine.census.block_label_census` of every block, merged
     in block order, as :func:`rddml.linear.passes.label_census_pass` folds a partition:
     a fit then finds its standardisation statistics here and needs no pass for them.
     """

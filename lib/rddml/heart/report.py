@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rddml.heart.markdown import markdown_table
 from rddml.heart.models import RDDML_LOGISTIC, SKLEARN_FOREST, SKLEARN_LOGISTIC
 from rddml.heart.plots import plot_coefficients, plot_disease_rates, plot_missing
 from rddml.heart.severity import CONFUSION_PLOT, plot_confusion_matrices, severity_section
@@ -39,29 +40,6 @@ PLOTS = {"missing": "missing_values.png", "disease_rate": "disease_rate_by_categ
          "coefficients": "model_coefficients.png"}
 #: The write-up's test accuracies on its own split (pandas sample(frac=0.7, random_state=123)).
 WRITE_UP_ACCURACY = {SKLEARN_LOGISTIC: 0.7781818181818182, SKLEARN_FOREST: 0.7527272727272727}
-
-
-def _cell(value: Any, digits: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e9):
-            return f"{value:.3e}"
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def markdown_table(frame: pd.DataFrame, *, digits: int = 6, index: bool = False) -> str:
-    """A GitHub Markdown table of ``frame`` (floats with ``digits`` decimals)."""
-    data = frame.reset_index() if index else frame
-    header = [str(c) for c in data.columns]
-    lines = ["| " + " | ".join(header) + " |",
-             "| " + " | ".join("---" for _ in header) + " |"]
-    for row in data.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v, digits) for v in row) + " |")
-    return "\n".join(lines)
 
 
 def _bullets(items: Sequence[str]) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 
 from rddml.errors import DataValidationError
 from rddml.heart.columns import KEY_COLUMNS
+from rddml.heart.markdown import markdown_table
 from rddml.heart.models import collect_features
 from rddml.heart.pipeline import FEATURES
 
@@ -166,7 +167,6 @@ def severity_section(severity: SeverityResult, plot_path: str) -> str:
     """The report's Markdown section: rows per class, the metrics table and the plot."""
     import pandas as pd
 
-    from rddml.heart.report import markdown_table
 
     counts = ", ".join(f"{c}: {a} / {b}" for c, a, b in
                        zip(severity.classes, severity.train_counts, severity.test_counts))

@@ -37,7 +37,8 @@ def configure_logging(level: str = "INFO") -> None:
 def parse_job_args(
     config_cls: type[C], description: str | None, argv: Sequence[str] | None = None
 ) -> C:
-    """Parse ``--config FILE``, ``--set key=value`` and ``--overwrite`` into a config."""
+    """Parse ``--config FILE``, ``--set key=value`` and ``--overwrite`` into a config;
+    ``--verbose`` switches rddml's per-iteration log lines (DEBUG) on."""
     parser = argparse.ArgumentParser(
         description=(description or "").strip().splitlines()[0] if description else None,
         epilog="config keys:\n" + "\n".join(describe_config(config_cls)),
@@ -52,7 +53,11 @@ def parse_job_args(
     for name in flags:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=f"flag_{name}",
                             action="store_true", help=f"set {name} = true")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log every iteration of every fit (rddml's DEBUG messages)")
     args = parser.parse_args(argv)
+    if args.verbose:
+        logging.getLogger("rddml").setLevel(logging.DEBUG)
     extra = {name: True for name in flags if getattr(args, f"flag_{name}")}
     return load_config(config_cls, args.config, args.set, extra)
 

@@ -4,7 +4,7 @@ Driver-side checks only (no Spark, no pass): the family from the dataset's label
 summary, the class count K from the summary or from the multinomial statistics pass
 (:func:`rddml.linear.passes.label_census_pass`), and the per-class weights. Labels
 must be the integers 0 .. K − 1, every class with rows, and K at most
-:data:`~rddml.linear.softmax.MAX_CLASSES`.
+:data:`~rddml.labels.MAX_CLASSES`.
 
 Examples
 --------
@@ -27,7 +27,8 @@ import numpy as np
 
 from rddml.engine.records import MAX_LABELS
 from rddml.errors import DataValidationError, InvalidParameterError
-from rddml.linear.softmax import MAX_CLASSES, balanced_weights
+from rddml.labels import MAX_CLASSES
+from rddml.linear.softmax import balanced_weights
 
 FAMILIES = ("auto", "binomial", "multinomial")
 

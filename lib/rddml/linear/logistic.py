@@ -11,13 +11,16 @@ from typing import Any
 
 import numpy as np
 
+import rddml._jit as _jit
 from rddml.base import BaseEstimator
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import Dataset
 from rddml.engine.inputs import as_dataset
+from rddml.engine.precision import DTYPES
 from rddml.engine.storage import STORAGES
+from rddml.engine.widths import check_width, dataframe_width, rdd_width
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
@@ -40,6 +43,7 @@ from rddml.linear.classes import (
 from rddml.linear.kernels import (
     Scaling,
     balanced_class_weights,
+    check_standardization,
     classification_metrics,
     penalty_mask,
     pooled_mean_std,
@@ -53,7 +57,13 @@ from rddml.linear.passes import (
     label_census_pass,
     warm_up_kernels,
 )
-from rddml.linear.predict import predict_blocks, predict_dataframe, predict_records, scores
+from rddml.linear.predict import (
+    features_of,
+    predict_blocks,
+    predict_dataframe,
+    predict_records,
+    scores,
+)
 from rddml.linear.softmax import theta_to_original
 from rddml.linear.solvers import (
     SolverResult,
@@ -73,6 +83,7 @@ from rddml.params import (
     check_seed,
     check_str_list,
 )
+from rddml.progress import Bar, progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +188,14 @@ class LogisticRegression(BaseEstimator):
         term and no ``checkpoint_dir``.
     lower_bounds_intercept, upper_bounds_intercept : float or array of shape (K,), or None
         Box constraints on the intercept(s) (``fit_intercept=True`` only).
+    kernels : {"auto", "numpy", "fused"} or None, default=None
+        The implementation of the binomial loss/gradient pass, as for
+        :class:`~rddml.cluster.kmeans.KMeans` (None: the driver's ``RDDML_KERNELS``, else
+        ``"auto"``); resolved once in ``fit`` and passed to every task.
+    dtype : {"float64", "float32"}, default="float64"
+        The precision the blocks are stored and multiplied in; ``"float32"`` halves the
+        cached blocks and runs single-precision matrix-vector products, with the per-row
+        terms and all sums in float64 (docs/performance-kernels.md states the agreement).
 
     Attributes
     ----------
@@ -249,6 +268,8 @@ class LogisticRegression(BaseEstimator):
         upper_bounds_coef: Any = None,
         lower_bounds_intercept: Any = None,
         upper_bounds_intercept: Any = None,
+        kernels: str | None = None,
+        dtype: str = "float64",
     ) -> None:
         self.optimizer = optimizer
         self.step_size = step_size
@@ -279,6 +300,8 @@ class LogisticRegression(BaseEstimator):
         self.upper_bounds_coef = upper_bounds_coef
         self.lower_bounds_intercept = lower_bounds_intercept
         self.upper_bounds_intercept = upper_bounds_intercept
+        self.kernels = kernels
+        self.dtype = dtype
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -323,6 +346,9 @@ class LogisticRegression(BaseEstimator):
         check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("storage", self.storage, STORAGES)
+        if self.kernels is not None:
+            check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
+        check_choice("dtype", self.dtype, DTYPES)
         self._bounded()
 
     def _bounded(self) -> bool:
@@ -352,6 +378,7 @@ class LogisticRegression(BaseEstimator):
         return as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=True, features_col=self.features_col,
             feature_cols=self.feature_cols, label_col=self.label_col, weight_col=self.weight_col,
+            dtype=self.dtype,
         )
 
     def _fit_dataset(self, ds: Dataset) -> None:
@@ -367,7 +394,8 @@ class LogisticRegression(BaseEstimator):
     def _fit_binomial(self, ds: Dataset) -> None:
         started = time.perf_counter()
         check_labelled(ds, require_both=True)
-        warm_up_kernels(ds)
+        kernels = _jit.resolve_kernels(self.kernels)
+        warm_up_kernels(ds, kernels, self.dtype)
         d = ds.n_features
         ckpt, setup, solver_state = self._start(ds, self._setup, SETUP_KEYS,
                                                 "logistic regression")
@@ -397,10 +425,10 @@ class LogisticRegression(BaseEstimator):
         l1_strength = float(self.reg_param) * float(self.l1_ratio)
         l1 = l1_strength * penalty_mask(d, bool(self.fit_intercept)) if l1_strength else None
         fun = partial(full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
-                      l2=l2)
+                      l2=l2, kernels=kernels)
         batch_fun = None if setup["seed"] is None else partial(
             batch_objective, ds=ds, scaling=scaling, class_weights=class_weights, l2=l2,
-            seed=int(setup["seed"]), fraction=float(self.batch_fraction))
+            seed=int(setup["seed"]), fraction=float(self.batch_fraction), kernels=kernels)
         result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup, box)
         coef, intercept = scaling.to_original(result.theta)
         self._check_finite(coef, intercept, result.n_iter)
@@ -482,6 +510,7 @@ class LogisticRegression(BaseEstimator):
                 class_weights = balanced_class_weights(moments.weight)
             if self.standardize:
                 mean, std = pooled_mean_std(moments, class_weights)
+                check_standardization(mean, std)
         return {"solver_kind": self._solver_kind(), "seed": self._sgd_seed(),
                 "class_weight": None if class_weights is None else list(class_weights),
                 "feature_mean": mean, "feature_std": std, "stats_passes": passes}
@@ -549,23 +578,34 @@ class LogisticRegression(BaseEstimator):
     def _run_solver(self, fun: Any, batch_fun: Any, theta0: np.ndarray,
                     l1: np.ndarray | None, resume: SolverState | None,
                     checkpoint: _SolverCheckpoint) -> SolverResult:
+        description = f"{type(self).__name__} ({self.optimizer})"
+        done = 0 if resume is None else int(resume.get("n_iter", 0))
+        with progress_bar(description, int(self.max_iter), "it", done) as bar:
+            report = partial(_report_iteration, bar=bar)
+            return self._call_solver(fun, batch_fun, theta0, l1, resume, checkpoint, report)
+
+    def _call_solver(self, fun: Any, batch_fun: Any, theta0: np.ndarray,
+                     l1: np.ndarray | None, resume: SolverState | None,
+                     checkpoint: _SolverCheckpoint, report: Callable[[int, float], None]
+                     ) -> SolverResult:
         max_iter, tol = int(self.max_iter), float(self.tol)
         kind = self._solver_kind()
         if kind == "gd":
             return gradient_descent(fun, theta0, step=float(self.step_size),
                                     max_iter=max_iter, tol=tol, l1=l1, resume=resume,
-                                    checkpoint=checkpoint)
+                                    checkpoint=checkpoint, on_iteration=report)
         if kind == "sgd":
             assert batch_fun is not None
             return stochastic_gradient_descent(batch_fun, theta0, step=float(self.step_size),
                                                max_iter=max_iter, tol=tol, l1=l1,
-                                               resume=resume, checkpoint=checkpoint)
+                                               resume=resume, checkpoint=checkpoint,
+                                               on_iteration=report)
         if kind == "owlqn":
             assert l1 is not None
             return owlqn(fun, theta0, l1, max_iter=max_iter, tol=tol, resume=resume,
-                         checkpoint=checkpoint)
+                         checkpoint=checkpoint, on_iteration=report)
         return lbfgs(fun, theta0, max_iter=max_iter, tol=tol, resume=resume,
-                     checkpoint=checkpoint)
+                     checkpoint=checkpoint, on_iteration=report)
 
     # ----------------------------------------------------------- multinomial
     def _fit_multinomial(self, ds: Dataset) -> None:
@@ -657,9 +697,12 @@ class LogisticRegression(BaseEstimator):
             self._check_width(data.n_features)
             return predict_blocks(data, coef, intercept, threshold)
         if is_rdd(data):
+            check_width(rdd_width(data, features_of), d, "RDD")
             return predict_records(data, coef, intercept, threshold)
         if is_dataframe(data):
             features = features_expression(data, self.features_col, self.feature_cols)
+            check_width(dataframe_width(data, self.features_col, self.feature_cols, features),
+                        d, "DataFrame")
             return predict_dataframe(data, features=features, out_col=out_col, coef=coef,
                                      intercept=intercept, threshold=threshold)
         raise InvalidParameterError(
@@ -877,3 +920,7 @@ def _init_intercept(value: Any, n_classes: int | None, multinomial: bool) -> np.
 def _is_prior(value: Any) -> bool:
     """``init_intercept="prior"``: start from MLlib's intercepts (class log-odds)."""
     return isinstance(value, str) and value == "prior"
+
+
+def _report_iteration(iteration: int, objective: float, *, bar: Bar) -> None:
+    bar.update_to(iteration, objective=f"{objective:.6g}")

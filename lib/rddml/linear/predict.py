@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from rddml.engine.blocks import BlockDataset
+from rddml.engine.columns import with_features_column
 from rddml.engine.dataset import BlockView
+from rddml.engine.widths import record_width
 from rddml.linear.kernels import sigmoid
 from rddml.linear.softmax import softmax_rows
 
@@ -56,7 +58,7 @@ def predict_blocks(ds: BlockDataset, coef: np.ndarray, intercept: Intercept,
     return ds.map_blocks(_block_scores, (coef, intercept, threshold))
 
 
-def _features_of(record: Any) -> Any:
+def features_of(record: Any) -> Any:
     """The features of an RDD element: the element itself, or the first item of a
     ``(features, label[, weight])`` tuple."""
     if isinstance(record, tuple) and len(record) in (2, 3) and not np.isscalar(record[0]):
@@ -65,18 +67,30 @@ def _features_of(record: Any) -> Any:
 
 
 def _predict_records(
-    records: Iterable[Any], *, coef: np.ndarray, intercept: Intercept, threshold: float | None
+    partition: int, records: Iterable[Any], *, coef: np.ndarray, intercept: Intercept,
+    threshold: float | None,
 ) -> Iterator[Any]:
     chunk: list[Any] = []
     d = coef.shape[-1]
+    done = 0
 
     def flush() -> list[Any]:
-        X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+        nonlocal done
+        try:
+            X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+        except ValueError:
+            # Only on the error path: name the first element of another width.
+            bad = next(i for i, f in enumerate(chunk) if record_width(f) != d)
+            raise ValueError(
+                f"element {done + bad} of partition {partition} has "
+                f"{record_width(chunk[bad])} features, but the model was fitted on {d}"
+            ) from None
+        done += len(chunk)
         chunk.clear()
         return scores(X, coef, intercept, threshold).tolist()  # type: ignore[no-any-return]
 
     for record in records:
-        chunk.append(_features_of(record))
+        chunk.append(features_of(record))
         if len(chunk) >= RECORD_CHUNK:
             yield from flush()
     if chunk:
@@ -87,8 +101,8 @@ def predict_records(rdd: Any, coef: np.ndarray, intercept: Intercept,
                     threshold: float | None) -> Any:
     """RDD in the input's order: floats P(y=1) (binary) or lists of K class probabilities
     (multinomial), or the predicted class (a float) when ``threshold`` is set."""
-    return rdd.mapPartitions(partial(_predict_records, coef=coef, intercept=intercept,
-                                     threshold=threshold))
+    return rdd.mapPartitionsWithIndex(partial(_predict_records, coef=coef,
+                                              intercept=intercept, threshold=threshold))
 
 
 def predict_dataframe(
@@ -98,22 +112,7 @@ def predict_dataframe(
     """``df`` with a column ``out_col``: a double P(y=1), or 0.0/1.0 with a threshold
     (binary); an ``array<double>`` of the K class probabilities, or the double predicted
     class with a threshold (multinomial)."""
-    import pandas as pd
-    from pyspark.sql import functions as F
-
-    d = coef.shape[-1]
     vector_out = coef.ndim == 2 and threshold is None
-
-    def score(col: pd.Series) -> pd.Series:
-        X = np.stack(col.to_numpy()).astype(np.float64) if len(col) else np.zeros((0, d))
-        if X.shape[1] != d:
-            raise ValueError(f"the model was fitted on {d} features, but the DataFrame's "
-                             f"feature arrays have {X.shape[1]}")
-        out = scores(X, coef, intercept, threshold)
-        return pd.Series(list(out)) if vector_out else pd.Series(out)
-
-    # pandas_udf infers its kind from real annotations; this module's are strings.
-    score.__annotations__ = {"col": pd.Series, "return": pd.Series}
-    udf = F.pandas_udf(score, "array<double>" if vector_out  # type: ignore[call-overload,attr-defined]
-                       else "double")
-    return df.withColumn(out_col, udf(features))
+    return with_features_column(
+        df, features, out_col, partial(scores, coef=coef, intercept=intercept, threshold=threshold),
+        coef.shape[-1], "array<double>" if vector_out else "double")

@@ -78,6 +78,12 @@ MAX_LINE_SEARCH = 20
 MAX_FIRST_STEP = 1e10
 DIVERGENCE_HINT = ("Use a smaller step_size, standardize=True, or optimizer='lbfgs' "
                    "(which chooses its own steps).")
+#: What a gradient beyond double precision means: features (or weights) so large that
+#: squares overflow, which no step size or optimizer can work around.
+SCALE_HINT = ("The features (or the sample weights) are too large: values whose squares "
+              "overflow (|x| near 1e154 or more) cannot be fitted in double precision. "
+              "Rescale them before fitting (divide each feature by a power of ten or by "
+              "its standard deviation).")
 
 
 class Checkpointer(Protocol):
@@ -93,12 +99,14 @@ class Checkpointer(Protocol):
 class SolverOptions(TypedDict):
     """The keywords every solver takes: stop after ``max_iter`` iterations or at its ``tol``
     rule; ``resume``: a state to continue from (:attr:`SolverResult.state`);
-    ``checkpoint``: where to hand the state between iterations."""
+    ``checkpoint``: where to hand the state between iterations; ``on_iteration``: called
+    with the number and objective of every iteration (progress displays)."""
 
     max_iter: int
     tol: float
     resume: NotRequired[Mapping[str, Any] | None]
     checkpoint: NotRequired[Checkpointer | None]
+    on_iteration: NotRequired[Callable[[int, float], None] | None]
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,7 @@ class _Run:
     tol: float
     resume: Mapping[str, Any] | None = None
     checkpoint: Checkpointer | None = None
+    on_iteration: Callable[[int, float], None] | None = None
 
     def start(self, kind: str, theta0: np.ndarray, history: list[float]
               ) -> tuple[np.ndarray, int, bool, bool]:
@@ -124,8 +133,12 @@ class _Run:
                 int(self.resume["n_iter"]), bool(self.resume["converged"]),
                 bool(self.resume["stopped"]))
 
-    def save(self, it: int, stopped: bool, state: Callable[[], SolverState]) -> None:
-        """Save the state after iteration ``it`` when due and the run goes on."""
+    def save(self, it: int, stopped: bool, state: Callable[[], SolverState], value: float
+             ) -> None:
+        """After iteration ``it`` (objective ``value``): report it, and save the state when
+        due and the run goes on."""
+        if self.on_iteration is not None:
+            self.on_iteration(it, value)
         checkpoint = self.checkpoint
         if checkpoint is not None and not stopped and it < self.max_iter and checkpoint.due(it):
             checkpoint.save(it, state())
@@ -156,16 +169,26 @@ def l1_value(theta: np.ndarray, l1: np.ndarray | None) -> float:
 
 
 def _check_finite(value: float, vector: np.ndarray, iteration: int, optimizer: str,
-                  step: float | None) -> None:
-    """Raise unless the objective and ``vector`` (its gradient, or the updated parameters)
-    are finite."""
+                  step: float | None, what: str = "gradient") -> None:
+    """Raise unless the objective and ``vector`` (``what``: the gradient, or the updated
+    parameters) are finite, and ``vector``'s squared norm is too: every solver takes it
+    (step sizes, curvature pairs, convergence tests), and when it overflows an L-BFGS run
+    stops at its start and returns the starting point as if nothing were wrong."""
     if math.isfinite(value) and np.all(np.isfinite(vector)):
-        return
+        with np.errstate(over="ignore"):
+            squared = float(vector @ vector)
+        if math.isfinite(squared):
+            return
+        raise ConvergenceError(
+            f"optimizer={optimizer!r} cannot continue at iteration {iteration}: the "
+            f"{what} is too large for double precision (largest component "
+            f"{float(np.max(np.abs(vector))):.3g}; its squared norm overflows). {SCALE_HINT}"
+        )
     step_text = f" with step_size={step}" if step is not None else ""
-    what = (f"the objective became {value!r}" if not math.isfinite(value)
-            else "the gradient or the updated parameters became non-finite")
+    problem = (f"the objective became {value!r}" if not math.isfinite(value)
+               else "the gradient or the updated parameters became non-finite")
     raise ConvergenceError(
-        f"optimizer={optimizer!r} diverged at iteration {iteration}{step_text}: {what}. "
+        f"optimizer={optimizer!r} diverged at iteration {iteration}{step_text}: {problem}. "
         f"{DIVERGENCE_HINT}"
     )
 
@@ -237,9 +260,9 @@ def gradient_descent(fun: Objective, theta0: np.ndarray, *, step: float,
                 )
         theta, converged = _proximal_step(theta, grad, step, l1, tol, it=it, name="gd",
                                           base_step=step)
-        logger.info("gd iteration %d/%d objective=%.10g %.3fs", it, max_iter, total,
-                    time.perf_counter() - started)
-        run.save(it, converged, state)
+        logger.debug("gd iteration %d/%d objective=%.10g %.3fs", it, max_iter, total,
+                     time.perf_counter() - started)
+        run.save(it, converged, state, total)
     return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
 
 
@@ -251,7 +274,7 @@ def _proximal_step(theta: np.ndarray, grad: np.ndarray, step: float, l1: np.ndar
     new = theta - step * grad
     if l1 is not None:
         new = soft_threshold(new, step * l1)
-    _check_finite(0.0, new, it, name, base_step)
+    _check_finite(0.0, new, it, name, base_step, "updated parameter vector")
     return new, _param_change_small(theta, new, tol)
 
 
@@ -289,9 +312,9 @@ def stochastic_gradient_descent(fun: BatchObjective, theta0: np.ndarray, *, step
             step_t = step / math.sqrt(it)
             theta, converged = _proximal_step(theta, grad, step_t, l1, tol, it=it,
                                               name="sgd", base_step=step)
-            logger.info("sgd iteration %d/%d batch objective=%.10g %.3fs", it, max_iter,
-                        total, time.perf_counter() - started)
-        run.save(it, converged, state)
+            logger.debug("sgd iteration %d/%d batch objective=%.10g %.3fs", it, max_iter,
+                         total, time.perf_counter() - started)
+        run.save(it, converged, state, history[-1] if history else math.nan)
     return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
 
 
@@ -530,9 +553,9 @@ def lbfgs(fun: Objective, theta0: np.ndarray, **options: Unpack[SolverOptions]) 
         elif decrease <= ftol:
             converged = stopped = True
             message = "the relative decrease of the objective is <= max(tol^2, 1e-15)"
-        logger.info("lbfgs iteration %d/%d objective=%.10g passes=%d %.3fs", it, max_iter,
-                    value, len(history), time.perf_counter() - started)
-        run.save(it, stopped, state)
+        logger.debug("lbfgs iteration %d/%d objective=%.10g passes=%d %.3fs", it, max_iter,
+                     value, len(history), time.perf_counter() - started)
+        run.save(it, stopped, state, value)
     if not message:
         message = ("the largest gradient component is <= tol" if converged else
                    "max_iter reached")
@@ -604,11 +627,11 @@ def owlqn(fun: Objective, theta0: np.ndarray, l1: np.ndarray, **options: Unpack[
         decrease = _relative_decrease(total, new_total)
         theta, grad, total = trial, new_grad, new_total
         path.append(float(total))
-        logger.info("OWL-QN iteration %d/%d objective=%.10g", it, max_iter, total)
+        logger.debug("OWL-QN iteration %d/%d objective=%.10g", it, max_iter, total)
         if decrease <= max(tol * tol, 1e-15):
             converged = stopped = True
             break
-        run.save(it, stopped, state)
+        run.save(it, stopped, state, total)
     return SolverResult(theta, it, converged, history, n_evals=len(history), state=state(),
                         path=path)
 

@@ -33,7 +33,6 @@ from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Params
 from pyspark.ml.util import (
-    DefaultParamsReader,
     GeneralMLWriter,
     MLReadable,
     MLReader,
@@ -42,6 +41,8 @@ from pyspark.ml.util import (
 
 from rddml.errors import DataValidationError, InvalidParameterError
 from rddml.io.persist import check_model_document, model_document
+from rddml.ml._stage_checks import check_stage_files, set_saved_params, stage_read_errors
+from rddml.paths import expand_user
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -193,6 +194,10 @@ class RddmlWriter(GeneralMLWriter):
         else:
             super()._handleOverwrite(path)
 
+    def save(self, path: str) -> None:
+        """Save the stage to ``path`` (a leading ``~`` expanded, as a shell would)."""
+        super().save(expand_user(path, what="Model path"))
+
     def saveImpl(self, path: str) -> None:
         spark = self.sparkSession
         source = (self.source or "internal").lower()
@@ -232,8 +237,11 @@ class RddmlReader(MLReader[P], Generic[P]):
 
     def load(self, path: str) -> P:
         spark = self.sparkSession
+        path = expand_user(path, what="Model path")
+        check_stage_files(spark, path)  # sizes first: Spark reads these whole
         metadata_dir = os.path.join(path, METADATA_DIR)
-        metadata = read_json_object(spark, metadata_dir, "Stage metadata")
+        with stage_read_errors(path):
+            metadata = read_json_object(spark, metadata_dir, "Stage metadata")
         expected = f"{self.cls.__module__}.{self.cls.__name__}"
         if metadata.get("class") != expected:
             raise DataValidationError(
@@ -246,11 +254,12 @@ class RddmlReader(MLReader[P], Generic[P]):
             if isinstance(metadata.get(section), dict):
                 metadata[section] = {name: param_from_json(value)
                                      for name, value in metadata[section].items()}
-        DefaultParamsReader.getAndSetParams(instance, metadata)
+        set_saved_params(instance, metadata, metadata_dir)
         restore = getattr(instance, "_restore_document", None)
         if restore is not None:
             data = os.path.join(path, DATA_DIR)
-            document = read_json_object(spark, data, "Model data")
+            with stage_read_errors(path):
+                document = read_json_object(spark, data, "Model data")
             check_model_document(data, document, instance._rddml_kind)
             restore(data, document)
         return instance  # type: ignore[no-any-return]

@@ -97,6 +97,7 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
         upperBoundsOnIntercepts: Vector | None = None, maxBlockSizeInMB: float = 0.0,
         optimizer: str = "lbfgs", stepSize: float = 1.0, batchFraction: float = 1.0,
         classWeight: Any = None, seed: int | None = None, backend: str = "auto",
+        kernels: str | None = None, float32Inputs: bool = False,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -146,6 +147,7 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
             label_col=self.getOrDefault("labelCol"),
             weight_col=optional_col(self, "weightCol"),
             backend=self.getOrDefault("backend"),
+            **self.rddml_precision(),
         )
 
 

@@ -1,0 +1,322 @@
+"""Converting records into blocks: RDD elements, Arrow batches of a DataFrame.
+
+Conversion happens on the executors. A bad record does not raise there (Spark would
+bury the message in a Java stack trace): the task emits a
+:class:`~rddml.engine.records.BlockError`, and the driver raises
+:class:`~rddml.errors.DataValidationError` with it after the one summary pass that also
+counts rows and checks dimensions (:mod:`rddml.engine.records`). Rows become blocks in a
+:class:`~rddml.engine.cutting.BlockCutter`.
+
+A JVM DataFrame's partitions are read as the Arrow batches ``toPandas()`` reads
+(:func:`_arrow_batch_rdd`), in plain Python RDD tasks; a DataFrame without a JVM
+object behind it goes through ``mapInArrow`` (:func:`_pickled`, :func:`_arrow_to_handle`).
+"""
+
+from __future__ import annotations
+
+import numbers
+import pickle
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rddml.engine.columns import arrow_batch_columns, arrow_batch_to_arrays
+from rddml.engine.cutting import BlockCutter, check_finite, partition_row
+from rddml.engine.records import Block, BlockError
+from rddml.engine.storage import Build, write_partition
+
+if TYPE_CHECKING:
+    from pyspark import RDD
+    from pyspark.sql import DataFrame
+
+#: Records turned into one matrix at a time (one ``np.asarray`` call) before cutting.
+RECORDS_PER_SLICE = 8192
+
+#: Arrow batches of about 1 MiB for the DataFrame conversion (Spark's default of 10000
+#: rows is 160 KB at two features): fewer batches, so less Python per batch, while a
+#: batch stays small beside the block it is copied into.
+ARROW_BATCH_BYTES = 1024 * 1024
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (numbers.Real, np.number)) and not isinstance(value, bool)
+
+
+def _parse_record(record: Any, kind: str) -> tuple[Any, Any, Any]:
+    """Split one RDD element into (features, label, weight) according to ``kind``."""
+    if kind == "points":
+        # (point, weight) pairs: a 2-tuple whose first item is itself a sequence.
+        if (
+            isinstance(record, tuple)
+            and len(record) == 2
+            and not _is_scalar(record[0])
+            and _is_scalar(record[1])
+        ):
+            return record[0], None, record[1]
+        return record, None, None
+    if not isinstance(record, (tuple, list)) or len(record) not in (2, 3):
+        raise ValueError(
+            f"expected a (features, label) or (features, label, weight) tuple, got {record!r:.80}"
+        )
+    weight = record[2] if len(record) == 3 else None
+    return record[0], record[1], weight
+
+
+def checked_batch_arrays(
+    batch: Any, has_y: bool, has_w: bool, names: dict[str, Any], first_row: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """One Arrow batch's arrays, with NaN/±Inf reported as "row N of the partition"
+    (raises ValueError, which the tasks turn into a :class:`BlockError`)."""
+    X, y, w = arrow_batch_to_arrays(batch, has_y, has_w, names, first_row)
+    where = partial(partition_row, base=first_row)
+    check_finite(X, where)
+    if y is not None:
+        check_finite(y, where, "label")
+    if w is not None:
+        check_finite(w, where, "weight")
+    return X, y, w
+
+
+def checked_batches(
+    batches: Iterable[Any], has_y: bool, has_w: bool, names: dict[str, Any]
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
+    """A partition's non-empty Arrow batches as checked arrays, each with its first row
+    (finite values, and one number of features, at least 1, across the partition); raises
+    ValueError, which the tasks turn into a :class:`BlockError`. The DataFrame backend
+    reads its partitions through it; the RDD backend's :func:`_arrow_to_blocks` makes the
+    same checks with the same messages while it copies the columns into blocks."""
+    seen = 0
+    width: int | None = None
+    for batch in batches:
+        X, y, w = checked_batch_arrays(batch, has_y, has_w, names, seen)
+        if X.shape[0]:
+            where = f"row {seen} of the partition"
+            if width is not None and X.shape[1] != width:
+                raise ValueError(f"{where} has {X.shape[1]} features, expected {width} "
+                                 "like the first row of the partition")
+            width = X.shape[1]
+            if width == 0:
+                raise ValueError(f"{where} has no features")
+            yield seen, X, y, w
+        seen += X.shape[0]
+
+
+def records_to_blocks(
+    partition: int,
+    records: Iterable[Any],
+    *,
+    kind: str,
+    max_rows: int | None = None,
+) -> Iterator[Block | BlockError]:
+    """Convert the records of one partition to blocks (runs on the executors)."""
+    where = partial(_element, partition=partition)
+    cutter: BlockCutter | None = None  # made at the first record, which says if rows are weighted
+    n_features: int | None = None
+    weighted: bool | None = None
+    feats: list[Any] = []
+    labels: list[Any] = []
+    weights: list[Any] = []
+    index = 0
+
+    def flush_rows() -> Iterator[Block]:
+        X = np.asarray(feats, dtype=np.float64).reshape(len(feats), n_features or 0)
+        y = np.asarray(labels, dtype=np.float64) if kind == "labeled" else None
+        w = np.asarray(weights, dtype=np.float64) if weighted else None
+        feats.clear()
+        labels.clear()
+        weights.clear()
+        assert cutter is not None
+        yield from cutter.add(X, y, w)
+
+    try:
+        for record in records:
+            x, label, weight = _parse_record(record, kind)
+            try:
+                row = np.asarray(x, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where(index)} is not numeric: {x!r:.80} ({exc})") from None
+            if row.ndim != 1:
+                raise ValueError(
+                    f"{where(index)} must be a flat sequence of numbers, got {x!r:.80}"
+                )
+            if n_features is None:
+                n_features = row.shape[0]
+                weighted = weight is not None
+                if n_features == 0:
+                    raise ValueError(f"{where(index)} has no features")
+                cutter = BlockCutter(partition, max_rows, kind == "labeled", weighted,
+                                     where=where)
+            elif row.shape[0] != n_features:
+                raise ValueError(
+                    f"{where(index)} has {row.shape[0]} features, expected {n_features} "
+                    "like the first element of the partition"
+                )
+            if (weight is not None) != weighted:
+                raise ValueError(f"{where(index)} mixes weighted and unweighted records")
+            if kind == "labeled":
+                if not _is_scalar(label):
+                    raise ValueError(f"{where(index)} has a non-numeric label {label!r:.40}")
+                labels.append(label)
+            if weighted:
+                if not _is_scalar(weight):
+                    raise ValueError(f"{where(index)} has a non-numeric weight {weight!r:.40}")
+                weights.append(weight)
+            feats.append(row)
+            index += 1
+            if len(feats) >= RECORDS_PER_SLICE:
+                yield from flush_rows()
+        if feats:
+            yield from flush_rows()
+        if cutter is not None:
+            yield from cutter.flush()
+    except ValueError as exc:
+        yield BlockError(str(exc))
+
+
+def _element(i: int, *, partition: int) -> str:
+    return f"element {i} of partition {partition}"
+
+
+def _records_task(index: int, records: Iterable[Any], *, kind: str,
+                  max_rows: int | None) -> Iterator[Block | BlockError]:
+    return records_to_blocks(index, records, kind=kind, max_rows=max_rows)
+
+
+def _unpickle_payload(row: Any) -> Any:
+    return pickle.loads(row[1])
+
+
+def _renumber_partition(index: int, items: Iterable[Any]) -> Iterator[Any]:
+    for item in items:
+        if isinstance(item, Block):
+            yield item._replace(partition=index)
+        else:
+            yield item
+
+
+def _arrow_to_blocks(
+    batches: Iterable[Any],
+    names: dict[str, Any],
+    has_y: bool,
+    has_w: bool,
+    max_rows: int | None,
+    partition: int = 0,
+) -> Iterator[Block | BlockError]:
+    """A partition's Arrow batches as validated blocks (or the first error): each batch's
+    columns are copied straight into the blocks, no per-batch matrix is made."""
+    cutter = BlockCutter(partition, max_rows, has_y, has_w)
+    try:
+        for batch in batches:
+            n = batch.num_rows
+            if not n:
+                continue
+            X, y, w = arrow_batch_columns(batch, has_y, has_w, names, cutter.rows)
+            yield from cutter.add(X, y, w, n)
+        yield from cutter.flush()
+    except ValueError as exc:
+        yield BlockError(str(exc))
+
+
+def arrow_batch_rows(n_columns: int) -> int:
+    """Rows per Arrow batch of the conversion's export: about :data:`ARROW_BATCH_BYTES`
+    of doubles, and never fewer than Spark's default of 10000 rows."""
+    return max(10000, ARROW_BATCH_BYTES // (8 * max(1, n_columns)))
+
+
+def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes] | None:
+    """The DataFrame's partitions as Arrow IPC record-batch messages, or None when the
+    JVM method is not reachable (no JVM DataFrame, another Spark version).
+
+    ``Dataset.toArrowBatchRdd`` is what ``toPandas()`` runs on the executors. Read in a
+    plain Python RDD task it avoids the Python-runner machinery of ``mapInArrow``, which
+    dominates the conversion's JVM time (docs/benchmark/analysis-2026-12-02.md).
+
+    ``max_records``: rows per batch for this export only. The session's
+    ``spark.sql.execution.arrow.maxRecordsPerBatch`` is never written (another thread's
+    query, or a concurrent conversion, would see it): the value goes to the export
+    itself (:func:`_jvm_arrow_batches`).
+    """
+    from py4j.protocol import Py4JError
+    from pyspark.rdd import RDD
+    from pyspark.serializers import NoOpSerializer
+
+    jdf = getattr(df, "_jdf", None)
+    if jdf is None:  # no JVM Dataset behind this DataFrame object
+        return None
+    try:
+        jrdd = _jvm_arrow_batches(jdf, max_records, df.sparkSession.sparkContext._jvm).toJavaRDD()
+    except (AttributeError, Py4JError):
+        return None
+    return RDD(jrdd, df.sparkSession.sparkContext, NoOpSerializer())
+
+
+def _jvm_arrow_batches(jdf: Any, max_records: int | None, jvm: Any) -> Any:
+    """The JVM ``RDD[Array[Byte]]`` of Arrow batches of ``jdf``, ``max_records`` rows each.
+
+    Spark 4 has ``toArrowBatchRdd(maxRecordsPerBatch, timeZoneId, ...)``, which takes the
+    value per call; the other settings are read from the session as the no-argument
+    method reads them. Spark 3.5 reads the batch size from the session's SQL conf when
+    the RDD is made, so there the export runs on a clone of the session (same conf,
+    temporary views and cache, one setting changed), never on the user's.
+    """
+    from py4j.protocol import Py4JError
+
+    if max_records is None:
+        return jdf.toArrowBatchRdd()
+    session = jdf.sparkSession()
+    conf = session.sessionState().conf()
+    try:
+        return jdf.toArrowBatchRdd(int(max_records), conf.sessionLocalTimeZone(),
+                                   conf.pandasStructHandlingMode() == "legacy",
+                                   conf.arrowUseLargeVarTypes())
+    except Py4JError:
+        pass
+    clone = session.cloneSession()
+    clone.conf().set("spark.sql.execution.arrow.maxRecordsPerBatch", str(int(max_records)))
+    return _dataset_class(jdf, jvm).ofRows(clone, jdf.logicalPlan()).toArrowBatchRdd()
+
+
+def _dataset_class(jdf: Any, jvm: Any) -> Any:
+    """The JVM ``Dataset`` class (with the static ``ofRows``) of ``jdf``'s Spark version."""
+    node: Any = jvm
+    for part in jdf.getClass().getName().split("."):  # org.apache.spark.sql(.classic).Dataset
+        node = getattr(node, part)
+    return node
+
+
+def _ipc_to_blocks(index: int, messages: Iterable[bytes], *, schema: Any,
+                   to_blocks: Callable[..., Iterator[Any]]) -> Iterator[Any]:
+    """``mapPartitionsWithIndex`` task: Arrow IPC messages → validated blocks."""
+    import pyarrow as pa
+
+    batches = (pa.ipc.read_record_batch(pa.py_buffer(m), schema) for m in messages)
+    return to_blocks(batches, partition=index)  # type: ignore[no-any-return]
+
+
+def _payload_batch(item: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_arrays(
+        [pa.array([0], pa.int32()), pa.array([pickle.dumps(item, protocol=5)], pa.binary())],
+        names=["partition", "payload"],
+    )
+
+
+def _pickled(batches: Iterable[Any], *, to_blocks: Callable[..., Iterator[Any]]) -> Iterator[Any]:
+    """``mapInArrow`` task: each block pickled into a one-row batch (Spark storage)."""
+    for item in to_blocks(batches):
+        yield _payload_batch(item)
+
+
+def _arrow_to_handle(batches: Iterable[Any], *, to_blocks: Callable[..., Iterator[Any]],
+                     build: Build) -> Iterator[Any]:
+    """``mapInArrow`` task: blocks written as files on this executor; one handle out."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    partition = 0 if context is None else int(context.partitionId())
+    blocks = (item._replace(partition=partition) if isinstance(item, Block) else item
+              for item in to_blocks(batches))
+    yield _payload_batch(write_partition(partition, blocks, build=build))
