@@ -244,10 +244,9 @@ class BinaryLogisticRegressionSummary(LogisticRegressionSummary):
 
     @property
     def areaUnderROC(self) -> float:
-        """Area under the ROC curve, exact (every distinct probability counts, also where
-        the curves are down-sampled); NaN when a class has no weight."""
-        auc = self._pass().area_under_roc
-        return float("nan") if auc is None else auc
+        """Area under :attr:`roc` (trapezoids), as MLlib computes it: on the down-sampled
+        curve when there are more than 2 × 1000 distinct probabilities."""
+        return self._binary_curve().area_under_roc()
 
     @property
     def pr(self) -> DataFrame:
