@@ -9,7 +9,7 @@ and ``temp_path``, ``ELLIPSIS``, NumPy's 1.13 print style; only the class names 
 to rddml.ml's, and the sample data path points into the installed pyspark.
 
 Every example must pass except those listed in :data:`KNOWN_DIFFERENCES` (with the
-reason; docs/ml.md lists them too), and a listed one must really fail, so the list
+reason; docs/pyspark-ml.md lists them too), and a listed one must really fail, so the list
 stays honest.
 """
 

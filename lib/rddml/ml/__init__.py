@@ -7,7 +7,7 @@ Pipeline, CrossValidator, TrainValidationSplit, the evaluators and ``PipelineMod
 work unchanged, while the fit runs rddml (RDD backend on a classic session, DataFrame
 backend under Spark Connect); models have pyspark.ml's training summaries, ``evaluate``
 and (k-means) PMML export. Importing this package imports pyspark. Where rddml.ml
-differs from pyspark.ml: docs/ml.md.
+differs from pyspark.ml: docs/pyspark-ml.md.
 
 ==========================================  =============================================
 class                                        fitted by
