@@ -204,10 +204,15 @@ class KMeansModel(RddmlModel, KMeansParams, RddmlReadable["KMeansModel"]):
         return KMeansSummary(self, dataset)
 
     def _pmml(self) -> str:
-        """The model as PMML 4.4, as Spark MLlib's ``KMeansModel.toPMML`` writes it."""
+        """The model as PMML, as the installed Spark MLlib's ``KMeansModel.toPMML`` writes
+        it (PMML 4.4 from Spark 4, 4.3 before)."""
+        import pyspark
+
         from rddml.ml.pmml import kmeans_pmml
 
-        return kmeans_pmml(np.asarray(self.rddmlModel.cluster_centers_, dtype=np.float64))
+        version = "4.4" if int(pyspark.__version__.split(".")[0]) >= 4 else "4.3"
+        return kmeans_pmml(np.asarray(self.rddmlModel.cluster_centers_, dtype=np.float64),
+                           version=version)
 
     def predict(self, value: Vector) -> int:
         """Index of the closest centre of one feature vector."""

@@ -1,7 +1,8 @@
 """PMML export of a k-means model, as Spark MLlib writes it
 (``KMeansModel.write().format("pmml")``).
 
-A PMML 4.4 ``ClusteringModel`` (center-based, squared Euclidean comparison, one
+A PMML ``ClusteringModel`` (version 4.4, or 4.3 as Spark 3.5 writes it; center-based,
+squared Euclidean comparison, one
 ``Cluster`` per centre, fields ``field_0`` .. ``field_{d-1}``), the document MLlib's
 ``KMeansPMMLModelExport`` builds. MLlib writes the squared Euclidean measure for a
 cosine model too; its centres (and rddml's) are unit vectors, for which the closest
@@ -11,7 +12,7 @@ assigns the same clusters. The header names rddml as the application.
 Examples
 --------
 >>> print(kmeans_pmml(np.array([[0.5, 0.5]]), timestamp="2025-01-01T00:00:00")
-...       .splitlines()[-5])  # doctest: +NORMALIZE_WHITESPACE
+...       .splitlines()[-4])  # doctest: +NORMALIZE_WHITESPACE
 <Array n="2" type="real">0.5 0.5</Array>
 """
 
@@ -22,11 +23,13 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-PMML_NAMESPACE = "http://www.dmg.org/PMML-4_4"
+PMML_NAMESPACE = "http://www.dmg.org/PMML-"
 
 
-def kmeans_pmml(centres: np.ndarray, *, timestamp: str | None = None) -> str:
-    """The PMML document of k-means ``centres`` (k, d)."""
+def kmeans_pmml(centres: np.ndarray, *, version: str = "4.4", timestamp: str | None = None
+                ) -> str:
+    """The PMML document of k-means ``centres`` (k, d), in PMML ``version`` (MLlib 4 writes
+    4.4, MLlib 3.5 4.3; the document is otherwise the same)."""
     from rddml._version import __version__
 
     k, d = centres.shape
@@ -34,7 +37,7 @@ def kmeans_pmml(centres: np.ndarray, *, timestamp: str | None = None) -> str:
     fields = [f"field_{j}" for j in range(d)]
     lines = [
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>',
-        f'<PMML version="4.4" xmlns="{PMML_NAMESPACE}" '
+        f'<PMML version="{version}" xmlns="{PMML_NAMESPACE}{version.replace(".", "_")}" '
         'xmlns:data="http://jpmml.org/jpmml-model/InlineTable">',
         '    <Header description="k-means clustering">',
         f'        <Application name="rddml" version={quoteattr(__version__)}/>',
