@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from rddml.engine import sparse
 from rddml.engine.dataset import BlockView, Transform, apply_transforms
 from rddml.engine.records import Block, BlockError, PartitionSummary, SkippedRows, summarise_partition
 
@@ -56,12 +57,15 @@ class MissingBlocks(RuntimeError):
 
 @dataclass(frozen=True)
 class BlockFile:
-    """One stored block: its first row within the partition and which arrays it has."""
+    """One stored block: its first row within the partition and which arrays it has
+    (a sparse block's features are three files, :func:`rddml.engine.sparse.save_csr`)."""
 
     start: int
     n_rows: int
     has_y: bool
     has_w: bool
+    sparse: bool = False
+    n_features: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,13 +122,17 @@ def write_partition(partition: int, items: Iterable[Block | BlockError | Skipped
         for item in stream:
             if isinstance(item, Block):
                 i = len(blocks)
-                _save(os.path.join(tmp, f"b{i:06d}.X.npy"), item.X)
+                is_sparse = sparse.is_sparse(item.X)
+                if is_sparse:
+                    sparse.save_csr(os.path.join(tmp, f"b{i:06d}"), item.X)
+                else:
+                    _save(os.path.join(tmp, f"b{i:06d}.X.npy"), item.X)
                 if item.y is not None:
                     _save(os.path.join(tmp, f"b{i:06d}.y.npy"), item.y)
                 if item.w is not None:
                     _save(os.path.join(tmp, f"b{i:06d}.w.npy"), item.w)
                 blocks.append(BlockFile(item.start, int(item.X.shape[0]), item.y is not None,
-                                        item.w is not None))
+                                        item.w is not None, is_sparse, int(item.X.shape[1])))
             yield item
 
     try:
@@ -155,7 +163,8 @@ def open_views(handles: Iterable[Any], offsets: np.ndarray,
         base = int(offsets[handle.partition])
         for i, spec in enumerate(handle.blocks):
             stem = os.path.join(handle.directory, f"b{i:06d}")
-            X = _mapped(f"{stem}.X.npy")
+            X = (sparse.load_csr(stem, spec.n_features) if spec.sparse
+                 else _mapped(f"{stem}.X.npy"))
             y = _mapped(f"{stem}.y.npy") if spec.has_y else None
             w = _mapped(f"{stem}.w.npy") if spec.has_w else None
             view = BlockView(X, y, w, base + spec.start)
