@@ -21,10 +21,14 @@ from rddml.cluster.passes import (
     warm_up_kernels,
 )
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
-from rddml.engine.blocks import BlockDataset
+from rddml.cluster import sparse_kernels as sparse_km
+from rddml.engine.blocks import BlockDataset, is_scipy_sparse
+from rddml.engine.convert import records_matrix
 from rddml.engine.columns import features_expression, with_features_column
 from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.inputs import as_dataset
+from rddml.engine.sparse import LAYOUTS, canonical, csr, is_sparse, row_norms_sq
+from rddml.engine.sparse_columns import sparse_scoring, with_sparse_features_column
 from rddml.engine.storage import STORAGES
 from rddml.errors import InvalidParameterError
 from rddml.io import tracking
@@ -123,6 +127,13 @@ class KMeans(BaseEstimator):
         local disks, memory-mapped by each pass (no JVM→Python copy); ``"spark"`` in
         Spark's block manager (for environments that forbid local files); ``"auto"``
         is the measured default (README, "Performance").
+    layout : {"auto", "dense", "sparse"}, default="auto"
+        How the features are held in the cached blocks (:mod:`rddml.engine.sparse`):
+        ``"sparse"`` as CSR matrices, never densified (distances ‖x‖² − 2x·c + ‖c‖² with a
+        sparse-dense product, dense centres; ``"cosine"`` normalises the non-zeros: the
+        spherical k-means of TF-IDF text); ``"auto"`` picks sparse for sparse inputs (a
+        wide column of SparseVectors, an RDD of sparse vectors, SciPy sparse arrays) and
+        logs the choice. Both layouts give the same model (to rounding).
 
     Attributes
     ----------
@@ -170,6 +181,7 @@ class KMeans(BaseEstimator):
         checkpoint_interval: int = 10,
         backend: str = "auto",
         storage: str = "auto",
+        layout: str = "auto",
     ) -> None:
         self.k = k
         self.init = init
@@ -187,6 +199,7 @@ class KMeans(BaseEstimator):
         self.checkpoint_interval = checkpoint_interval
         self.backend = backend
         self.storage = storage
+        self.layout = layout
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -205,6 +218,7 @@ class KMeans(BaseEstimator):
         check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("storage", self.storage, STORAGES)
+        check_choice("layout", self.layout, LAYOUTS)
         if isinstance(self.init, str):
             check_choice("init", self.init, INITS)
         else:
@@ -218,7 +232,7 @@ class KMeans(BaseEstimator):
         self._validate_params()
         ds, owned = as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col,
+            feature_cols=self.feature_cols, weight_col=self.weight_col, layout=str(self.layout),
         )
         try:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
@@ -278,8 +292,9 @@ class KMeans(BaseEstimator):
         self.converged_ = converged
         self.history_ = history
         self.n_features_in_ = ds.n_features
-        logger.info("k-means (k=%d, init=%s, %s): %d iterations, converged=%s, inertia %.6g",
-                    k, self._init_name(), self.distance, self.n_iter_, converged, self.inertia_)
+        logger.info("k-means (k=%d, init=%s, %s, %s layout): %d iterations, converged=%s, "
+                    "inertia %.6g", k, self._init_name(), self.distance, ds.layout,
+                    self.n_iter_, converged, self.inertia_)
 
     def _lloyd_loop(self, ds: Dataset, ckpt: FitCheckpoint, bar: Bar, seed: int,
                     init_centres: np.ndarray, centres: np.ndarray,
@@ -338,6 +353,12 @@ class KMeans(BaseEstimator):
         check_is_fitted(self, "cluster_centers_")
         centres = self.cluster_centers_
         cosine = self.distance == "cosine"
+        if is_scipy_sparse(data):
+            X = canonical(data)
+            if X.shape[1] != centres.shape[1]:
+                raise InvalidParameterError(
+                    f"The 'data' matrix must have shape (n, {centres.shape[1]}), got {X.shape}.")
+            return assign_points(X, centres, cosine)
         if isinstance(data, np.ndarray):
             X = check_matrix("data", data, shape=(None, centres.shape[1]))
             return assign_points(X, centres, cosine)
@@ -365,7 +386,7 @@ class KMeans(BaseEstimator):
         check_is_fitted(self, "cluster_centers_")
         ds, owned = as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col,
+            feature_cols=self.feature_cols, weight_col=self.weight_col, layout=str(self.layout),
         )
         try:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
@@ -411,8 +432,16 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X / norms[:, None]
 
 
-def assign_points(X: np.ndarray, centres: np.ndarray, cosine: bool = False) -> np.ndarray:
-    """Closest-centre index of each row of ``X`` (rows unit-normalised first for cosine)."""
+def assign_points(X: Any, centres: np.ndarray, cosine: bool = False) -> np.ndarray:
+    """Closest-centre index of each row of ``X`` (rows unit-normalised first for cosine;
+    a CSR ``X`` from its non-zeros)."""
+    if is_sparse(X):
+        if cosine:
+            norms = np.sqrt(row_norms_sq(X))
+            norms[norms == 0] = 1.0
+            X = csr(np.asarray(X.data) * np.repeat(1.0 / norms, np.diff(X.indptr)),
+                    X.indices, X.indptr, X.shape[1])
+        return sparse_km.assign(X, centres)[0]
     if cosine:
         X = _unit_rows(X)
     return closest_centre(X, centres)[0]
@@ -430,7 +459,7 @@ def _predict_records(
     d = centres.shape[1]
 
     def flush() -> list[int]:
-        X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+        X = records_matrix(chunk, d)
         chunk.clear()
         return assign_points(X, centres, cosine).tolist()  # type: ignore[no-any-return]
 
@@ -445,8 +474,12 @@ def _predict_records(
 
 def _predict_dataframe(model: KMeans, df: Any) -> Any:
     centres = model.cluster_centers_
-    expr = features_expression(df, model.features_col, model.feature_cols)
     assign = partial(_assign_int32, centres=centres, cosine=model.distance == "cosine")
+    if sparse_scoring(df, model.features_col, model.feature_cols, str(model.layout)):
+        assert model.features_col is not None
+        return with_sparse_features_column(df, model.features_col, model.prediction_col,
+                                           assign, centres.shape[1], "int")
+    expr = features_expression(df, model.features_col, model.feature_cols)
     return with_features_column(df, expr, model.prediction_col, assign, centres.shape[1], "int")
 
 

@@ -132,6 +132,27 @@ def dense_features(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+def records_matrix(features: list[Any], d: int) -> Any:
+    """Features of records (for scoring) as one matrix: a CSR matrix when the first is
+    sparse (:func:`sparse_features`), else a dense (n, d) array. Raises ValueError for a
+    record of another width."""
+    if features and sparse_features(features[0]) is not None:
+        rows = []
+        for x in features:
+            sx = sparse_features(x)
+            if sx is None:
+                dense = dense_features(x)
+                nz = np.flatnonzero(dense)
+                sx = (nz, dense[nz], dense.shape[0])
+            if sx[2] != d:
+                raise ValueError(f"the model was fitted on {d} features, but a record has "
+                                 f"{sx[2]}")
+            rows.append(sx[:2])
+        return _csr_rows(rows, d)
+    return np.asarray([dense_features(x) for x in features],
+                      dtype=np.float64).reshape(len(features), d)
+
+
 def _csr_rows(rows: list[tuple[np.ndarray, np.ndarray]], d: int) -> Any:
     """CSR matrix of ``(indices, values)`` rows (checked later by the cutter)."""
     from rddml.engine import sparse

@@ -151,3 +151,67 @@ def describe(ds: Any) -> str:
         return (f"sparse (CSR) blocks, {ds.n_rows} rows x {ds.n_features} features, "
                 f"{ds.nnz} non-zeros ({100.0 * ds.nnz / cells:.3g} %)")
     return f"dense blocks, {ds.n_rows} rows x {ds.n_features} features"
+
+
+# ------------------------------------------------------------------ scoring
+def sparse_scoring(df: DataFrame, features_col: str | None, feature_cols: list[str] | None,
+                   layout: str) -> bool:
+    """Whether predictions on ``df`` read its vector column sparse: the layout resolves
+    to sparse (:func:`resolve_layout`) and Spark has Arrow UDFs (pyspark 4.1 and later;
+    older versions score the densified vectors)."""
+    if feature_cols or features_col is None:
+        return False
+    if resolve_layout(df, features_col, None, layout) != "sparse":
+        return False
+    from pyspark.sql import functions as F
+
+    return hasattr(F, "arrow_udf")
+
+
+def _arrow_result(out: Any) -> Any:
+    """A scoring function's result as an Arrow array: a 1-D array, a 2-D array (a list
+    per row), or a dict of those (a struct)."""
+    import pyarrow as pa
+
+    if isinstance(out, dict):
+        return pa.StructArray.from_arrays([_arrow_result(v) for v in out.values()],
+                                          names=list(out))
+    out = np.asarray(out)
+    if out.ndim == 2:
+        n, k = out.shape
+        offsets = pa.array(np.arange(n + 1, dtype=np.int32) * k)
+        return pa.ListArray.from_arrays(offsets, pa.array(out.reshape(-1)))
+    return pa.array(out)
+
+
+def _score_struct_batch(col: Any, *, fn: Any, n_features: int, name: str) -> Any:
+    X = struct_to_csr(col, 0, [name])
+    if X.shape[0] and X.shape[1] != n_features:
+        raise ValueError(f"the model was fitted on {n_features} features, but the "
+                         f"DataFrame's feature vectors have {X.shape[1]}")
+    return _arrow_result(fn(sparse.csr(X.data, X.indices, X.indptr, n_features)))
+
+
+def sparse_features_udf(fn: Any, n_features: int, return_type: str, name: str) -> Any:
+    """An Arrow UDF over a vector column: each batch becomes one CSR matrix (never a dense
+    row) and ``fn`` maps it to one value per row (a 1-D array, a 2-D array giving an
+    array per row, or a dict of those giving a struct). ``return_type``: its SQL type."""
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    def score(col: pa.Array) -> pa.Array:
+        return _score_struct_batch(col, fn=fn, n_features=n_features, name=name)
+
+    # arrow_udf infers its kind from real annotations; this module's are strings.
+    score.__annotations__ = {"col": pa.Array, "return": pa.Array}
+    return F.arrow_udf(score, return_type)  # type: ignore[attr-defined]
+
+
+def with_sparse_features_column(df: Any, features_col: str, out_col: str, fn: Any,
+                                n_features: int, return_type: str) -> Any:
+    """``df`` with a column ``out_col`` computed from CSR batches of its vector column
+    (:func:`sparse_features_udf`). Lazy: nothing runs until an action."""
+    from pyspark.sql import functions as F
+
+    udf = sparse_features_udf(fn, n_features, return_type, features_col)
+    return df.withColumn(out_col, udf(F.col(features_col)))

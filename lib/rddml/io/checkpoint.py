@@ -66,9 +66,10 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
-#: Parameters that never change what a fit computes, so they are left out of fingerprints.
+#: Parameters that never change what a fit computes, so they are left out of fingerprints
+#: (``layout`` changes how the blocks hold the rows, which the data's digest records).
 NOT_FINGERPRINTED = ("checkpoint_dir", "checkpoint_interval", "prediction_col",
-                     "probability_col")
+                     "probability_col", "layout")
 
 
 def encode(value: Any) -> Any:

@@ -13,10 +13,12 @@ import numpy as np
 
 from rddml.base import BaseEstimator
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
-from rddml.engine.blocks import BlockDataset
+from rddml.engine.blocks import BlockDataset, is_scipy_sparse
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import Dataset
 from rddml.engine.inputs import as_dataset
+from rddml.engine.sparse import LAYOUTS, canonical
+from rddml.engine.sparse_columns import sparse_scoring
 from rddml.engine.storage import STORAGES
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
@@ -46,7 +48,13 @@ from rddml.linear.passes import (
     label_census_pass,
     warm_up_kernels,
 )
-from rddml.linear.predict import predict_blocks, predict_dataframe, predict_records, scores
+from rddml.linear.predict import (
+    predict_blocks,
+    predict_dataframe,
+    predict_records,
+    predict_sparse_dataframe,
+    scores,
+)
 from rddml.linear.softmax import theta_to_original
 from rddml.linear.solvers import (
     SolverResult,
@@ -156,6 +164,13 @@ class LogisticRegression(BaseEstimator):
         As Spark MLlib: ``"auto"`` fits the binary model when the labels are 0 and 1 and
         the multinomial one otherwise. Labels must be the integers 0 .. K-1 (every class
         present, K <= 1000); ``"multinomial"`` with K = 2 fits two softmax rows.
+    layout : {"auto", "dense", "sparse"}, default="auto"
+        How the features are held in the cached blocks (:mod:`rddml.engine.sparse`):
+        ``"sparse"`` as CSR matrices, never densified (margins ``X·w`` and gradients
+        ``Xᵀ·r`` from the non-zeros); ``"auto"`` picks sparse for sparse inputs (a wide
+        column of SparseVectors, an RDD of sparse vectors, SciPy sparse arrays) and logs
+        the choice. Both layouts give the same model (to rounding). A dataset built
+        beforehand keeps its own layout.
 
     Attributes
     ----------
@@ -220,6 +235,7 @@ class LogisticRegression(BaseEstimator):
         backend: str = "auto",
         storage: str = "auto",
         family: str = "auto",
+        layout: str = "auto",
     ) -> None:
         self.optimizer = optimizer
         self.step_size = step_size
@@ -246,6 +262,7 @@ class LogisticRegression(BaseEstimator):
         self.backend = backend
         self.storage = storage
         self.family = family
+        self.layout = layout
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -290,6 +307,7 @@ class LogisticRegression(BaseEstimator):
         check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("storage", self.storage, STORAGES)
+        check_choice("layout", self.layout, LAYOUTS)
 
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> LogisticRegression:
@@ -311,6 +329,7 @@ class LogisticRegression(BaseEstimator):
         return as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=True, features_col=self.features_col,
             feature_cols=self.feature_cols, label_col=self.label_col, weight_col=self.weight_col,
+            layout=str(self.layout),
         )
 
     def _fit_dataset(self, ds: Dataset) -> None:
@@ -356,8 +375,9 @@ class LogisticRegression(BaseEstimator):
         self._check_finite(coef, intercept, result.n_iter)
         self._fitted(coef, intercept, result, setup, class_weights,
                      np.array([0.0, 1.0]), "binomial")
-        logger.info("logistic regression (%s): %d iterations, %d passes, objective %.10g, "
-                    "converged=%s, %.2fs", self.optimizer, self.n_iter_, self.n_passes_,
+        logger.info("logistic regression (%s, %s layout): %d iterations, %d passes, "
+                    "objective %.10g, converged=%s, %.2fs", self.optimizer, ds.layout,
+                    self.n_iter_, self.n_passes_,
                     self.loss_history_[-1] if self.loss_history_ else float("nan"),
                     self.converged_, time.perf_counter() - started)
 
@@ -522,8 +542,9 @@ class LogisticRegression(BaseEstimator):
                      None if setup["class_weight"] is None
                      else tuple(float(v) for v in setup["class_weight"]),
                      np.arange(K, dtype=np.float64), "multinomial")
-        logger.info("multinomial logistic regression (%s, K=%d): %d iterations, %d passes, "
-                    "objective %.10g, converged=%s, %.2fs", self.optimizer, K, self.n_iter_,
+        logger.info("multinomial logistic regression (%s, K=%d, %s layout): %d iterations, "
+                    "%d passes, objective %.10g, converged=%s, %.2fs", self.optimizer, K,
+                    ds.layout, self.n_iter_,
                     self.n_passes_,
                     self.loss_history_[-1] if self.loss_history_ else float("nan"),
                     self.converged_, time.perf_counter() - started)
@@ -550,7 +571,8 @@ class LogisticRegression(BaseEstimator):
         (multinomial: lists of K floats) in the same order; DataFrame → the DataFrame plus
         a double ``probability_col`` (multinomial: ``array<double>`` of K); BlockDataset →
         RDD of arrays, one per block ((rows, K) for multinomial); NumPy array (n, d) →
-        array (n,) (multinomial: (n, K)).
+        array (n,) (multinomial: (n, K)); a SciPy sparse matrix likewise. A DataFrame whose
+        features are sparse vectors (``layout``) is scored from their non-zeros.
         """
         return self._score(data, threshold=None, out_col=self.probability_col)
 
@@ -566,8 +588,8 @@ class LogisticRegression(BaseEstimator):
         intercept = (np.asarray(self.intercept_, dtype=np.float64) if coef.ndim == 2
                      else float(self.intercept_))
         d = coef.shape[-1]
-        if isinstance(data, np.ndarray):
-            X = np.asarray(data, dtype=np.float64)
+        if isinstance(data, np.ndarray) or is_scipy_sparse(data):
+            X = canonical(data) if is_scipy_sparse(data) else np.asarray(data, dtype=np.float64)
             if X.ndim != 2 or X.shape[1] != d:
                 raise InvalidParameterError(
                     f"The 'data' array must have shape (n, {d}), got {X.shape}."
@@ -579,6 +601,11 @@ class LogisticRegression(BaseEstimator):
         if is_rdd(data):
             return predict_records(data, coef, intercept, threshold)
         if is_dataframe(data):
+            if sparse_scoring(data, self.features_col, self.feature_cols, str(self.layout)):
+                assert self.features_col is not None
+                return predict_sparse_dataframe(data, features_col=self.features_col,
+                                                out_col=out_col, coef=coef,
+                                                intercept=intercept, threshold=threshold)
             features = features_expression(data, self.features_col, self.feature_cols)
             return predict_dataframe(data, features=features, out_col=out_col, coef=coef,
                                      intercept=intercept, threshold=threshold)

@@ -28,6 +28,7 @@ import rddml._jit as _jit
 from rddml.engine.census import LabelCensus, block_label_census
 from rddml.engine.counter_rng import uniform_for_rows
 from rddml.engine.dataset import BlockView, Dataset, KeyedMerge
+from rddml.engine.sparse import is_sparse
 from rddml.errors import DataValidationError
 from rddml.linear import fused
 from rddml.linear.fused import loss_grad
@@ -45,6 +46,7 @@ from rddml.linear.kernels import (
     smooth_objective,
     split_by_bucket,
 )
+from rddml.linear.sparse_kernels import csr_loss_grad, csr_softmax_loss_grad, margins
 from rddml.linear.softmax import (
     MultiEvalStats,
     SoftmaxLossGrad,
@@ -75,6 +77,8 @@ def _loss_grad_block(block: BlockView,
     coef, intercept, class_weights, batch = params
     assert block.y is not None
     keep = None if batch is None else batch_mask(block, *batch)
+    if is_sparse(block.X):
+        return csr_loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep)
     return loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep)
 
 
@@ -85,7 +89,7 @@ def _warm_up(_: None) -> bool:
 def warm_up_kernels(ds: Dataset) -> None:
     """Compile (or load from numba's cache) the fused kernel in every partition's worker
     before the first timed pass (only where the kernel will run); reads no block."""
-    if _jit.use_fused(fused.use_fused_logistic(ds.n_features)):
+    if ds.layout != "sparse" and _jit.use_fused(fused.use_fused_logistic(ds.n_features)):
         ds.per_partition(_warm_up, None)
 
 
@@ -181,7 +185,7 @@ def _evaluation_block(block: BlockView, params: tuple[np.ndarray, float, float]
                       ) -> tuple[EvalStats, ScoreCounts]:
     coef, intercept, threshold = params
     assert block.y is not None
-    z = block.X @ coef + intercept
+    z = margins(block.X, coef, intercept)
     return (block_eval_stats(z, block.y, block.w, threshold),
             block_score_counts(sigmoid(z), block.y, block.w))
 
@@ -241,6 +245,9 @@ def _softmax_loss_grad_block(
     coef, intercept, class_weights, batch = params
     assert block.y is not None
     keep = None if batch is None else batch_mask(block, *batch)
+    if is_sparse(block.X):
+        return csr_softmax_loss_grad(block.X, block.y, block.w, coef, intercept,
+                                     class_weights, keep)
     return block_softmax_loss_grad(block.X, block.y, block.w, coef, intercept, class_weights,
                                    keep)
 

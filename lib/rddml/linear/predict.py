@@ -20,6 +20,8 @@ import numpy as np
 
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import with_features_column
+from rddml.engine.convert import records_matrix
+from rddml.engine.sparse_columns import with_sparse_features_column
 from rddml.engine.dataset import BlockView
 from rddml.linear.kernels import sigmoid
 from rddml.linear.softmax import softmax_rows
@@ -72,7 +74,7 @@ def _predict_records(
     d = coef.shape[-1]
 
     def flush() -> list[Any]:
-        X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+        X = records_matrix(chunk, d)
         chunk.clear()
         return scores(X, coef, intercept, threshold).tolist()  # type: ignore[no-any-return]
 
@@ -90,6 +92,19 @@ def predict_records(rdd: Any, coef: np.ndarray, intercept: Intercept,
     (multinomial), or the predicted class (a float) when ``threshold`` is set."""
     return rdd.mapPartitions(partial(_predict_records, coef=coef, intercept=intercept,
                                      threshold=threshold))
+
+
+def predict_sparse_dataframe(
+    df: Any, *, features_col: str, out_col: str, coef: np.ndarray, intercept: Intercept,
+    threshold: float | None,
+) -> Any:
+    """:func:`predict_dataframe` for a column of sparse vectors, scored from their
+    non-zeros (CSR batches, :func:`rddml.engine.sparse_columns.with_sparse_features_column`)."""
+    vector_out = coef.ndim == 2 and threshold is None
+    return with_sparse_features_column(
+        df, features_col, out_col,
+        partial(scores, coef=coef, intercept=intercept, threshold=threshold),
+        coef.shape[-1], "array<double>" if vector_out else "double")
 
 
 def predict_dataframe(
