@@ -244,12 +244,13 @@ def test_spherical_kmeans_on_tfidf_matches_a_numpy_reference(spark: Any) -> None
 def test_kmeans_cosine_equals_pyspark_ml_on_sparse_vectors(spark: Any) -> None:
     from pyspark.ml.clustering import KMeans as SparkKMeans
 
-    X, _ = topics(seed=11, n=600)
+    X, truth = topics(seed=11, n=600)
     df = vector_frame(spark, X).cache()
-    init = X[[0, 1, 2]].toarray()
+    # one row of each topic to start from; pyspark.ml seeds itself (k-means||): the topics
+    # are far apart, so both find them and their centres (normalised means) must agree
+    init = X[[int(np.flatnonzero(truth == j)[0]) for j in range(3)]].toarray()
     km = KMeans(k=3, init=init, distance="cosine", tol=1e-12, max_iter=30).fit(df)
-    ref = SparkKMeans(k=3, distanceMeasure="cosine", maxIter=30, tol=1e-12, seed=1,
-                      initMode="random").fit(df)
+    ref = SparkKMeans(k=3, distanceMeasure="cosine", maxIter=30, tol=1e-12, seed=1).fit(df)
     ours = np.sort(km.cluster_centers_, axis=0)
     theirs = np.array(ref.clusterCenters())
     theirs = np.sort(theirs / np.linalg.norm(theirs, axis=1, keepdims=True), axis=0)
