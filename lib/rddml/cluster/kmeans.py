@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rddml.base import BaseEstimator
+from rddml.cluster import sparse_kernels as sparse_km
 from rddml.cluster.init import INITIALISERS
 from rddml.cluster.kernels import LloydStats, centre_shift, closest_centre, update_centres
 from rddml.cluster.passes import (
@@ -21,10 +22,9 @@ from rddml.cluster.passes import (
     warm_up_kernels,
 )
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
-from rddml.cluster import sparse_kernels as sparse_km
 from rddml.engine.blocks import BlockDataset, is_scipy_sparse
-from rddml.engine.convert import records_matrix
 from rddml.engine.columns import features_expression, with_features_column
+from rddml.engine.convert import records_matrix
 from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.inputs import as_dataset
 from rddml.engine.sparse import LAYOUTS, canonical, csr, is_sparse, row_norms_sq

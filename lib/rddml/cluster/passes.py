@@ -14,6 +14,7 @@ import numpy as np
 
 import rddml._jit as _jit
 from rddml.cluster import fused
+from rddml.cluster import sparse_kernels as sparse_km
 from rddml.cluster.fused import lloyd_sums
 from rddml.cluster.kernels import (
     LloydStats,
@@ -22,12 +23,11 @@ from rddml.cluster.kernels import (
     normalise_rows,
     squared_distances,
 )
-from rddml.cluster import sparse_kernels as sparse_km
 from rddml.cluster.sparse_kernels import CsrLloydPartial
 from rddml.engine.counter_rng import uniform_for_rows
+from rddml.engine.dataset import BlockView, Dataset, KeyedMerge
 from rddml.engine.sparse import csr_from_dense, empty_csr, is_sparse
 from rddml.engine.sparse import vstack as csr_vstack
-from rddml.engine.dataset import BlockView, Dataset, KeyedMerge
 from rddml.errors import DataValidationError, InvalidParameterError
 
 COST_KEY = -1  # keyed aggregation: the record carrying the cost and the far-point candidates

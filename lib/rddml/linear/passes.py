@@ -46,7 +46,6 @@ from rddml.linear.kernels import (
     smooth_objective,
     split_by_bucket,
 )
-from rddml.linear.sparse_kernels import csr_loss_grad, csr_softmax_loss_grad, margins
 from rddml.linear.softmax import (
     MultiEvalStats,
     SoftmaxLossGrad,
@@ -55,6 +54,7 @@ from rddml.linear.softmax import (
     softmax_objective,
     theta_to_original,
 )
+from rddml.linear.sparse_kernels import csr_loss_grad, csr_softmax_loss_grad, margins
 
 EVAL_KEY = -1  # evaluate_pass: the key carrying the confusion counts and log loss
 ClassWeights = tuple[float, float] | None

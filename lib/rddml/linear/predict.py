@@ -21,8 +21,8 @@ import numpy as np
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import with_features_column
 from rddml.engine.convert import records_matrix
-from rddml.engine.sparse_columns import with_sparse_features_column
 from rddml.engine.dataset import BlockView
+from rddml.engine.sparse_columns import with_sparse_features_column
 from rddml.linear.kernels import sigmoid
 from rddml.linear.softmax import softmax_rows
 
