@@ -304,7 +304,7 @@ def _rddml_pass_seconds(ds: BlockDataset, optimizer: str, iters: int, step: floa
 
 
 def results_markdown(results: dict[str, Any]) -> str:
-    """The README-ready tables."""
+    """The Markdown tables of results.md."""
     lines = ["# rddml benchmark", "",
              f"Machine: {results['machine']}. Spark master `{results['master']}`, "
              f"{results['rounds']} measured units per variant after {results['warmup']} warm-up, "

@@ -95,7 +95,7 @@ def load_data(spark: Any, config: Config) -> BlockDataset:
     if not Path(config.input).exists() and "://" not in config.input:
         raise DataValidationError(f"Input path {config.input!r} does not exist.")
     # pyarrow reads the files in the tasks: the same dataset as spark.read.parquet then
-    # BlockDataset.from_dataframe, in less CPU (README, "Jobs and configuration").
+    # BlockDataset.from_dataframe, without the JVM decoding the files (docs/data.md).
     return read_parquet(
         spark,
         config.input,

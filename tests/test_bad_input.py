@@ -1,6 +1,6 @@
 """Bad input across the project: each case is a clear error naming what and where.
 
-The README's bad-input table points at these tests and at the ones already in
+The bad-input table of docs/bad-input.md points at these tests and at the ones already in
 test_kmeans.py, test_kmeans_job.py and test_logistic.py (not repeated here).
 """
 
@@ -244,7 +244,7 @@ def test_failed_spark_job_is_summarised_in_one_line() -> None:
     assert spark_failure(ValueError("a bug")) is None
 
 
-# ------------------------------------------------- checks that came too late (issue 15)
+# ------------------------------------------------- checks that came too late
 NONEMPTY = {
     "kmeans": ["input", "features_col", "output_dir"],
     "logistic_regression": ["input", "features_col", "label_col", "output_dir"],

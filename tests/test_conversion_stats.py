@@ -1,4 +1,4 @@
-"""Standardisation statistics gathered during conversion (issue 17): the label census.
+"""Standardisation statistics gathered during conversion: the label census.
 
 Every labelled dataset's summary pass also computes the per-class weighted feature
 moments (:class:`~rddml.engine.census.LabelCensus`) of its rows, so a standardised or

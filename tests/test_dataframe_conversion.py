@@ -1,4 +1,4 @@
-"""The DataFrame → blocks conversion's fast paths keep its results (issue 17).
+"""The DataFrame → blocks conversion's fast paths keep its results.
 
 The conversion selects double columns without renaming them, exports Arrow batches of
 about :data:`~rddml.engine.convert.ARROW_BATCH_BYTES`, reads the batches' buffers

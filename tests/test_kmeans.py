@@ -84,7 +84,7 @@ def test_writeup_case_recovers_true_centroids(
 
 def test_writeup_random_init_can_land_in_a_local_optimum(blobs: dict[int, BlockDataset]) -> None:
     """With the write-up's init (k random points) some seeds work and some do not:
-    that is k-means, not a bug (README, "k-means")."""
+    that is k-means, not a bug (docs/kmeans.md, "The write-up's case")."""
     good = KMeans(k=5, init="random", max_iter=10, seed=1).fit(blobs[8])
     bad = KMeans(k=5, init="random", max_iter=10, seed=0).fit(blobs[8])
     assert max_centre_error(good.cluster_centers_, TRUE_CENTRES) < 0.05

@@ -1,4 +1,4 @@
-"""Checkpoint and resume of LogisticRegression (checkpoint_dir=..., issue 15).
+"""Checkpoint and resume of LogisticRegression (checkpoint_dir=...).
 
 For each solver (gd, sgd on mini-batches, L-BFGS, OWL-QN) a fit is interrupted by an
 exception raised from the pass function, then run again with the same checkpoint_dir: it

@@ -1,4 +1,4 @@
-"""Output safety (issue 15): what --overwrite may replace, protected paths, concurrent
+"""Output safety: what --overwrite may replace, protected paths, concurrent
 writers, the swap, leftovers and Spark-safe local paths. No Spark here.
 
 Every destructive attempt points at a directory created under ``tmp_path``; the home,

@@ -35,7 +35,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     out = tmp_path_factory.mktemp("dist")
-    # The README's command (an isolated build: setuptools and wheel come from the index).
+    # The command of docs/databricks.md (an isolated build: setuptools and wheel come from the index).
     proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out),
                            str(src)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -60,7 +60,7 @@ def test_runtime_packages_are_only_in_extras(wheel: Path) -> None:
     requires = _metadata(wheel).get_all("Requires-Dist") or []
     unconditional = [r.split(";")[0].strip() for r in requires if "extra ==" not in r]
     names = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower() for r in unconditional}
-    assert names <= {"numba", "numpy", "scipy", "tomli"}, unconditional
+    assert names <= {"numba", "numpy", "scipy", "tomli", "tqdm"}, unconditional
     for package in RUNTIME_PACKAGES:
         assert all("extra ==" in r for r in requires if r.lower().startswith(package)), requires
     assert any(r.startswith("pyspark") and 'extra == "spark"' in r for r in requires)

@@ -4,7 +4,7 @@ Usage: OPENBLAS_NUM_THREADS=1 PYTHONPATH=lib python tools/bench_fused.py [--reps
 
 Prints, per (d, k), milliseconds per block (the minimum over ``--reps`` runs, the two
 implementations interleaved) and the fused kernel's throughput in GB/s of features read;
-the tables in ``rddml.cluster.fused`` and ``rddml.linear.fused`` come from it.
+the tables in ``docs/benchmark/fused-kernels-*.md`` come from it.
 """
 
 from __future__ import annotations

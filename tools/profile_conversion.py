@@ -1,4 +1,4 @@
-"""Where ``BlockDataset.from_dataframe``'s time goes, beside ``toPandas()`` (issue 17).
+"""Where ``BlockDataset.from_dataframe``'s time goes, beside ``toPandas()``.
 
 Builds a cached DataFrame of uniform doubles (n rows x d columns, optionally a 0/1
 label) on ``local[2]`` with the benchmark's settings (``conf/spark-local.conf``), then

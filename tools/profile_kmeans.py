@@ -1,4 +1,4 @@
-"""Where one rddml k-means iteration's time goes (issue 6, README "Performance").
+"""Where one rddml k-means iteration's time goes (docs/performance.md, "Profiling tools").
 
 Runs rddml Lloyd iterations (``aggregation="tree"``, the fit loop's step) on uniform n×d data
 on ``local[2]`` with Spark's event log on, then splits the median iteration into:

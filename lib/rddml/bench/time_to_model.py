@@ -200,7 +200,7 @@ def bench_time_to_model(spark: Any, kmeans: tuple[int, int, int], logistic: tupl
 
 
 def time_to_model_markdown(ttm: dict[str, Any]) -> list[str]:
-    """README-ready tables of :func:`bench_time_to_model`'s result."""
+    """Markdown tables of :func:`bench_time_to_model`'s result (results.md)."""
     lines = [f"## Time to model ({ttm['iterations']} iterations, best of {ttm['rounds']})", ""]
     for name, case in (("k-means", ttm["kmeans"]), ("logistic regression", ttm["logistic"])):
         shape = f"{case['n']:,} × {case['d']}" + (f", k = {case['k']}" if "k" in case else "")

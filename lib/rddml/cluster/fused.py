@@ -20,36 +20,11 @@ on-disk cache a later process loads the compiled code instead of compiling again
 estimator's natural place is the first block of its first pass (the initialisation), where
 one call per executor process costs a cache load (or, once per machine, a compilation).
 
-Which implementation is faster was measured on one core (``OPENBLAS_NUM_THREADS=1``), on
-blocks of 4 MiB of features (``default_block_rows(d)`` rows), milliseconds per block,
-minimum of several runs, machine shared with other jobs (2 cores, AMD EPYC, AVX2/FMA)::
-
-      d     k    rows   NumPy ms   fused ms   speed-up   fused GB/s   NumPy GB/s   rule
-      2     2  262144      14.69       5.75      2.55x         0.73         0.29   fused
-      2     5  262144      16.53       6.37      2.59x         0.66         0.25   fused
-      2    20  262144      52.62      11.36      4.63x         0.37         0.08   fused
-      2   100  262144     164.60      54.22      3.04x         0.08         0.03   fused
-     10     2   52428       6.91       2.73      2.53x         1.54         0.61   fused
-     10     5   52428       7.28       3.16      2.30x         1.33         0.58   fused
-     10    20   52428      12.91       6.00      2.15x         0.70         0.32   fused
-     10   100   52428      49.05      26.05      1.88x         0.16         0.09   fused
-     20     2   26214       4.95       2.81      1.76x         1.49         0.85   fused
-     20     5   26214       5.40       3.21      1.68x         1.31         0.78   fused
-     20    20   26214       8.16       5.82      1.40x         0.72         0.51   fused
-     20   100   26214      33.62      22.28      1.51x         0.19         0.12   fused
-     50     2   10485       5.71       3.15      1.81x         1.33         0.73   fused
-     50     5   10485       4.66       3.26      1.43x         1.29         0.90   fused
-     50    20   10485       7.76       5.39      1.44x         0.78         0.54   fused
-     50   100   10485      17.00      20.42      0.83x         0.21         0.25   NumPy
-    100     2    5242       5.55       3.18      1.74x         1.32         0.76   fused
-    100     5    5242       5.30       3.44      1.54x         1.22         0.79   fused
-    100    20    5242       5.98       5.25      1.14x         0.80         0.70   fused
-    100   100    5242      13.28      19.69      0.67x         0.21         0.32   NumPy
-
-:func:`use_fused_lloyd` encodes the rule drawn from it: the fused kernel when k ≤ 8 or
-d·k ≤ 3000 (it won every such cell, 1.1-4.6x), NumPy's BLAS product above (it won at
-d·k = 5000 and 10000, by 1.2-1.5x; between 2000 and 5000 the cut is not measured finely).
-Re-measure with ``tools/bench_fused.py``.
+:func:`use_fused_lloyd` encodes which implementation is faster per shape, measured on one
+block with ``tools/bench_fused.py`` (docs/benchmark/fused-kernels-2026-12-02.md): the fused
+kernel when k ≤ 8 or d·k ≤ 3000, where one pass over the rows beats NumPy's separate
+passes; NumPy's BLAS product above, where the (n, k) scores dominate and BLAS computes them
+faster.
 """
 
 from __future__ import annotations
@@ -63,13 +38,13 @@ from rddml.cluster.kernels import assign_block, lloyd_partial_stats
 
 # Up to this many centres the fused kernel scores a row four centres at a time (four
 # chains of d multiply-adds, in registers); above it, all centres at once, vectorised
-# over the centres (measured: 4-chains 1.2-1.6x faster at k <= 5, 1.4-2x slower at k = 20).
+# over the centres, which wins at larger k (docs/benchmark/fused-kernels-2026-12-02.md).
 _FEW_CENTRES = 8
 
 
 def use_fused_lloyd(d: int, k: int) -> bool:
     """Whether the fused Lloyd kernel beats the NumPy one for d features and k centres
-    (the rule measured in this module's docstring)."""
+    (the rule in this module's docstring)."""
     return k <= _FEW_CENTRES or d * k <= 3000
 
 
@@ -96,7 +71,7 @@ def _block_kernel(
     all centres at once, vectorised over the centres (``m2cT`` is −2·centresᵀ). Then
     either the row's label and clipped distance are stored (``assign_only``) or the row is
     added to its cluster's sums, weight and cost. (One kernel with the scoring written
-    once: as a separate numba function, even inlined, it made small-d passes 3-5x slower.)
+    once: numba does not compile a separate scoring function, even inlined, as tightly.)
     """
     n, d = X.shape
     k = m2c.shape[0]

@@ -103,9 +103,8 @@ class KMeans(BaseEstimator):
         How partition partials are combined; both give the same centres. ``"reduceByKey"``
         is the write-up's design (at most k + 1 records per partition shuffled by cluster
         id); ``"tree"`` tree-aggregates the k×d partials in the same job. The default is
-        ``"tree"`` because the shuffle adds a stage to every iteration, which measured
-        2.4–3.6× slower per iteration where Spark's fixed costs dominate (README,
-        "Performance").
+        ``"tree"`` because the shuffle adds a stage, a fixed cost, to every iteration
+        (docs/performance.md).
     features_col, feature_cols, weight_col, prediction_col : str, list of str or None
         DataFrame column names, as in Spark ML. ``feature_cols`` (numeric columns)
         takes precedence over ``features_col`` (a vector or array column).
@@ -126,7 +125,7 @@ class KMeans(BaseEstimator):
         (:mod:`rddml.engine.storage`): ``"executor"`` as ``.npy`` files on the executors'
         local disks, memory-mapped by each pass (no JVM→Python copy); ``"spark"`` in
         Spark's block manager (for environments that forbid local files); ``"auto"``
-        is the measured default (README, "Performance").
+        is ``"executor"``, the faster of the two (docs/performance.md).
     layout : {"auto", "dense", "sparse"}, default="auto"
         How the features are held in the cached blocks (:mod:`rddml.engine.sparse`):
         ``"sparse"`` as CSR matrices, never densified (distances ‖x‖² − 2x·c + ‖c‖² with a

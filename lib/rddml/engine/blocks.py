@@ -51,14 +51,15 @@ logger = logging.getLogger(__name__)
 
 
 class BlockDataset(Dataset):
-    """The RDD backend's dataset: NumPy blocks cached in Spark's block manager.
+    """The RDD backend's dataset: NumPy blocks cached once per partition.
 
     Build one with :meth:`from_rdd`, :meth:`from_dataframe`, :meth:`from_numpy` or
     :func:`rddml.read_points_csv`; estimators accept it directly, so a
     dataset cached once can be reused across fits. It is a context manager that
-    unpersists on exit. The blocks are persisted ``MEMORY_AND_DISK``, so executor loss
-    or memory pressure never forces re-reading and re-parsing the source. How they
-    are stored is private: algorithms run passes (:class:`~rddml.engine.dataset.Dataset`).
+    unpersists on exit. The blocks live as ``.npy`` files on the executors (``storage=
+    "executor"``, the default) or in Spark's block manager (``"spark"``, ``MEMORY_AND_DISK``),
+    so no pass re-reads or re-parses the source. How they are stored is private:
+    algorithms run passes (:class:`~rddml.engine.dataset.Dataset`).
 
     Attributes
     ----------
@@ -338,7 +339,7 @@ def _identity_list(items: list[Any]) -> list[Any]:
     return items
 
 
-#: What ``storage="auto"`` means (see README, "Performance", for the measurement).
+#: What ``storage="auto"`` means: no JVM→Python copy per pass (docs/performance.md).
 DEFAULT_STORAGE = "executor"
 
 

@@ -10,8 +10,8 @@ into one ``(n, d)`` features matrix. Both backends read DataFrames through these
 
 Separate columns, not ``F.array`` of them: packing each row's features into an array
 makes the JVM build an array object per row and write a list column, which Python
-then has to flatten; measured, the packed path cost about twice the JVM time of the
-same columns exported as they are (README, "Performance").
+then has to flatten; the columns exported as they are skip both
+(docs/benchmark/analysis-2026-12-02.md).
 """
 
 from __future__ import annotations
@@ -75,8 +75,7 @@ def select_model_columns(
     A column that is already ``double`` is selected as it is (no cast, no alias) the
     first time it appears: a selection of plain column references reads a cached
     DataFrame's scan directly, where renaming adds a projection that copies every row
-    in the JVM (measured: a third more JVM CPU for the export of 1e7 x 2 doubles;
-    README, "Where the conversion time went"). Batches are read by position, so the
+    in the JVM. Batches are read by position, so the
     names do not matter; a repeated column is renamed so no two share a name.
     """
     from pyspark.sql import functions as F
@@ -169,8 +168,8 @@ def _doubles(col: Any) -> np.ndarray:
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     if pa.types.is_float64(col.type) and not col.null_count:
-        # The values buffer as it is: Array.to_numpy would first import pandas, about
-        # 0.2 s of CPU in every new Python worker.
+        # The values buffer as it is: Array.to_numpy would first import pandas, a cost
+        # paid again in every new Python worker.
         return np.frombuffer(col.buffers()[1], dtype=np.float64, count=len(col),
                              offset=col.offset * 8)
     return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)

@@ -318,9 +318,8 @@ def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes
     JVM method is not reachable (no JVM DataFrame, another Spark version).
 
     ``Dataset.toArrowBatchRdd`` is what ``toPandas()`` runs on the executors. Read in a
-    plain Python RDD task it costs about a third of the JVM time of ``mapInArrow`` over
-    the same columns, whose Python-runner machinery dominated the conversion (README,
-    "Performance").
+    plain Python RDD task it avoids the Python-runner machinery of ``mapInArrow``, which
+    dominates the conversion's JVM time (docs/benchmark/analysis-2026-12-02.md).
 
     ``max_records``: rows per batch for this export only. Spark reads
     ``spark.sql.execution.arrow.maxRecordsPerBatch`` when the RDD is made (on the
@@ -333,7 +332,7 @@ def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes
     from pyspark.serializers import NoOpSerializer
 
     jdf = getattr(df, "_jdf", None)
-    if jdf is None:  # a Spark Connect DataFrame: no JVM object to ask
+    if jdf is None:  # no JVM Dataset behind this DataFrame object
         return None
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     conf = df.sparkSession.conf

@@ -4,8 +4,8 @@ The NumPy path (:func:`rddml.linear.kernels.block_loss_grad`) reads the block tw
 (``X @ coef`` and ``X.T @ r``) and makes several passes over n-long temporaries between.
 :func:`loss_grad_block_fused` walks the block in chunks of about 512 KiB of features
 (:func:`chunk_rows`): a numba loop scores the chunk's rows (``z = x·coef + b``), NumPy's
-vectorised ``exp`` and ``log1p`` (SIMD; numba's per-row calls to libm were 60 % of the
-old one-pass kernel's time) give ``e = e^-|z|`` and ``log1p(e)``, and a second numba
+vectorised ``exp`` and ``log1p`` (SIMD, where numba would call libm once per row)
+give ``e = e^-|z|`` and ``log1p(e)``, and a second numba
 loop adds the weighted log loss ``s·(log(1 + e^z) − y z)`` (np.logaddexp's overflow-free
 form), the residual ``r = s·(σ(z) − y)`` and ``grad += r·x``, re-reading the chunk from
 the CPU cache: the block still comes from memory once. ``s`` is the row weight times its
@@ -16,20 +16,9 @@ rather than BLAS's or NumPy's pairwise order), ``count`` exactly. numba is impor
 lazily (see :mod:`rddml._jit`); call :func:`warm_up` before a timed pass (the
 estimator's first pass over its first block is the natural place).
 
-Measured with ``tools/bench_fused.py --reps 15`` on one core (``OPENBLAS_NUM_THREADS=1``),
-blocks of 4 MiB of features (``default_block_rows(d)`` rows), milliseconds per block,
-minimum of the runs, machine shared with other jobs (2 cores, AMD EPYC, AVX-512)::
-
-      d    rows   NumPy ms   fused ms   speed-up   fused GB/s   NumPy GB/s
-      2  262144       6.56       2.32      2.83x         1.81         0.64
-     10   52428       1.50       0.65      2.30x         6.41         2.79
-     20   26214       0.71       0.41      1.72x        10.13         5.90
-     50   10485       0.33       0.29      1.13x        14.61        12.89
-    100    5242       0.19       0.25      0.75x        16.65        22.21
-
-(The one-pass kernel before the chunking, same machine and command: 0.48 GB/s at d = 2,
-2.1 GB/s at d = 10, 6.8 at d = 50, 13.4 at d = 100.) :func:`use_fused_logistic` encodes
-the rule drawn from it: fused below d = 64, NumPy above.
+:func:`use_fused_logistic` encodes the rule measured on one block with
+``tools/bench_fused.py`` (docs/benchmark/fused-kernels-2026-12-02.md): fused below d = 64,
+NumPy above.
 """
 
 from __future__ import annotations
@@ -45,12 +34,11 @@ from rddml.linear.kernels import LossGrad, block_loss_grad
 def use_fused_logistic(d: int) -> bool:
     """Whether ``RDDML_KERNELS=auto`` runs the fused loss/gradient kernel: for d < 64.
 
-    This module's table: 1.1-2.8x NumPy's speed on one block up to d = 50, 0.75x at
-    d = 100 (where BLAS's two matrix-vector products run at cache speed and the
-    transcendental functions are a small share). It used to be off at every d because
-    every new Python worker paid 1-2 s to import numba; Spark now reuses the workers
-    (:func:`rddml._jit.freeze_worker_heap`, :func:`rddml.engine.dataset.call_task`), so
-    only a worker's first task pays it. ``RDDML_KERNELS=numpy`` forces NumPy.
+    Faster than NumPy on one block at small d; at large d BLAS's two matrix-vector
+    products run at cache speed and the transcendental functions are a small share.
+    Importing numba is paid once per Python worker, since Spark reuses the workers
+    (:func:`rddml._jit.freeze_worker_heap`, :func:`rddml.engine.dataset.call_task`).
+    ``RDDML_KERNELS=numpy`` forces NumPy.
     """
     return d < 64
 
@@ -65,7 +53,7 @@ def _scores_kernel(X: Any, lo: int, hi: int, coef: Any, intercept: float, z: Any
     d = X.shape[1]
     for i in range(lo, hi):
         # Four interleaved partial sums: a single chain of d multiply-adds is latency-bound
-        # (measured 1.6-1.8x slower at d = 50..100); BLAS does not sum in order either.
+        # at large d; BLAS does not sum in order either.
         z0 = 0.0
         z1 = 0.0
         z2 = 0.0
@@ -126,8 +114,8 @@ def _accumulate_kernel(
 _KERNELS: dict[str, Any] = {}
 #: Bytes of features one chunk covers: the chunk's rows are read from memory once (to
 #: score them) and again from the CPU cache (to add their gradient) after NumPy's
-#: vectorised e^-|z| and log1p, which are about 10x faster than the scalar calls a
-#: per-row loop makes (numba has no vector exp without Intel's SVML).
+#: vectorised e^-|z| and log1p, which are much faster than the scalar calls a per-row
+#: loop makes (numba has no vector exp without Intel's SVML).
 CHUNK_BYTES = 1 << 19
 
 
