@@ -73,6 +73,7 @@ def test_a_bad_line_is_explained(line: str, expected: str) -> None:
 def test_read_libsvm_equals_spark_reader(spark: Any, tmp_path: Path) -> None:
     path = tmp_path / "data.txt"
     X, y = write_libsvm(path, 700, 60, 0)
+    assert set(y.tolist()) == {0.0, 1.0}
     for reader, split_bytes in (("auto", 4096), ("hadoop", None)):
         with read_libsvm(spark, str(path), reader=reader, split_bytes=split_bytes,
                          max_block_rows=150) as ds:

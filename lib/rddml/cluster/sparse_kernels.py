@@ -388,7 +388,7 @@ def add_distinct(chosen: Rows, extra: Rows, k: int) -> Rows:
     """Append rows of ``extra`` not already in ``chosen`` until there are ``k`` (CSR)."""
     chosen, extra = canonical(chosen), canonical(extra)
     seen = {_row_key(chosen, i) for i in range(chosen.shape[0])}
-    picked = []
+    picked: list[int] = []
     for i in range(extra.shape[0]):
         if chosen.shape[0] + len(picked) >= k:
             break

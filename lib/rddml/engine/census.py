@@ -140,7 +140,8 @@ def _sparse_class_moments(X: Any, yi: np.ndarray, wv: np.ndarray, weight: np.nda
     sums = np.bincount(flat, weights=ws * vals, minlength=size).reshape(n_classes, d)
     mean = sums / np.where(weight > 0, weight, 1.0)[:, None]
     dev = vals - mean.reshape(-1)[flat]
-    m2 = np.bincount(flat, weights=ws * dev * dev, minlength=size).reshape(n_classes, d)
+    m2: np.ndarray = np.bincount(flat, weights=ws * dev * dev,
+                                 minlength=size).reshape(n_classes, d).astype(np.float64)
     stored = np.bincount(flat, weights=ws, minlength=size).reshape(n_classes, d)
     m2 += (weight[:, None] - stored) * mean * mean
     return mean, m2

@@ -26,7 +26,7 @@ from functools import partial
 
 import numpy as np
 
-from rddml.engine import sparse
+import rddml.engine.sparse as sparse
 from rddml.engine.records import Block
 
 #: Aim for blocks of about 4 MiB of features: large enough that NumPy's per-call

@@ -193,9 +193,9 @@ class FrameDataset(Dataset):
         any job) and :class:`DataValidationError` for null, NaN/Inf, ragged or no rows.
         """
         columns = {"features_col": "features", **columns}
-        layout = resolve_layout(df, columns["features_col"], columns.get("feature_cols"),
-                                columns.pop("layout", "auto"))
-        selected = select_model_columns(df, **columns, sparse=layout == "sparse")
+        kind = resolve_layout(df, columns["features_col"], columns.get("feature_cols"),
+                              columns.pop("layout", "auto"))
+        selected = select_model_columns(df, **columns, sparse=kind == "sparse")
         names = column_names(**columns)
         layout = _Layout(names["label_source"] is not None, names["weight_source"] is not None,
                          names)

@@ -154,7 +154,7 @@ def summarise_partition(
         n_features = item.X.shape[1]
         block_sparse = not isinstance(item.X, np.ndarray)
         is_sparse = is_sparse or block_sparse
-        nnz += int(item.X.nnz) if block_sparse else int(item.X.size)
+        nnz += int(getattr(item.X, "nnz", 0)) if block_sparse else int(item.X.size)
         if n_features > MAX_CENSUS_VALUES:  # a census this wide is never kept: skip it
             census_ok = False
         if item.y is not None:
