@@ -103,6 +103,15 @@ class Config:
     sweep_large_n: int = field(default=10_000_000, metadata={
         "min": 1, "help": "sizes with at least this many points get sweep_large_rounds"})
     sweep_large_rounds: int = field(default=3, metadata={"min": 1})
+    sparse: bool = field(default=True, metadata={
+        "help": "the sparse rows (text-like, Zipf ids): logistic and cosine k-means vs pyspark.ml"})
+    sparse_rows: int = field(default=1_000_000, metadata={"min": 1})
+    sparse_features: int = field(default=1 << 18, metadata={"min": 1})
+    sparse_nnz: int = field(default=40, metadata={"min": 1, "help": "mean non-zeros per row"})
+    sparse_k: int = field(default=20, metadata={"min": 1})
+    quick_sparse_rows: int = 20_000
+    quick_sparse_features: int = 1 << 14
+    quick_sparse_nnz: int = 20
     num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
     seed: int = field(default=0, metadata={"min": 0})
     output_dir: str = field(default="output/benchmark", metadata={"nonempty": True})
@@ -336,6 +345,10 @@ def results_markdown(results: dict[str, Any]) -> str:
     ttm = results.get("time_to_model")
     if ttm:
         lines += time_to_model_markdown(ttm)
+    if results.get("sparse"):
+        from rddml.bench.sparse_bench import sparse_markdown
+
+        lines += sparse_markdown(results["sparse"])
     mem = results["peak_rss"]
     before = " (before the sweep below)" if results.get("sweep") else ""
     lines += ["## Peak memory", "", f"Driver Python {mem.get('driver_python_mib')} MiB, driver "
@@ -413,6 +426,16 @@ def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
             spark, km, lr, iterations=config.time_to_model_iter,
             rounds=config.time_to_model_rounds, seed=config.seed,
             parts=config.num_partitions or spark.sparkContext.defaultParallelism)
+    if config.sparse:
+        from rddml.bench.sparse_bench import SparseBench, run_sparse_bench
+
+        results["sparse"] = run_sparse_bench(spark, SparseBench(
+            n=config.quick_sparse_rows if config.quick else config.sparse_rows,
+            d=config.quick_sparse_features if config.quick else config.sparse_features,
+            nnz=config.quick_sparse_nnz if config.quick else config.sparse_nnz,
+            k=config.sparse_k, pass_iter=config.pass_iter, kmeans_low=config.ml_iter_low,
+            kmeans_high=config.ml_iter_high, rounds=config.rounds,
+            partitions=config.num_partitions, seed=config.seed))
     results["peak_rss"] = peak_rss(spark)
     # After the peak above: the sweep restarts the peak RSS count at each of its sizes.
     if sweep_sizes:
