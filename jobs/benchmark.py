@@ -20,6 +20,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -33,12 +34,13 @@ from rddml.bench.kmeans_bench import (
     KMeansInputs,
     Stepper,
     kmeans_steppers,
+    method,
     per_iteration_samples,
     per_record_points,
     run_round_robin,
     shared_frames,
 )
-from rddml.bench.memory import peak_rss
+from rddml.bench.memory import peak_rss, reset_peak_rss
 from rddml.bench.sweep import (
     check_sweep_variants,
     parse_count,
@@ -47,6 +49,7 @@ from rddml.bench.sweep import (
     write_sweep_plot,
 )
 from rddml.bench.time_to_model import time_to_model_markdown
+from rddml.bench.wide import wide_markdown
 from rddml.errors import ConfigError
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output
@@ -85,9 +88,33 @@ class Config:
     time_to_model_iter: int = field(default=20, metadata={"min": 1})
     time_to_model_rounds: int = field(default=2, metadata={"min": 1, "help": "best of"})
     ml_iter_low: int = field(default=2, metadata={"min": 1})
-    ml_iter_high: int = field(default=7, metadata={"min": 2})
-    pass_iter: int = field(default=10, metadata={
-        "min": 1, "help": "logistic s/pass: iterations per timed fit (pyspark.ml: t(2+n) - t(2))"})
+    ml_iter_high: int = field(default=27, metadata={"min": 2})
+    min_iteration_gap: int = field(default=20, metadata={
+        "min": 1, "help": "pairs of fits must report at least this many iterations apart"})
+    wide_sizes: list[str] = field(default_factory=lambda: ["2e5x256k256"], metadata={
+        "help": "wide k-means problems NxDkK (Gaussian data, float64 and float32)"})
+    quick_wide_sizes: list[str] = field(default_factory=lambda: ["3000x32k40"])
+    wide_variants: list[str] = field(
+        default_factory=lambda: ["rddml tree", "rddml tree (float32)", "pyspark.ml block",
+                                 "scikit-learn lloyd", "scikit-learn lloyd (float32)"])
+    embedding_sizes: list[str] = field(default_factory=lambda: ["1e6x768k1000"], metadata={
+        "help": "float32 embedding k-means problems NxDkK ([] = none)"})
+    quick_embedding_sizes: list[str] = field(default_factory=list)
+    embedding_variants: list[str] = field(
+        default_factory=lambda: ["rddml tree (float32)", "pyspark.ml block",
+                                 "scikit-learn lloyd (float32)"])
+    embedding_rounds: int = field(default=1, metadata={"min": 1})
+    embedding_iter_low: int = field(default=1, metadata={"min": 1})
+    embedding_iter_high: int = field(default=3, metadata={"min": 2})
+    gemm_peak: bool = field(default=True, metadata={"help": "measure the GEMM peak"})
+    wide_logistic_sizes: list[str] = field(default_factory=lambda: ["1e6x512"], metadata={
+        "help": "dense logistic problems NxD: s/pass and float32 against float64"})
+    quick_wide_logistic_sizes: list[str] = field(default_factory=lambda: ["3000x64"])
+    wide_logistic_fit_iter: int = field(default=100, metadata={
+        "min": 1, "help": "L-BFGS iterations of the float64/float32 agreement fits"})
+    pass_iter: int = field(default=20, metadata={
+        "min": 1, "help": "logistic s/pass: iterations per timed fit (pyspark.ml: "
+                          "(t(2+n) - t(2)) / difference of reported iterations)"})
     pass_repeats: int = field(default=3, metadata={"min": 1,
                                                    "help": "logistic s/pass: median of this many"})
     sweep_sizes: list[str] = field(default_factory=list, metadata={
@@ -114,7 +141,8 @@ class Config:
     quick_sparse_nnz: int = 20
     num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
     seed: int = field(default=0, metadata={"min": 0})
-    output_dir: str = field(default="output/benchmark", metadata={"nonempty": True})
+    output_dir: str = field(default="output/benchmark",
+                            metadata={"nonempty": True, "path": "output"})
     overwrite: bool = False
 
 
@@ -150,7 +178,8 @@ def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dic
         variants.insert(0, "per-record RDD")
     steppers = kmeans_steppers(variants, KMeansInputs(
         X=X, init=init, datasets=datasets, df=df, records=records, parts=parts,
-        seed=config.seed, ml_iter_low=config.ml_iter_low, ml_iter_high=config.ml_iter_high))
+        seed=config.seed, ml_iter_low=config.ml_iter_low, ml_iter_high=config.ml_iter_high,
+        min_iteration_gap=config.min_iteration_gap))
     try:
         from threadpoolctl import threadpool_limits
 
@@ -164,14 +193,17 @@ def bench_kmeans_size(spark: Any, config: Config, n: int, d: int, k: int) -> dic
             records.unpersist()
         shutil.rmtree(workdir, ignore_errors=True)
     medians = {s.name: statistics.median(per_iteration_samples(s)) for s in steppers}
-    base = medians["rddml tree"]  # the default aggregation
-    logger.info("k-means %dx%d k=%d s/iteration: %s", n, d, k,
-                ", ".join(f"{name} {sec:.4f}" for name, sec in medians.items()))
+    best = {s.name: min(per_iteration_samples(s)) for s in steppers}
+    base = best["rddml tree"]  # the default aggregation
+    logger.info("k-means %dx%d k=%d s/iteration (best): %s", n, d, k,
+                ", ".join(f"{name} {sec:.4f}" for name, sec in best.items()))
     return {
         "n": n, "d": d, "k": k, "partitions": parts,
-        "seconds_per_iteration": medians,
+        "seconds_per_iteration": best,
+        "median_seconds_per_iteration": medians,
+        "methods": {s.name: method(s) for s in steppers},
         "samples": {s.name: per_iteration_samples(s) for s in steppers},
-        "ratio_to_rddml": {name: value / base for name, value in medians.items()},
+        "ratio_to_rddml": {name: value / base for name, value in best.items()},
         "cached_bytes": cached,
         "bytes_held_by_storage": held,
         "storage": config.storages[0],
@@ -259,11 +291,10 @@ def bench_logistic_size(spark: Any, config: Config, n: int, d: int) -> dict[str,
                 "per-record GD (write-up)", partial(lb.per_record_gd_step, records, step=3.0),
                 params))
         iters = config.pass_iter
-        per_pass = {
+        per_pass: dict[str, Callable[[], float]] = {
             "rddml lbfgs": lambda: _rddml_pass_seconds(ds, "lbfgs", iters),
             "rddml gd": lambda: _rddml_pass_seconds(ds, "gd", iters, step=config.gd_step),
-            "pyspark.ml lbfgs": lambda: lb.timed(partial(lb.fit_ml, df, 2 + iters))
-            - lb.timed(partial(lb.fit_ml, df, 2)),
+            "pyspark.ml lbfgs": partial(lb.ml_pass_seconds, df, 2, 2 + iters),
         }
         from threadpoolctl import threadpool_limits
 
@@ -271,8 +302,7 @@ def bench_logistic_size(spark: Any, config: Config, n: int, d: int) -> dict[str,
             run_round_robin(steppers, config.rounds, config.warmup)
             pass_samples = {name: [fn() for _ in range(config.pass_repeats)]
                             for name, fn in per_pass.items()}
-        passes = {name: statistics.median(v) for name, v in pass_samples.items()}
-        passes["pyspark.ml lbfgs"] /= iters  # (t(2 + iters) − t(2)) / iters iterations
+        passes = {name: min(v) for name, v in pass_samples.items()}  # best of pass_repeats
     finally:
         ds.unpersist()
         df.unpersist()
@@ -300,6 +330,69 @@ def bench_logistic_size(spark: Any, config: Config, n: int, d: int) -> dict[str,
     }
 
 
+def bench_logistic_wide(spark: Any, config: Config, n: int, d: int) -> dict[str, Any]:
+    """Dense logistic regression: seconds per pass of rddml (float64, float32) and of
+    pyspark.ml, each the best of ``pass_repeats`` differences of two fits (2 and
+    2 + ``pass_iter`` iterations) over the passes or iterations they report; and the
+    objective float32 reaches against float64's after ``wide_logistic_fit_iter``
+    iterations (the mean log loss recomputed in float64 from each model)."""
+    from rddml import LogisticRegression
+    from rddml.bench import logistic_bench as lb
+
+    sc = spark.sparkContext
+    rng = np.random.default_rng(config.seed + 2)
+    X = rng.standard_normal((n, d))
+    true_w = rng.standard_normal(d) / np.sqrt(d)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ true_w + 0.3)))).astype(float)
+    parts = config.num_partitions or sc.defaultParallelism
+    workdir = Path(tempfile.mkdtemp(prefix="rddml-bench-"))
+    reset_peak_rss(spark)
+    ds, df = _labelled_frames(spark, X, y, parts, workdir, config.storages[0])
+    ds32 = BlockDataset.from_dataframe(
+        spark.read.parquet(str(workdir / "labelled.parquet")).repartition(parts),
+        feature_cols=[f"x{j}" for j in range(d)], label_col="label",
+        storage=config.storages[0], dtype="float32")
+    low, high = 2, 2 + config.pass_iter
+    try:
+        held = {"float64": ds.cached_bytes(), "float32": ds32.cached_bytes()}
+        timers = {
+            "rddml lbfgs": partial(lb.rddml_pass_seconds, ds, low, high),
+            "rddml lbfgs (float32)": partial(lb.rddml_pass_seconds, ds32, low, high),
+            "pyspark.ml lbfgs": partial(lb.ml_pass_seconds, df, low, high),
+        }
+        lb.ml_fit_reported(df, low)  # warm-up fits: workers, JIT, the first reads
+        for data in (ds, ds32):
+            LogisticRegression(max_iter=low, tol=0.0).fit(data)
+        samples = {name: [fn() for _ in range(config.pass_repeats)]
+                   for name, fn in timers.items()}
+        fits = {name: LogisticRegression(max_iter=config.wide_logistic_fit_iter, tol=1e-9
+                                         ).fit(data) for name, data in (("float64", ds),
+                                                                        ("float32", ds32))}
+        memory = peak_rss(spark)
+    finally:
+        ds.unpersist()
+        ds32.unpersist()
+        df.unpersist()
+        shutil.rmtree(workdir, ignore_errors=True)
+    losses = {name: lb.mean_log_loss(X, y, m.coef_, float(m.intercept_))
+              for name, m in fits.items()}
+    best = {name: min(v) for name, v in samples.items()}
+    logger.info("logistic %dx%d s/pass (best): %s; log loss float64 %.10f float32 %.10f",
+                n, d, ", ".join(f"{k} {v:.4f}" for k, v in best.items()),
+                losses["float64"], losses["float32"])
+    return {
+        "n": n, "d": d, "partitions": parts, "seconds_per_pass": best, "samples": samples,
+        "method": f"(t(fit at {high}) - t(fit at {low})) / difference of the passes "
+                  "(rddml n_passes_) or iterations (pyspark.ml summary.totalIterations) "
+                  f"the two fits report; best of {config.pass_repeats}",
+        "log_loss": losses,
+        "float32_relative_difference": abs(losses["float32"] - losses["float64"])
+        / abs(losses["float64"]),
+        "iterations": {name: m.n_iter_ for name, m in fits.items()},
+        "bytes_held": held, "raw_bytes_float64": int(X.nbytes), "peak_rss": memory,
+    }
+
+
 def _fit_at(fit: Any, budget: int) -> None:
     fit(budget)
 
@@ -317,8 +410,11 @@ def results_markdown(results: dict[str, Any]) -> str:
     lines = ["# rddml benchmark", "",
              f"Machine: {results['machine']}. Spark master `{results['master']}`, "
              f"{results['rounds']} measured units per variant after {results['warmup']} warm-up, "
-             "variants interleaved round-robin. Median seconds per iteration; ratio = "
-             "variant ÷ rddml (tree aggregation, the default).", ""]
+             "variants interleaved round-robin. Best seconds per iteration of the measured units "
+             "(the JSON keeps the medians); ratio = variant ÷ rddml (tree aggregation, the "
+             "default). Libraries that cannot be stepped (pyspark.ml, scikit-learn): "
+             "(t(fit at ml_iter_high) − t(fit at ml_iter_low)) ÷ the difference of the "
+             "iterations the two fits report, after a warm-up fit.", ""]
     for r in results["kmeans"]:
         lines += [f"## k-means {r['n']:,} × {r['d']}, k = {r['k']} ({r['partitions']} partitions)",
                   "", "| variant | s / iteration | ratio to rddml |", "|---|---:|---:|"]
@@ -354,6 +450,8 @@ def results_markdown(results: dict[str, Any]) -> str:
     lines += ["## Peak memory", "", f"Driver Python {mem.get('driver_python_mib')} MiB, driver "
               f"JVM {mem.get('driver_jvm_mib')} MiB, Python workers "
               f"{mem.get('python_workers_mib')} MiB{before}.", ""]
+    lines += wide_markdown(results.get("wide", []), results.get("gemm_peak_gflops"))
+    lines += wide_logistic_markdown(results.get("wide_logistic", []))
     if results.get("sweep"):
         lines += sweep_markdown(results["sweep"])
     return "\n".join(lines)
@@ -384,6 +482,58 @@ def plot_scaling(path: Path, results: dict[str, Any]) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _wide_results(spark: Any, config: Config) -> dict[str, Any]:
+    """The wide k-means sizes, the float32 embedding sizes, the dense logistic sizes and
+    the machine's GEMM peak (each size restarts the peak RSS count)."""
+    from rddml.bench.wide import bench_wide_size, gemm_peak
+
+    parts = config.num_partitions or spark.sparkContext.defaultParallelism
+    quick = config.quick
+    out: dict[str, Any] = {}
+    if config.gemm_peak:
+        out["gemm_peak_gflops"] = gemm_peak(sorted({1, parts}), size=256 if quick else 2048)
+    common = {"parts": parts, "seed": config.seed}
+    out["wide"] = [
+        bench_wide_size(spark, n, d, k, config.wide_variants, dtype="float64",
+                        rounds=config.rounds, warmup=config.warmup,
+                        ml_iter_low=config.ml_iter_low, ml_iter_high=config.ml_iter_high,
+                        min_gap=config.min_iteration_gap, **common)
+        for n, d, k in map(parse_size, config.quick_wide_sizes if quick else config.wide_sizes)]
+    out["wide"] += [
+        bench_wide_size(spark, n, d, k, config.embedding_variants, dtype="float32",
+                        rounds=config.embedding_rounds, warmup=0,
+                        ml_iter_low=config.embedding_iter_low,
+                        ml_iter_high=config.embedding_iter_high, min_gap=1, **common)
+        for n, d, k in map(parse_size, config.quick_embedding_sizes if quick
+                           else config.embedding_sizes)]
+    out["wide_logistic"] = [
+        bench_logistic_wide(spark, config, n, d)
+        for n, d in map(parse_lr_size, config.quick_wide_logistic_sizes if quick
+                        else config.wide_logistic_sizes)]
+    return out
+
+
+def wide_logistic_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """Seconds per pass on dense data and float32's objective against float64's."""
+    lines: list[str] = []
+    for r in rows:
+        ml = r["seconds_per_pass"].get("pyspark.ml lbfgs")
+        lines += [f"## Logistic regression {r['n']:,} × {r['d']}, dense "
+                  f"({r['partitions']} partitions)", "", f"Method: {r['method']}.", "",
+                  "| variant | s / pass | ratio to pyspark.ml |", "|---|---:|---:|"]
+        for name, sec in r["seconds_per_pass"].items():
+            lines.append(f"| {name} | {sec:.4f} | {'—' if not ml else f'{sec / ml:.2f}'} |")
+        lines += ["", f"Mean log loss after {r['iterations']['float64']} (float64) and "
+                      f"{r['iterations']['float32']} (float32) iterations: "
+                      f"{r['log_loss']['float64']:.10f} and {r['log_loss']['float32']:.10f} "
+                      f"(relative difference {r['float32_relative_difference']:.2e}). Bytes "
+                      f"held: float64 {r['bytes_held']['float64']:,}, float32 "
+                      f"{r['bytes_held']['float32']:,}. Peak RSS (MiB): Python workers "
+                      f"{r['peak_rss'].get('python_workers_mib')}, driver JVM "
+                      f"{r['peak_rss'].get('driver_jvm_mib')}.", ""]
+    return lines
 
 
 def _sweep_rounds(config: Config, n: int) -> int:
@@ -437,6 +587,7 @@ def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
             kmeans_high=config.ml_iter_high, rounds=config.rounds,
             partitions=config.num_partitions, seed=config.seed))
     results["peak_rss"] = peak_rss(spark)
+    results.update(_wide_results(spark, config))
     # After the peak above: the sweep restarts the peak RSS count at each of its sizes.
     if sweep_sizes:
         results["sweep"] = run_sweep(
@@ -445,7 +596,7 @@ def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
             rounds_for=partial(_sweep_rounds, config), warmup=config.warmup,
             parts=config.num_partitions or spark.sparkContext.defaultParallelism,
             seed=config.seed, storage=config.storages[0], ml_iter_low=config.ml_iter_low,
-            ml_iter_high=config.ml_iter_high)
+            ml_iter_high=config.ml_iter_high, min_iteration_gap=config.min_iteration_gap)
     with atomic_directory(config.output_dir, overwrite=config.overwrite, job="benchmark",
                           config=asdict(config), key="output_dir") as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n")

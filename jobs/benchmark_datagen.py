@@ -45,7 +45,8 @@ class Config:
     sample_seconds: float = field(default=0.1, metadata={"min": 0.01,
                                                          "help": "memory sampling period"})
     keep_data: bool = False
-    output_dir: str = field(default="output/benchmark_datagen", metadata={"nonempty": True})
+    output_dir: str = field(default="output/benchmark_datagen",
+                            metadata={"nonempty": True, "path": "output"})
     overwrite: bool = False
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from rddml import KMeans, LogisticRegression
 from rddml.engine.sampling import sample_rows
 from rddml.engine.sources.text import read_labeled_text, read_points_csv
+from rddml.io.config import path_keys
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output
 from rddml.io.plots import plot_clusters, plot_curve, plot_decision_line
@@ -34,18 +35,20 @@ logger = logging.getLogger("rddml.jobs.demo")
 class Config:
     """Settings of the demo job (``conf/jobs/demo.toml``)."""
 
-    blobs_csv: str = field(default="data/samples/blobs.csv", metadata={"nonempty": True})
+    blobs_csv: str = field(default="data/samples/blobs.csv",
+                           metadata={"nonempty": True, "path": "input"})
     blobs_json: str = field(default="data/samples/blobs.json",
-                            metadata={"help": "true centres of the blobs sample"})
+                            metadata={"path": "input", "help": "true centres of the blobs sample"})
     classification_txt: str = field(default="data/samples/classification.txt",
-                                    metadata={"nonempty": True})
-    heart_data_dir: str = field(default="data/uci-heart-disease", metadata={"nonempty": True})
+                                    metadata={"nonempty": True, "path": "input"})
+    heart_data_dir: str = field(default="data/uci-heart-disease",
+                                metadata={"nonempty": True, "path": "input"})
     heart_seed: int = field(default=0, metadata={"min": 0, "help": "train/test split seed"})
     kmeans_iterations: int = field(default=10, metadata={"min": 1})
     kmeans_seed: int = field(default=0, metadata={"min": 0})
     random_init_good_seed: int = field(default=1, metadata={"min": 0})
     random_init_bad_seed: int = field(default=0, metadata={"min": 0})
-    output_dir: str = field(default="output/demo", metadata={"nonempty": True})
+    output_dir: str = field(default="output/demo", metadata={"nonempty": True, "path": "output"})
     overwrite: bool = False
 
 
@@ -188,7 +191,7 @@ def main(spark: Any, config: Config) -> dict[str, Any]:
     report = ["# rddml demo: the write-ups reproduced on Spark", ""]
     figures: dict[str, Any] = {}
     with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
-                      spark=spark), \
+                      spark=spark, inputs=path_keys(config, "input", "state")), \
             atomic_directory(config.output_dir, overwrite=config.overwrite, job="demo",
                              config=asdict(config), key="output_dir") as tmp:
         for section in SECTIONS:

@@ -66,7 +66,7 @@ class Config:
     format: str = field(default="csv", metadata={"choices": ("csv", "parquet")})
     single_file: bool = field(default=False, metadata={"help": "one file instead of parts"})
     output: str = field(default="output/generated/blobs",
-                        metadata={"nonempty": True,
+                        metadata={"nonempty": True, "path": "output",
                                   "help": "file or directory; parameters go to <output>.json"})
     overwrite: bool = False
 

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rddml.heart import run_study, write_report
+from rddml.io.config import path_keys
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output
 
@@ -36,7 +37,7 @@ class Config:
     """Settings of the heart-disease job (``conf/jobs/heart_disease.toml``)."""
 
     data_dir: str = field(default="data/uci-heart-disease",
-                          metadata={"nonempty": True,
+                          metadata={"nonempty": True, "path": "input",
                                     "help": "directory with the four processed.*.data files"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
     seed: int = field(default=0, metadata={"min": 0, "help": "seed of the train/test split"})
@@ -48,14 +49,15 @@ class Config:
                                             "help": "inverse L2 strength (scikit-learn's C)"})
     n_estimators: int = field(default=100, metadata={"min": 1,
                                                      "help": "trees of the random forest"})
-    output_dir: str = field(default="output/heart_disease", metadata={"nonempty": True})
+    output_dir: str = field(default="output/heart_disease",
+                            metadata={"nonempty": True, "path": "output"})
     overwrite: bool = False
 
 
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the study and write its outputs; returns the metrics written to ``metrics.json``."""
     with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
-                      spark=spark):
+                      spark=spark, inputs=path_keys(config, "input", "state")):
         result = run_study(
             spark, config.data_dir, seed=config.seed, train_fraction=config.train_fraction,
             max_missing_fraction=config.max_missing_fraction, on_bad_rows=config.on_bad_rows,

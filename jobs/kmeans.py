@@ -12,14 +12,18 @@ header) or a Parquet dataset with a vector/array ``features_col`` or numeric
 - ``_rddml_manifest.json`` (job, config, time, files), which lets ``--overwrite`` replace it.
 
 The output path and ``true_centers`` are checked, and the output locked against other
-writers, before any data is read.
+writers, before any data is read; ``true_centers`` of another dimension than a CSV
+input's first line stop the job before its data are converted (a Parquet input's
+width is known once it is read, still before the fit).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,8 @@ from rddml import BlockDataset, KMeans
 from rddml.cluster.kmeans import assign_points
 from rddml.engine.sources.parquet import read_parquet
 from rddml.engine.sources.text import read_points_csv
-from rddml.errors import ConfigError, DataValidationError
+from rddml.errors import ConfigError
+from rddml.io.config import path_keys
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output, hadoop_local_path
 
@@ -41,13 +46,16 @@ class Config:
     """Settings of the k-means job (``conf/jobs/kmeans.toml``)."""
 
     input: str = field(default="data/samples/blobs.csv",
-                       metadata={"nonempty": True, "help": "CSV file/dir or Parquet"})
+                       metadata={"nonempty": True, "path": "input",
+                                 "help": "CSV file/dir or Parquet ('glob:' for a pattern)"})
     input_format: str = field(default="csv", metadata={"choices": ("csv", "parquet")})
     features_col: str = field(default="features", metadata={
         "nonempty": True, "help": "Parquet vector/array column"})
     feature_cols: list[str] = field(default_factory=list,
                                     metadata={"help": "Parquet numeric columns (overrides features_col)"})
     weight_col: str = field(default="", metadata={"help": "Parquet weight column, '' for none"})
+    recursive: bool = field(default=False, metadata={
+        "help": "read the files in the input directory's sub-directories too"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
     storage: str = field(default="auto", metadata={"choices": ("auto", "executor", "spark")})
     k: int = field(default=5, metadata={"min": 1})
@@ -59,23 +67,26 @@ class Config:
     empty_cluster: str = field(default="farthest",
                                metadata={"choices": ("farthest", "keep", "error")})
     aggregation: str = field(default="tree", metadata={"choices": ("tree", "reduceByKey")})
-    true_centers: str = field(default="", metadata={"help": "JSON with known centres, for the plot"})
+    true_centers: str = field(default="", metadata={
+        "path": "input", "help": "JSON with known centres, for the plot"})
     write_assignments: bool = False
     checkpoint_dir: str = field(default="", metadata={
-        "help": "save the fit's state here and resume from it when run again ('' = off)"})
+        "path": "state", "help": "save the fit's state here and resume from it when run again ('' = off)"})
     checkpoint_interval: int = field(default=10, metadata={"min": 1,
                                                            "help": "iterations between checkpoints"})
-    output_dir: str = field(default="output/kmeans", metadata={"nonempty": True})
+    output_dir: str = field(default="output/kmeans",
+                            metadata={"nonempty": True, "path": "output"})
     overwrite: bool = False
 
 
-def load_points(spark: Any, config: Config) -> BlockDataset:
-    """Extract: read the configured input into a cached block dataset."""
+def load_points(spark: Any, config: Config,
+                check_features: Callable[[int], None] | None = None) -> BlockDataset:
+    """Extract: read the configured input into a cached block dataset (a CSV input's
+    number of features goes to ``check_features`` before its data are converted)."""
     if config.input_format == "csv":
         return read_points_csv(spark.sparkContext, config.input, on_bad_rows=config.on_bad_rows,
-                               storage=config.storage)
-    if not Path(config.input).exists() and "://" not in config.input:
-        raise DataValidationError(f"Input path {config.input!r} does not exist.")
+                               storage=config.storage, recursive=config.recursive,
+                               check_features=check_features)
     # pyarrow reads the files in the tasks: the same dataset as spark.read.parquet then
     # BlockDataset.from_dataframe, without the JVM decoding the files (docs/data.md).
     return read_parquet(
@@ -85,6 +96,7 @@ def load_points(spark: Any, config: Config) -> BlockDataset:
         features_col=None if config.feature_cols else config.features_col,
         feature_cols=config.feature_cols or None,
         weight_col=config.weight_col or None,
+        recursive=config.recursive,
     )
 
 
@@ -125,6 +137,17 @@ def read_true_centres(path: str) -> np.ndarray | None:
         raise ConfigError(f"{where}: expected a non-empty list of centres, each a list of "
                           f"finite numbers of the same length, got {shown}.")
     return centres
+
+
+def check_true_centres(centres: np.ndarray | None, n_features: int, *, path: str) -> None:
+    """Raise a ConfigError naming ``true_centers`` unless the known centres have one
+    coordinate per feature of the data (a plot would otherwise drop coordinates)."""
+    if centres is not None and centres.shape[1] != n_features:
+        raise ConfigError(
+            f"key 'true_centers' ({path!r}): the centres have {centres.shape[1]} "
+            f"coordinate(s), but the input has {n_features} feature(s); expected centres "
+            f"of {n_features} coordinates, or '' for none."
+        )
 
 
 def fit_kmeans(ds: BlockDataset, config: Config) -> KMeans:
@@ -191,9 +214,12 @@ def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the job; returns the summary written to ``summary.json``."""
     # Everything that can be checked without data is checked before reading it.
     with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
-                      spark=spark):
+                      spark=spark, inputs=path_keys(config, "input", "state")):
         true_centres = read_true_centres(config.true_centers)
-        with load_points(spark, config) as ds:
+        same_width = partial(check_true_centres, true_centres, path=config.true_centers)
+        # A CSV input's width is known from its first line, before the data are read.
+        with load_points(spark, config, same_width) as ds:
+            same_width(ds.n_features)
             if ds.n_skipped:
                 logger.warning("skipped %d malformed row(s), e.g. %s", ds.n_skipped,
                                ds.skipped_examples[0])

@@ -28,13 +28,12 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rddml import BlockDataset, LogisticRegression
 from rddml.engine.sources.parquet import read_parquet
 from rddml.engine.sources.text import read_labeled_text
-from rddml.errors import DataValidationError
+from rddml.io.config import path_keys
 from rddml.io.jobkit import run_job
 from rddml.io.output import atomic_directory, claim_output
 
@@ -48,8 +47,9 @@ class Config:
     """Settings of the logistic-regression job (``conf/jobs/logistic_regression.toml``)."""
 
     input: str = field(default="data/samples/classification.txt",
-                       metadata={"nonempty": True,
-                                 "help": "text file/dir (features then label) or Parquet"})
+                       metadata={"nonempty": True, "path": "input",
+                                 "help": "text file/dir (features then label) or Parquet "
+                                         "('glob:' for a pattern)"})
     input_format: str = field(default="text", metadata={"choices": ("text", "parquet")})
     features_col: str = field(default="features",
                               metadata={"nonempty": True, "help": "Parquet vector/array column"})
@@ -59,6 +59,8 @@ class Config:
     label_col: str = field(default="label", metadata={"nonempty": True,
                                                       "help": "Parquet 0/1 label column"})
     weight_col: str = field(default="", metadata={"help": "Parquet weight column, '' for none"})
+    recursive: bool = field(default=False, metadata={
+        "help": "read the files in the input directory's sub-directories too"})
     on_bad_rows: str = field(default="error", metadata={"choices": ("error", "skip")})
     storage: str = field(default="auto", metadata={"choices": ("auto", "executor", "spark")})
     optimizer: str = field(default="gd", metadata={"choices": OPTIMIZERS})
@@ -80,10 +82,11 @@ class Config:
     plot_points: int = field(default=20_000, metadata={"min": 1,
                                                        "help": "rows sampled for the plot"})
     checkpoint_dir: str = field(default="", metadata={
-        "help": "save the fit's state here and resume from it when run again ('' = off)"})
+        "path": "state", "help": "save the fit's state here and resume from it when run again ('' = off)"})
     checkpoint_interval: int = field(default=10, metadata={"min": 1,
                                                            "help": "iterations between checkpoints"})
-    output_dir: str = field(default="output/logistic_regression", metadata={"nonempty": True})
+    output_dir: str = field(default="output/logistic_regression",
+                            metadata={"nonempty": True, "path": "output"})
     overwrite: bool = False
 
 
@@ -91,9 +94,8 @@ def load_data(spark: Any, config: Config) -> BlockDataset:
     """Extract: read the configured input into a cached, labelled block dataset."""
     if config.input_format == "text":
         return read_labeled_text(spark.sparkContext, config.input,
-                                 on_bad_rows=config.on_bad_rows, storage=config.storage)
-    if not Path(config.input).exists() and "://" not in config.input:
-        raise DataValidationError(f"Input path {config.input!r} does not exist.")
+                                 on_bad_rows=config.on_bad_rows, storage=config.storage,
+                                 recursive=config.recursive)
     # pyarrow reads the files in the tasks: the same dataset as spark.read.parquet then
     # BlockDataset.from_dataframe, without the JVM decoding the files (docs/data.md).
     return read_parquet(
@@ -104,6 +106,7 @@ def load_data(spark: Any, config: Config) -> BlockDataset:
         feature_cols=config.feature_cols or None,
         label_col=config.label_col,
         weight_col=config.weight_col or None,
+        recursive=config.recursive,
     )
 
 
@@ -169,7 +172,7 @@ def write_outputs(ds: BlockDataset, model: LogisticRegression, config: Config,
 def main(spark: Any, config: Config) -> dict[str, Any]:
     """Run the job; returns the summary written to ``metrics.json``."""
     with claim_output(config.output_dir, overwrite=config.overwrite, key="output_dir",
-                      spark=spark):
+                      spark=spark, inputs=path_keys(config, "input", "state")):
         model = build_model(config)
         with load_data(spark, config) as ds:
             if ds.n_skipped:

@@ -25,9 +25,10 @@ DEPRECATED = {"rddml.csv_input", "rddml.datasets", "rddml.data.text", "rddml.dat
 #: NumPy-only modules: the math of the algorithms and the data formats. No Spark, no
 #: engine plumbing: they run (and are tested) on plain arrays.
 NUMPY_ONLY = {
-    "rddml.labels", "rddml.cluster.kernels", "rddml.cluster.fused", "rddml.linear.kernels",
+    "rddml.labels", "rddml.cluster.kernels", "rddml.cluster.fused", "rddml.cluster.blas",
+    "rddml.linear.kernels",
     "rddml.linear.fused", "rddml.linear.softmax", "rddml.linear.solvers",
-    "rddml.engine.census", "rddml.engine.cutting", "rddml.engine.records",
+    "rddml.engine.census", "rddml.engine.cutting", "rddml.engine.records", "rddml.engine.precision",
     "rddml.engine.counter_rng", "rddml.engine.content_keys", "rddml.engine.sparse",
     "rddml.linear.sparse_kernels", "rddml.cluster.sparse_kernels",
 }
@@ -75,9 +76,14 @@ def imports_of(path: Path) -> Iterator[Import]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            yield Import(name, base, node.lineno)
-            for alias in node.names:
-                yield Import(name, f"{base}.{alias.name}", node.lineno)
+            # "from package import module" imports the module; "from module import name"
+            # the module.
+            submodules = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES]
+            for target in submodules or [base]:
+                yield Import(name, target, node.lineno)
+
+
+MODULES = frozenset(module_name(p) for p in LIB.rglob("*.py"))
 
 
 @functools.cache

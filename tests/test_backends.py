@@ -161,7 +161,8 @@ def test_kernel_warm_up_leaves_reusable_workers_with_numba_out_of_the_gc(
     pytest.importorskip("numba")
     import rddml._jit as _jit
 
-    if not _jit.use_fused(True):
+    kernels = _jit.resolve_kernels(None)
+    if not _jit.use_fused(True, kernels):
         pytest.skip("RDDML_KERNELS=numpy: no fused kernels to warm up")
 
     def pid_and_frozen(_: None) -> tuple[int, int]:
@@ -172,7 +173,7 @@ def test_kernel_warm_up_leaves_reusable_workers_with_numba_out_of_the_gc(
 
     with dataset(backend, blobs.repartition(6)) as ds:
         assert ds.num_partitions == 6
-        warm_up_kernels(ds, 3)
+        warm_up_kernels(ds, 3, kernels)
         seen = ds.per_partition(pid_and_frozen, None) + ds.per_partition(pid_and_frozen, None)
     assert len({pid for pid, _ in seen}) < 6  # was 12 workers for 12 tasks
     assert all(frozen > 0 for _, frozen in seen)

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
 from jobs import benchmark
 
 from rddml.io.config import load_config
@@ -23,7 +24,8 @@ def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> N
     cfg = load_config(benchmark.Config, ROOT / "conf/jobs/benchmark.toml", [
         f"output_dir={tmp_path / 'bench'}", "quick=true", 'quick_sizes=["4000x2k3"]',
         'quick_logistic_sizes=["3000x3"]', "gd_max_iter=20", "rounds=2", "warmup=1",
-        "ml_iter_low=1", "ml_iter_high=2", "pass_iter=2", "pass_repeats=1",
+        "ml_iter_low=1", "ml_iter_high=2", "min_iteration_gap=1", "pass_iter=2",
+        "pass_repeats=1", "embedding_rounds=1",
         'quick_time_to_model_kmeans="3000x2k3"', 'quick_time_to_model_logistic="2000x3"',
         "time_to_model_iter=3", "time_to_model_rounds=1", "sweep_rounds=1",
         "sparse=false"])  # the sparse rows have their own test (test_benchmark_sparse.py)
@@ -87,5 +89,34 @@ def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> N
         assert row["peak_rss"]["driver_jvm_mib"] > 0 and row["peak_rss"]["python_workers_mib"]
     assert "## k-means seconds per iteration against n (d = 2, k = 5)" in table
     assert "| 40,000 | 1 |" in table
+    # Pairs of fits are divided by the iterations the fits report, and say so.
+    for name, how in km["methods"].items():
+        if name.startswith(("pyspark.ml", "scikit-learn")):
+            assert "reported" in how["method"]
+            assert all(high - low >= 1 for low, high in how["reported_iterations"])
+        else:
+            assert "reported_iterations" not in how
+    assert km["seconds_per_iteration"]["rddml tree"] == min(km["samples"]["rddml tree"])
+    # Wide data: float64 and float32 variants, GFLOP/s beside the measured GEMM peak.
+    peak = results["gemm_peak_gflops"]
+    assert set(peak) == {"float64", "float32"} and all(v > 0 for p in peak.values()
+                                                        for v in p.values())
+    (wide,) = results["wide"]
+    assert (wide["n"], wide["d"], wide["k"]) == (3000, 32, 40)
+    assert set(wide["seconds_per_iteration"]) == {
+        "rddml tree", "rddml tree (float32)", "pyspark.ml block",
+        "scikit-learn lloyd (2 threads)", "scikit-learn lloyd (2 threads, float32)"}
+    assert wide["gflops"]["rddml tree"] == pytest.approx(
+        2 * 3000 * 32 * 40 / wide["seconds_per_iteration"]["rddml tree"] / 1e9)
+    held = wide["bytes_held"]
+    assert held["float32"] <= 0.6 * held["executor"]
+    assert wide["peak_rss"]["python_workers_mib"]
+    (wlr,) = results["wide_logistic"]
+    assert set(wlr["seconds_per_pass"]) == {"rddml lbfgs", "rddml lbfgs (float32)",
+                                            "pyspark.ml lbfgs"}
+    assert wlr["float32_relative_difference"] < 1e-4
+    assert wlr["bytes_held"]["float32"] <= 0.6 * wlr["bytes_held"]["float64"]
+    assert "## k-means on wide data" in table and "Measured GEMM peak" in table
+    assert "## Logistic regression 3,000 × 64, dense" in table
     png = (tmp_path / "bench" / "seconds_per_iteration_vs_n.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -148,7 +148,8 @@ def test_the_mapinarrow_fallback_builds_the_same_blocks(
     built = {}
     for path in ("export", "fallback"):
         if path == "fallback":
-            monkeypatch.setattr(blocks_module, "_arrow_batch_rdd", lambda _df, _rows=None: None)
+            monkeypatch.setattr(blocks_module.convert, "_arrow_batch_rdd",
+                                lambda _df, _rows=None: None)
         ds = BlockDataset.from_dataframe(df, feature_cols=["a", "b", "c"], label_col="label",
                                          storage=storage)
         try:

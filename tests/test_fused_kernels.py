@@ -301,14 +301,13 @@ def test_dispatchers_fall_back_to_numpy_without_numba(monkeypatch: pytest.Monkey
     X, C, w = rng.standard_normal((100, 3)), rng.standard_normal((4, 3)), rng.random(100)
     y = (rng.random(100) < 0.5).astype(np.float64)
     for mode in ("auto", "fused", "numpy"):
-        monkeypatch.setenv(_jit.KERNELS_ENV, mode)
-        sums, counts, cost = cfused.lloyd_sums(X, w, C)
+        sums, counts, cost = cfused.lloyd_sums(X, w, C, mode)
         ref = lloyd_partial_stats(X, w, C, n_far=0)
         np.testing.assert_array_equal(sums, ref.sums)
         np.testing.assert_array_equal(counts, ref.counts)
         assert cost == ref.cost
-        np.testing.assert_array_equal(cfused.assign(X, C)[0], assign_block(X, C)[0])
-        got = lfused.loss_grad(X, y, w, np.ones(3), 0.1, (1.0, 2.0), y > 0.2)
+        np.testing.assert_array_equal(cfused.assign(X, C, mode)[0], assign_block(X, C)[0])
+        got = lfused.loss_grad(X, y, w, np.ones(3), 0.1, (1.0, 2.0), y > 0.2, kernels=mode)
         want = block_loss_grad(X, y, w, np.ones(3), 0.1, (1.0, 2.0), y > 0.2)
         assert (got.loss, got.grad_intercept, got.weight, got.count) == (
             want.loss, want.grad_intercept, want.weight, want.count)
@@ -320,30 +319,51 @@ def test_dispatchers_fall_back_to_numpy_without_numba(monkeypatch: pytest.Monkey
 def test_dispatch_follows_the_setting_and_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     real_lloyd, real_loss = cfused.lloyd_block_fused, lfused.loss_grad_block_fused
+    real_blas = cfused.blas.lloyd_block_blas
     monkeypatch.setattr(cfused, "lloyd_block_fused",
                         lambda *a: calls.append("lloyd") or real_lloyd(*a))
     monkeypatch.setattr(lfused, "loss_grad_block_fused",
                         lambda *a: calls.append("logistic") or real_loss(*a))
+    monkeypatch.setattr(cfused.blas, "lloyd_block_blas", lambda *a, numba_helpers: calls.append(
+        f"blas numba={numba_helpers}") or real_blas(*a, numba_helpers=numba_helpers))
     X = np.random.default_rng(4).standard_normal((20, 100))
     y = np.zeros(20)
     small, large = X[:5, :2], X[:5]  # (d, k) = (2, 2): fused; (100, 100): NumPy under auto
-    # auto: the logistic kernel below d = 64 only (use_fused_logistic's docstring says why).
-    for mode, expect in (("auto", ["lloyd", "logistic"]),
+    # auto: the logistic kernel below d = 64 only (use_fused_logistic's docstring says why);
+    # many centres and features: the chunked BLAS form, with numba's reduction but in numpy.
+    for mode, expect in (("auto", ["lloyd", "blas numba=True", "logistic"]),
                          ("fused", ["lloyd", "lloyd", "logistic", "logistic"]),
-                         ("numpy", [])):
+                         ("numpy", ["blas numba=False"])):
         calls.clear()
-        monkeypatch.setenv(_jit.KERNELS_ENV, mode)
-        cfused.lloyd_sums(X[:, :2], None, small)
-        cfused.lloyd_sums(X, None, np.tile(large, (20, 1)))
-        lfused.loss_grad(X, y, None, np.zeros(100), 0.0)
-        lfused.loss_grad(X[:, :2], y, None, np.zeros(2), 0.0)
+        cfused.lloyd_sums(X[:, :2], None, small, mode)
+        cfused.lloyd_sums(X, None, np.tile(large, (20, 1)), mode)
+        lfused.loss_grad(X, y, None, np.zeros(100), 0.0, kernels=mode)
+        lfused.loss_grad(X[:, :2], y, None, np.zeros(2), 0.0, kernels=mode)
         assert calls == expect, mode
     assert cfused.use_fused_lloyd(2, 2) and not cfused.use_fused_lloyd(100, 100)
     assert lfused.use_fused_logistic(2) and lfused.use_fused_logistic(50)
     assert not lfused.use_fused_logistic(100)
+    with pytest.raises(ValueError, match="kernels='gpu'"):
+        cfused.lloyd_sums(X[:, :2], None, small, "gpu")
+    # The environment is read on the driver only, by resolve_kernels.
+    monkeypatch.setenv(_jit.KERNELS_ENV, "numpy")
+    assert _jit.resolve_kernels(None) == "numpy" and _jit.resolve_kernels("fused") == "fused"
+    calls.clear()
+    cfused.lloyd_sums(X[:, :2], None, small)
+    assert calls == ["lloyd"]
     monkeypatch.setenv(_jit.KERNELS_ENV, "gpu")
     with pytest.raises(ValueError, match="RDDML_KERNELS"):
-        cfused.lloyd_sums(X[:, :2], None, small)
+        _jit.resolve_kernels(None)
+
+
+def test_numba_available_has_no_side_effect(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    monkeypatch.setattr(_jit, "NUMBA_AVAILABLE", None)
+    frozen = gc.get_freeze_count()
+    monkeypatch.setattr(_jit, "freeze_worker_heap", lambda: pytest.fail("froze the heap"))
+    _jit.numba_available()
+    assert gc.get_freeze_count() == frozen
 
 
 def test_importing_rddml_does_not_import_numba() -> None:
@@ -380,3 +400,21 @@ def test_cache_falls_back_to_a_temporary_directory(
 @needs_numba
 def test_warm_up_compiles() -> None:
     assert cfused.warm_up() is True and lfused.warm_up() is True
+
+
+@needs_numba
+@pytest.mark.parametrize("k", [3, 20])
+def test_fused_kernel_reads_float32_blocks_as_their_float64_values(k: int) -> None:
+    """A float32 block is read in place and each value widened exactly: the same sums,
+    counts, cost, labels and distances as the float64 copy of the same values."""
+    rng = np.random.default_rng(8)
+    X32 = rng.standard_normal((400, 3)).astype(np.float32)
+    C, w = rng.standard_normal((k, 3)), rng.random(400)
+    for weights in (None, w):
+        got = cfused.lloyd_block_fused(X32, weights, C)
+        want = cfused.lloyd_block_fused(X32.astype(np.float64), weights, C)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(cfused.assign_block_fused(X32, C),
+                    cfused.assign_block_fused(X32.astype(np.float64), C)):
+        np.testing.assert_array_equal(a, b)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -36,8 +37,9 @@ def test_job_writes_centres_model_summary_and_plot(spark: Any, tmp_path: Path) -
         "summary.json"]
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert manifest["job"] == "kmeans" and manifest["config"]["write_assignments"] is True
-    assert {"path": "centers.csv", "bytes": (out / "centers.csv").stat().st_size} in (
-        manifest["files"])
+    centers_bytes = (out / "centers.csv").read_bytes()
+    assert {"path": "centers.csv", "bytes": len(centers_bytes),
+            "sha256": hashlib.sha256(centers_bytes).hexdigest()} in manifest["files"]
     centres = np.loadtxt(out / "centers.csv", delimiter=",")
     np.testing.assert_array_equal(centres, np.array(summary["cluster_centers"]))
     assert summary["n_rows"] == 10000 and summary["rows_skipped"] == 0
@@ -131,6 +133,18 @@ def test_good_true_centers_are_read(tmp_path: Path) -> None:
     np.testing.assert_array_equal(job.read_true_centres(str(tmp_path / "c.json")),
                                   [[0.0, 1.0], [2.5, 3.0]])
     assert job.read_true_centres("") is None
+
+
+def test_true_centers_of_another_dimension_are_refused_before_the_fit(
+        spark: Any, tmp_path: Path) -> None:
+    # The bug: 3-D centres on 2-D data were cut to two coordinates in the plot.
+    (tmp_path / "c.json").write_text('{"true_centers": [[0, 1, 2], [2.5, 3, 4]]}')
+    cfg = config(tmp_path, f"true_centers={tmp_path / 'c.json'}")
+    with pytest.raises(ConfigError, match=r"key 'true_centers' \('.*c\.json'\): the centres "
+                                          r"have 3 coordinate\(s\), but the input has 2 "
+                                          r"feature\(s\); expected centres of 2 coordinates"):
+        job.main(spark, cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
 
 
 def test_failed_job_leaves_no_output(spark: Any, tmp_path: Path) -> None:

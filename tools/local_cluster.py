@@ -16,8 +16,12 @@ N`` / ``--stop-local-cluster``)::
     tools/local-cluster.sh stop
 
 The state lives in ``--dir`` (default ``$RDDML_LOCAL_CLUSTER_DIR`` or
-``build/local-cluster``): ``cluster.json``, the daemons' logs in ``logs/``, executor logs
-in ``work/``, shuffle and spill files in ``local/``.
+``build/local-cluster``): ``cluster.json``, the daemons' logs in ``logs/``. Each Worker is
+a separate "host" on disk, as on a real cluster: its executors' logs in
+``work/worker-N/``, its local directories (shuffle, spill, cached blocks, rddml's block
+files, all per application and deleted when the application ends) in
+``local/worker-N/``, and its own temporary directory ``tmp/worker-N/`` (``TMPDIR`` and
+the JVMs' ``java.io.tmpdir``); no two Workers share a directory, and none uses /tmp.
 """
 
 from __future__ import annotations
@@ -168,8 +172,10 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).resolve().parent
 
 
-def daemon_env(directory: Path) -> dict[str, str]:
-    """Environment of the daemons; the Workers pass it on to their executors."""
+def daemon_env(directory: Path, name: str = "master") -> dict[str, str]:
+    """Environment of the daemon ``name``; a Worker passes it on to its executors (and
+    they to their Python workers), so each Worker's local and temporary directories are
+    its own."""
     env = dict(os.environ)
     home = spark_home()
     env.update({
@@ -179,7 +185,10 @@ def daemon_env(directory: Path) -> dict[str, str]:
         "SPARK_DAEMON_JAVA_OPTS": JVM_OPTS,
         "SPARK_DAEMON_MEMORY": env.get("RDDML_DAEMON_MEMORY", "512m"),
         "SPARK_LOCAL_IP": "127.0.0.1",
-        "SPARK_LOCAL_DIRS": str(directory / "local"),
+        "SPARK_LOCAL_DIRS": str(directory / "local" / name),
+        "TMPDIR": str(directory / "tmp" / name),
+        # Read by every JVM it starts: the Worker and the executors it launches.
+        "JAVA_TOOL_OPTIONS": f"-Djava.io.tmpdir={directory / 'tmp' / name}",
         # The executors' Python is the project's venv (jobs also set spark.pyspark.python).
         "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", str(ROOT / ".venv/bin/python")),
     })
@@ -194,11 +203,14 @@ def launch(directory: Path, name: str, args: list[str]) -> subprocess.Popen[byte
     """
     logs = directory / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    env = daemon_env(directory, name)
+    for key in ("SPARK_LOCAL_DIRS", "TMPDIR"):
+        Path(env[key]).mkdir(parents=True, exist_ok=True)
     spark_class = spark_home() / "bin" / "spark-class"
     with open(logs / f"{name}.log", "wb") as log:
         return subprocess.Popen(
             [str(spark_class), *args], stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, cwd=directory, env=daemon_env(directory),
+            stderr=subprocess.STDOUT, cwd=directory, env=env,
             start_new_session=True,
         )
 
@@ -269,8 +281,10 @@ def start_worker(state: dict[str, Any], cores: int, memory: str) -> dict[str, An
         "--cores", str(cores), "--memory", memory, "--work-dir", str(work_dir),
         state["master_url"],
     ])
+    env = daemon_env(directory, name)
     record = record_of(proc.pid, role=name, index=index, port=port, webui_port=webui,
                        cores=cores, memory=memory, work_dir=str(work_dir),
+                       local_dir=env["SPARK_LOCAL_DIRS"], tmp_dir=env["TMPDIR"],
                        log=str(directory / "logs" / f"{name}.log"))
     state["workers"].append(record)
     write_state(directory, state)

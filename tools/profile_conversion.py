@@ -122,9 +122,9 @@ def _count_items(items: Any) -> list[int]:
 
 
 def _write_and_remove(index: int, items: Any) -> list[int]:
-    from rddml.engine.storage import write_partition
+    from rddml.engine.storage import Build, write_partition
 
-    handle = write_partition(index, items, dataset_id="profile-conversion")
+    handle = write_partition(index, items, build=Build("profile", "profile-conversion", "0"))
     shutil.rmtree(handle.directory, ignore_errors=True)
     return [len(handle.blocks)]
 
@@ -215,7 +215,7 @@ def replay(spark: Any, cached: Any, cols: list[str], label: str | None) -> None:
 
     from rddml.engine.columns import column_names, select_model_columns
     from rddml.engine.convert import _arrow_batch_rdd, _arrow_to_blocks, _ipc_to_blocks
-    from rddml.engine.storage import write_partition
+    from rddml.engine.storage import Build, write_partition
 
     selected = select_model_columns(cached, features_col=None, feature_cols=cols,
                                     label_col=label)
@@ -231,11 +231,14 @@ def replay(spark: Any, cached: Any, cols: list[str], label: str | None) -> None:
     to_blocks = partial(_arrow_to_blocks, names=names, has_y=label is not None,
                         has_w=False, max_rows=None)
 
+    # Not a Spark task: no SPARK_LOCAL_DIRS, so the files go to a directory of our own.
+    scratch = tempfile.mkdtemp(prefix="rddml-replay-")
+    build = Build("profile", "profile-conversion", "0", storage_dirs=(scratch,))
+
     def run() -> None:
         for i, messages in enumerate(parts):
             handle = write_partition(i, _ipc_to_blocks(i, messages, schema=schema,
-                                                       to_blocks=to_blocks),
-                                     dataset_id="profile-conversion")
+                                                       to_blocks=to_blocks), build=build)
             shutil.rmtree(handle.directory, ignore_errors=True)
 
     for _ in range(2):
@@ -246,6 +249,7 @@ def replay(spark: Any, cached: Any, cols: list[str], label: str | None) -> None:
     profile.enable()
     run()
     profile.disable()
+    shutil.rmtree(scratch, ignore_errors=True)
     pstats.Stats(profile).sort_stats("tottime").print_stats(15)
 
 

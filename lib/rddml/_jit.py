@@ -4,12 +4,18 @@ Nothing here imports numba at module import time: ``import rddml`` must work, an
 fast, where numba is absent (the kernels then fall back to NumPy). numba is imported the
 first time a fused kernel is compiled or :func:`numba_available` is asked.
 
-``RDDML_KERNELS`` chooses the implementation of the per-block passes:
+The estimators' ``kernels`` parameter chooses the implementation of the per-block passes:
 
-- ``auto`` (the default): the fused kernel where the measured rule of its module says it
-  is faster, NumPy elsewhere or when numba cannot be imported;
+- ``auto``: the fused kernel where the measured rule of its module says it is faster,
+  the BLAS form elsewhere (with numba's help where its module says so), NumPy when numba
+  cannot be imported;
 - ``fused``: always the fused kernel (NumPy only when numba cannot be imported);
-- ``numpy``: always NumPy (for comparisons and benchmarks).
+- ``numpy``: NumPy and BLAS only (for comparisons and benchmarks).
+
+The estimator resolves the choice once, on the driver (:func:`resolve_kernels`: the
+parameter, or when it is None the driver's ``RDDML_KERNELS``, else ``auto``), and passes
+the resolved mode to every task and to the warm-up decision, so both agree; no executor
+reads the environment.
 
 Compiled code is cached on disk (``cache=True``): next to the module in ``__pycache__``
 when that is writable, else numba's user-wide cache directory, else (for example a
@@ -35,15 +41,29 @@ _FMULADD: Any = None
 
 
 def kernel_mode() -> str:
-    """The ``RDDML_KERNELS`` setting (``auto`` when unset); ValueError for anything else."""
+    """The driver's ``RDDML_KERNELS`` setting (``auto`` when unset); ValueError for anything
+    else. Read only by :func:`resolve_kernels`, on the driver."""
     mode = os.environ.get(KERNELS_ENV, "auto").strip().lower() or "auto"
     if mode not in KERNEL_MODES:
         raise ValueError(f"{KERNELS_ENV}={mode!r}: expected one of {', '.join(KERNEL_MODES)}")
     return mode
 
 
+def resolve_kernels(kernels: str | None) -> str:
+    """The kernel mode a fit runs with: ``kernels`` itself, or for None the driver's
+    ``RDDML_KERNELS`` (``auto`` when unset). The caller validates ``kernels`` first."""
+    return kernel_mode() if kernels is None else kernels
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a kernel mode, else ValueError (a task given a bad mode)."""
+    if mode not in KERNEL_MODES:
+        raise ValueError(f"kernels={mode!r}: expected one of {', '.join(KERNEL_MODES)}")
+    return mode
+
+
 def numba_available() -> bool:
-    """Whether numba can be imported (tried once per process)."""
+    """Whether numba can be imported (tried once per process; no other effect)."""
     global NUMBA_AVAILABLE
     if NUMBA_AVAILABLE is None:
         try:
@@ -52,7 +72,6 @@ def numba_available() -> bool:
             NUMBA_AVAILABLE = False
         else:
             NUMBA_AVAILABLE = True
-            freeze_worker_heap()
     return NUMBA_AVAILABLE
 
 
@@ -79,12 +98,49 @@ def freeze_worker_heap() -> None:
         gc.freeze()
 
 
-def use_fused(rule: bool) -> bool:
-    """Whether a pass should run the fused kernel, given its module's measured ``rule``."""
-    mode = kernel_mode()
-    if mode == "numpy":
+def use_fused(rule: bool, mode: str) -> bool:
+    """Whether a pass should run the fused kernel, given its module's measured ``rule`` and
+    the fit's resolved kernel ``mode``."""
+    if check_mode(mode) == "numpy":
         return False
     return (mode == "fused" or rule) and numba_available()
+
+
+def use_numba_helpers(mode: str) -> bool:
+    """Whether a BLAS-form pass may use numba for the work around the matrix product (the
+    argmin and the per-cluster sums): every mode but ``numpy``, where numba imports."""
+    return check_mode(mode) != "numpy" and numba_available()
+
+
+_BLAS_THREADS: int | None = None
+
+
+def limit_blas_threads() -> None:
+    """In a Spark task's Python worker, limit BLAS (and OpenMP) to the task's cores
+    (``spark.task.cpus``), once per process; elsewhere do nothing.
+
+    Each task runs in its own Python worker, and OpenBLAS starts as many threads as the
+    machine has cores in every one of them: with one task per core that oversubscribes
+    the cores by their number and a matrix product runs slower than on one thread.
+    """
+    global _BLAS_THREADS
+    if _BLAS_THREADS is not None:
+        return
+    try:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+    except Exception:  # no pyspark, or a client-only install
+        context = None
+    if context is None:
+        return
+    cpus = max(1, int(context.cpus()))
+    _BLAS_THREADS = cpus
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional dependency: BLAS then keeps its own default
+        return
+    threadpool_limits(cpus)
 
 
 def fallback_cache_dir() -> str:

@@ -38,6 +38,10 @@ class OutputPathError(RddmlError, ValueError):
     directory, the repository, an ancestor of one of them, or a name the JVM cannot encode."""
 
 
+class DatasetReleasedError(RddmlError, RuntimeError):
+    """A pass was asked of a dataset after its cached data was released (``unpersist``)."""
+
+
 class ConvergenceError(RddmlError, RuntimeError):
     """An iterative fit diverged (non-finite or steadily increasing objective)."""
 

@@ -7,6 +7,7 @@ children are its executors), never by name, and only ever signalled by PID.
 from __future__ import annotations
 
 import contextlib
+import glob
 import itertools
 import json
 import os
@@ -269,6 +270,51 @@ def fit_driver(master: str, estimator: str, input_path: Path, out: Path, *,
         "--ui-port", str(free_port()), "--max-iter", str(max_iter),
         "--max-failures", str(max_failures),
     ])
+
+
+# --------------------------------------------------------- files left behind
+def block_files(cluster: Cluster, app_id: str, dataset_id: str) -> list[Path]:
+    """The ``.npy`` block files of a dataset under the Workers' local directories."""
+    found: list[Path] = []
+    for worker in cluster.state["workers"]:
+        found.extend(Path(worker["local_dir"]).glob(
+            f"**/rddml-blocks/{app_id}/{dataset_id}/*/*.npy"))
+    return sorted(found)
+
+
+def rddml_leftovers(cluster: Cluster, ids: list[str]) -> list[str]:
+    """Every ``rddml-blocks`` entry of the given applications or datasets (``ids``) in the
+    cluster's directories (each Worker's local, temporary and work directories) and in
+    the system temporary directory, where no Spark clean-up reaches."""
+    found: list[str] = []
+    bases = [str(cluster.directory), "/tmp/rddml-blocks", *glob.glob("/tmp/*/rddml-blocks"),
+             *glob.glob("/tmp/*/*/rddml-blocks")]
+    for base in bases:
+        for path, dirs, _ in os.walk(base):
+            inside = "rddml-blocks" in Path(path).parts or Path(base).name == "rddml-blocks"
+            for name in dirs:
+                if inside and name in ids:
+                    found.append(os.path.join(path, name))
+    return sorted(set(found))
+
+
+def wait_for_no_leftovers(cluster: Cluster, ids: list[str], timeout: float = 60.0) -> list[str]:
+    """Poll :func:`rddml_leftovers` until it is empty (the Workers delete an ended
+    application's directories in the background); what is left after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = rddml_leftovers(cluster, ids)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+def wait_for_app_end(cluster: Cluster, app_id: str, timeout: float = 60.0) -> None:
+    """Wait until the Master no longer lists ``app_id`` as active."""
+    deadline = time.monotonic() + timeout
+    while any(a.get("id") == app_id for a in cluster.master_json().get("activeapps", [])):
+        assert time.monotonic() < deadline, f"{app_id} still active after {timeout:.0f}s"
+        time.sleep(0.5)
 
 
 def application(run: DriverRun) -> tuple[str, str]:

@@ -5,10 +5,12 @@ Run with the project's venv Python (not under pytest)::
     .venv/bin/python tests/cluster/fit_driver.py --master spark://127.0.0.1:7077 \\
         --estimator kmeans --input data/samples/blobs.csv --out result.json --ui-port 4050
 
-It logs ``application <id>`` when the session is up and one line per iteration (the
-library's own ``k-means iteration 3/15 ...`` / ``gd iteration 3/15 ...`` lines), so a
-test can SIGKILL an executor or a Worker mid-fit; the result file holds the model and,
-from the driver's REST API, every executor the application had and why it was removed.
+It logs ``application <id>`` when the session is up, ``dataset <id>`` once the input is
+cached (the id names its block files, for the leftover checks) and one line per
+iteration (the library's own ``k-means iteration 3/15 ...`` / ``gd iteration 3/15 ...``
+lines), so a test can SIGKILL an executor, a Worker or the driver itself mid-fit; the
+result file holds the model and, from the driver's REST API, every executor the
+application had and why it was removed.
 """
 
 from __future__ import annotations
@@ -55,14 +57,21 @@ def fit(spark: Any, args: argparse.Namespace) -> dict[str, Any]:
     sc = spark.sparkContext
     if args.estimator == "kmeans":
         with read_points_csv(sc, args.input) as ds:
+            log_dataset(ds)
             km = KMeans(k=5, init="random", seed=5, max_iter=args.max_iter, tol=0.0).fit(ds)
         return {"centers": km.cluster_centers_.tolist(), "n_iter": km.n_iter_,
                 "inertia": km.inertia_, "costs": [h["cost"] for h in km.history_]}
     with read_labeled_text(sc, args.input) as ds:
+        log_dataset(ds)
         lr = LogisticRegression(optimizer="gd", step_size=1.0, max_iter=args.max_iter, tol=0.0,
                                 standardize=False).fit(ds)
     return {"coef": lr.coef_.tolist(), "intercept": lr.intercept_, "n_iter": lr.n_iter_,
             "losses": lr.loss_history_}
+
+
+def log_dataset(ds: Any) -> None:
+    dataset_id = getattr(getattr(ds, "_storage", None), "dataset_id", "-")
+    logging.getLogger("fit_driver").info("dataset %s", dataset_id)
 
 
 def executors(ui_url: str, app_id: str) -> list[dict[str, Any]]:

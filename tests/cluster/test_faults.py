@@ -1,5 +1,7 @@
 """Faults on a real standalone cluster: losing an executor or a whole Worker mid-fit.
 
+(The driver killed mid-fit, and what each fault leaves on disk: ``test_storage_cleanup.py``.)
+
 A driver (``fit_driver.py``, the venv's Python) fits on the local cluster while the test
 SIGKILLs processes the cluster tool recorded. Lost cached blocks are recomputed from
 the lineage (the CSV file), lost shuffle outputs by re-running their map tasks, and the
@@ -27,7 +29,9 @@ from cluster_support import (
     local_cluster,
     python_workers,
     sigkill_when_busy,
+    wait_for_app_end,
     wait_for_executor,
+    wait_for_no_leftovers,
     wait_gone,
 )
 
@@ -85,6 +89,7 @@ def test_kmeans_fit_survives_an_executor_kill(cluster: Cluster, tmp_path: Path,
     run = fit_driver(cluster.master_url, "kmeans", BLOBS, out, max_iter=MAX_ITER)
     try:
         app_id, _ = application(run)
+        dataset = run.wait_for(r"dataset (\S+)").group(1)
         run.wait_for(KILL_AFTER)
         victim = wait_for_executor(cluster.live_workers()[0], app_id)
         # Executors get the fast-start JVM flags and run the project's Python.
@@ -104,6 +109,10 @@ def test_kmeans_fit_survives_an_executor_kill(cluster: Cluster, tmp_path: Path,
     np.testing.assert_array_equal(result["centers"], kmeans_reference["centers"])
     assert result["costs"] == kmeans_reference["costs"]
     assert result["inertia"] == kmeans_reference["inertia"]
+    # The killed executor's block files stay in its local directories until the
+    # application ends; then its Worker deletes them with the application's directories.
+    wait_for_app_end(cluster, app_id)
+    assert wait_for_no_leftovers(cluster, [app_id, dataset]) == []
 
 
 def test_logistic_fit_survives_an_executor_kill(cluster: Cluster, tmp_path: Path,

@@ -14,6 +14,11 @@ TOOL = str(ROOT / "tools/local-cluster.sh")
 FAST_JVM = "-XX:TieredStopAtLevel=1"
 
 
+def worker_environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.decode().split("=", 1) for item in raw.split(b"\0") if b"=" in item)
+
+
 def tool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([TOOL, *args], capture_output=True, text=True, timeout=120)
 
@@ -31,6 +36,15 @@ def test_daemons_are_bound_to_localhost_with_the_recorded_settings(cluster: Clus
         opts = dict(itertools.pairwise(args))
         assert (opts["--host"], opts["--cores"], opts["--memory"]) == ("127.0.0.1", "1", "2g")
         assert args[-1] == state["master_url"]
+    # Two "hosts" on disk: each Worker (and so its executors and their Python workers)
+    # has its own local and temporary directories, inside the cluster's directory.
+    environs = [worker_environ(int(w["pid"])) for w in cluster.live_workers()]
+    for key in ("SPARK_LOCAL_DIRS", "TMPDIR"):
+        values = {env[key] for env in environs}
+        assert len(values) == 2, (key, values)
+        assert all(Path(v).is_relative_to(cluster.directory) for v in values), values
+    tmpdirs = {env["JAVA_TOOL_OPTIONS"] for env in environs}
+    assert tmpdirs == {f"-Djava.io.tmpdir={env['TMPDIR']}" for env in environs}
     assert state["python"] == str(ROOT / ".venv/bin/python")
 
 

@@ -129,19 +129,26 @@ def fused_floor_step(X: np.ndarray, centres: np.ndarray, threads: int) -> np.nda
 
 
 # ---------------------------------------------------------------- fitted-library pairs
-def ml_kmeans_fit_seconds(df: Any, k: int, max_iter: int, solver: str, seed: int) -> float:
-    """Wall time of one ``pyspark.ml`` KMeans fit (random init: it cannot take centres)."""
+#: A fit's wall time and the iterations it reports having run.
+TimedFit = tuple[float, int]
+
+
+def ml_kmeans_fit_seconds(df: Any, k: int, max_iter: int, solver: str, seed: int) -> TimedFit:
+    """Wall time of one ``pyspark.ml`` KMeans fit (random init: it cannot take centres)
+    and the iterations its summary reports (``summary.numIter``)."""
     from pyspark.ml.clustering import KMeans as MLKMeans
 
     est = MLKMeans(k=k, maxIter=max_iter, tol=0.0, initMode="random", seed=seed, solver=solver)
     t0 = time.perf_counter()
-    est.fit(df)
-    return time.perf_counter() - t0
+    model = est.fit(df)
+    seconds = time.perf_counter() - t0
+    return seconds, int(model.summary.numIter)
 
 
 def sklearn_fit_seconds(X: np.ndarray, centres: np.ndarray, max_iter: int, threads: int,
-                        copy_x: bool = True) -> float:
-    """Wall time of scikit-learn Lloyd from the given centres, on ``threads`` cores.
+                        copy_x: bool = True) -> TimedFit:
+    """Wall time of scikit-learn Lloyd from the given centres, on ``threads`` cores, and
+    the iterations it reports (``n_iter_``: it stops early once no label changes).
 
     ``copy_x=False`` lets scikit-learn centre ``X`` in place (and restore it, up to
     rounding) instead of copying it: no second copy of a large ``X`` in the driver.
@@ -154,13 +161,29 @@ def sklearn_fit_seconds(X: np.ndarray, centres: np.ndarray, max_iter: int, threa
                        algorithm="lloyd", copy_x=copy_x)
         t0 = time.perf_counter()
         est.fit(X)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, int(est.n_iter_)
 
 
-def per_iteration_from_pair(fit: Callable[[int], float], low: int, high: int) -> float:
-    """Seconds per iteration from two fits: (t(high) − t(low)) / (high − low), which
-    cancels set-up and initialisation costs."""
-    return (fit(high) - fit(low)) / (high - low)
+class IterationGapError(RuntimeError):
+    """Two fits of a pair reported too few iterations apart for a per-iteration figure."""
+
+
+def per_iteration_from_pair(fit: Callable[[int], TimedFit], low: int, high: int,
+                            min_gap: int = 1) -> tuple[float, int, int]:
+    """Seconds per iteration from two fits, ``(t(high) − t(low)) / (n_high − n_low)`` where
+    ``n`` is the number of iterations each fit *reports* (a library may stop before its
+    ``max_iter``), which cancels set-up and initialisation costs; also both counts.
+
+    Raises :class:`IterationGapError` when the reported counts are fewer than ``min_gap``
+    apart: a short difference divides the fit's fixed-cost noise by too few iterations.
+    """
+    t_low, n_low = fit(low)
+    t_high, n_high = fit(high)
+    if n_high - n_low < max(1, min_gap):
+        raise IterationGapError(
+            f"fits with max_iter {low} and {high} reported {n_low} and {n_high} iterations, "
+            f"fewer than {min_gap} apart: raise ml_iter_high (or the data converges early)")
+    return (t_high - t_low) / (n_high - n_low), n_low, n_high
 
 
 class Stepper:
@@ -192,19 +215,25 @@ class CentreStepper(Stepper):
 
 class PairStepper(Stepper):
     """A library that cannot be stepped: each sample is a per-iteration time from two fits
-    (warm-up calls run the fits but record nothing)."""
+    over their reported iteration counts (a warm-up call runs one fit and records
+    nothing); ``reported`` keeps each sample's two counts."""
 
-    def __init__(self, name: str, fit: Callable[[int], float], low: int, high: int) -> None:
+    def __init__(self, name: str, fit: Callable[[int], TimedFit], low: int, high: int,
+                 min_gap: int = 1) -> None:
         self.pair_samples: list[float] = []
-        self._fit, self._low, self._high = fit, low, high
+        self.reported: list[tuple[int, int]] = []
+        self._fit, self._low, self._high, self._min_gap = fit, low, high, min_gap
         super().__init__(name, lambda: None)
         self.step = self._warm
 
     def _warm(self) -> None:
-        per_iteration_from_pair(self._fit, self._low, self._high)
+        self._fit(self._high)
 
     def measure(self) -> None:
-        self.pair_samples.append(per_iteration_from_pair(self._fit, self._low, self._high))
+        seconds, n_low, n_high = per_iteration_from_pair(self._fit, self._low, self._high,
+                                                         self._min_gap)
+        self.pair_samples.append(seconds)
+        self.reported.append((n_low, n_high))
 
     def per_iteration(self) -> list[float]:
         return self.pair_samples
@@ -228,18 +257,34 @@ def per_iteration_samples(stepper: Stepper) -> list[float]:
     return stepper.samples
 
 
+#: How each variant's seconds per iteration are obtained (the tables and JSON state it).
+METHOD_STEPPED = "one iteration timed per measured unit; best of the units"
+METHOD_PAIR = ("(t(fit at ml_iter_high) - t(fit at ml_iter_low)) / (difference of the "
+               "iterations the two fits reported), after a warm-up fit; best of the pairs")
+
+
+def method(stepper: Stepper) -> dict[str, Any]:
+    """How a variant was timed, with the reported iteration counts of a pair's fits."""
+    if isinstance(stepper, PairStepper):
+        return {"method": METHOD_PAIR, "reported_iterations": stepper.reported}
+    return {"method": METHOD_STEPPED}
+
+
 # ------------------------------------------------------------- data and the variants
 PARQUET_CHUNK_ROWS = 1 << 20
 
 
 def shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path, storages: list[str],
-                  assembled: bool = True) -> tuple[dict[str, BlockDataset], Any]:
+                  assembled: bool = True, float32: bool = False
+                  ) -> tuple[dict[str, BlockDataset], Any]:
     """The same data for every Spark variant, read from one Parquet file: rddml datasets
     in each of ``storages`` and (if ``assembled``) pyspark.ml's cached vector DataFrame.
 
     (``parallelize`` would embed the arrays in every task of every iteration, which is
     not how real data reaches Spark and would distort all Spark timings.) The file is
     written in chunks of rows, so the driver never holds a second full copy of ``X``.
+    ``float32``: also an rddml dataset with float32 features, under the key "float32"
+    (``storages`` may then be empty). A float32 ``X`` is written as float32 columns.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -248,7 +293,7 @@ def shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path, storages
 
     cols = [f"x{j}" for j in range(X.shape[1])]
     path = workdir / f"points-{X.shape[0]}x{X.shape[1]}.parquet"
-    schema = pa.schema([(c, pa.float64()) for c in cols])
+    schema = pa.schema([(c, pa.from_numpy_dtype(X.dtype)) for c in cols])
     with pq.ParquetWriter(path, schema) as writer:
         for start in range(0, X.shape[0], PARQUET_CHUNK_ROWS):
             chunk = X[start:start + PARQUET_CHUNK_ROWS]
@@ -257,6 +302,10 @@ def shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path, storages
     raw = spark.read.parquet(str(path)).repartition(parts)
     datasets = {s: BlockDataset.from_dataframe(raw, feature_cols=cols, storage=s)
                 for s in storages}
+    if float32:  # under the key "float32": the first storage, features stored as float32
+        datasets["float32"] = BlockDataset.from_dataframe(
+            raw, feature_cols=cols, storage=storages[0] if storages else "auto",
+            dtype="float32")
     if not assembled:
         return datasets, None
     df = VectorAssembler(inputCols=cols, outputCol="features").transform(raw).select("features")
@@ -266,7 +315,8 @@ def shared_frames(spark: Any, X: np.ndarray, parts: int, workdir: Path, storages
 
 
 KMEANS_VARIANTS = ("per-record RDD", "rddml reduceByKey", "rddml tree", "pyspark.ml block",
-                   "pyspark.ml row", "scikit-learn lloyd", "NumPy floor", "fused floor")
+                   "pyspark.ml row", "scikit-learn lloyd", "NumPy floor", "fused floor",
+                   "rddml tree (float32)", "scikit-learn lloyd (float32)")
 """The k-means variants by name; also "rddml tree (NAME storage)" for a storage other
 than the default one (e.g. "rddml tree (spark storage)")."""
 OTHER_STORAGE = re.compile(r"^rddml tree \((\w+) storage\)$")
@@ -291,6 +341,11 @@ class KMeansInputs:
     ml_iter_low: int
     ml_iter_high: int
     sklearn_copy_x: bool = True
+    min_iteration_gap: int = 1
+    #: The data with float32 features (the "(float32)" variants): the rddml dataset built
+    #: with dtype="float32" and the driver's float32 copy for scikit-learn.
+    dataset32: BlockDataset | None = None
+    X32: np.ndarray | None = None
 
 
 def check_variants(variants: Sequence[str], key: str) -> None:
@@ -330,12 +385,28 @@ def kmeans_steppers(variants: Sequence[str], data: KMeansInputs) -> list[Stepper
         elif name.startswith("pyspark.ml "):
             steppers.append(PairStepper(name, partial(_ml_fit, data.df, k, name.split()[1],
                                                       data.seed),
-                                        data.ml_iter_low, data.ml_iter_high))
+                                        data.ml_iter_low, data.ml_iter_high,
+                                        data.min_iteration_gap))
+        elif name == "rddml tree (float32)":
+            if data.dataset32 is None:
+                raise ConfigError("variant 'rddml tree (float32)' needs the float32 dataset")
+            steppers.append(CentreStepper(name, partial(rddml_iteration, data.dataset32,
+                                                        aggregation="tree"), data.init))
+        elif name == "scikit-learn lloyd (float32)":
+            if data.X32 is None:
+                raise ConfigError("variant 'scikit-learn lloyd (float32)' needs float32 data")
+            steppers.append(PairStepper(f"scikit-learn lloyd ({parts} threads, float32)",
+                                        partial(_sklearn_fit, data.X32,
+                                                data.init.astype(np.float32), parts,
+                                                data.sklearn_copy_x),
+                                        data.ml_iter_low, data.ml_iter_high,
+                                        data.min_iteration_gap))
         elif name == "scikit-learn lloyd":
             steppers.append(PairStepper(f"scikit-learn lloyd ({parts} threads)",
                                         partial(_sklearn_fit, data.X, data.init, parts,
                                                 data.sklearn_copy_x),
-                                        data.ml_iter_low, data.ml_iter_high))
+                                        data.ml_iter_low, data.ml_iter_high,
+                                        data.min_iteration_gap))
         elif name == "NumPy floor":
             steppers.append(CentreStepper("NumPy floor (1 core)",
                                           partial(numpy_floor_step, data.X), data.init))
@@ -346,10 +417,10 @@ def kmeans_steppers(variants: Sequence[str], data: KMeansInputs) -> list[Stepper
     return steppers
 
 
-def _ml_fit(df: Any, k: int, solver: str, seed: int, max_iter: int) -> float:
+def _ml_fit(df: Any, k: int, solver: str, seed: int, max_iter: int) -> TimedFit:
     return ml_kmeans_fit_seconds(df, k, max_iter, solver, seed)
 
 
 def _sklearn_fit(X: np.ndarray, init: np.ndarray, threads: int, copy_x: bool,
-                 max_iter: int) -> float:
+                 max_iter: int) -> TimedFit:
     return sklearn_fit_seconds(X, init, max_iter, threads, copy_x)

@@ -90,6 +90,48 @@ def fit_ml(df: Any, max_iter: int) -> FitResult:
     return np.asarray(model.coefficients.toArray()), float(model.intercept)
 
 
+def ml_fit_reported(df: Any, max_iter: int) -> tuple[float, int]:
+    """Wall time of a pyspark.ml fit and the iterations its summary reports
+    (``summary.totalIterations``: L-BFGS may stop before ``maxIter`` even at tol=0)."""
+    from pyspark.ml.classification import LogisticRegression as MLLR
+
+    t0 = time.perf_counter()
+    model = MLLR(maxIter=max_iter, regParam=0.0, tol=0.0, standardization=True,
+                 featuresCol="features", labelCol="label").fit(df)
+    seconds = time.perf_counter() - t0
+    return seconds, int(model.summary.totalIterations)
+
+
+def ml_pass_seconds(df: Any, low: int, high: int) -> float:
+    """pyspark.ml's seconds per L-BFGS iteration: (t(high) − t(low)) over the difference of
+    the iterations the two fits report (one data pass per iteration, line search aside)."""
+    t_low, n_low = ml_fit_reported(df, low)
+    t_high, n_high = ml_fit_reported(df, high)
+    if n_high <= n_low:
+        raise RuntimeError(f"pyspark.ml fits at maxIter {low} and {high} reported {n_low} "
+                           f"and {n_high} iterations: no per-iteration figure")
+    return (t_high - t_low) / (n_high - n_low)
+
+
+def rddml_pass_seconds(ds: BlockDataset, low: int, high: int, kernels: str | None = None
+                       ) -> float:
+    """rddml's seconds per pass by the same method: two L-BFGS fits, their time difference
+    over the difference of the passes they report (``n_passes_``)."""
+    from rddml import LogisticRegression
+
+    def fit(max_iter: int) -> tuple[float, int]:
+        t0 = time.perf_counter()
+        lr = LogisticRegression(max_iter=max_iter, tol=0.0, kernels=kernels).fit(ds)
+        return time.perf_counter() - t0, int(lr.n_passes_)
+
+    t_low, n_low = fit(low)
+    t_high, n_high = fit(high)
+    if n_high <= n_low:
+        raise RuntimeError(f"rddml fits at max_iter {low} and {high} reported {n_low} and "
+                           f"{n_high} passes: no per-pass figure")
+    return (t_high - t_low) / (n_high - n_low)
+
+
 def fit_sklearn(X: np.ndarray, y: np.ndarray, max_iter: int, threads: int) -> FitResult:
     import warnings
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 import rddml._jit as _jit
+from rddml.cluster import blas
 from rddml.cluster.kernels import assign_block, lloyd_partial_stats
 
 # Up to this many centres the fused kernel scores a row four centres at a time (four
@@ -165,8 +166,9 @@ def _compiled() -> Any:
 
 
 def _prepare(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, ...]:
-    """C-contiguous float64 block and the centre terms, as nearest_scores forms them."""
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    """C-contiguous block (float32 kept as it is, anything else as float64) and the
+    float64 centre terms, as nearest_scores forms them."""
+    X = np.ascontiguousarray(X, dtype=np.float32 if X.dtype == np.float32 else np.float64)
     centres = np.ascontiguousarray(centres, dtype=np.float64)
     if X.ndim != 2 or centres.ndim != 2 or X.shape[1] != centres.shape[1]:
         raise ValueError(f"expected a block (n, d) and centres (k, d), got {X.shape} and "
@@ -184,8 +186,9 @@ def lloyd_block_fused(
     """Per-cluster sums (k, d), weights (k,) and cost of one block in one pass (numba).
 
     Equal to ``lloyd_partial_stats(X, w, centres, n_far=0)``'s sums, counts and cost (see
-    the module docstring for how exactly). A block that is not C-contiguous float64 is
-    copied into one first.
+    the module docstring for how exactly). A float32 block is read as it is (each value
+    widened to float64 as it is read: the scores, sums and cost are float64); any other
+    block that is not C-contiguous float64 is copied into one first.
     """
     X, m2c, m2cT, c_sq = _prepare(X, centres)
     k, d = m2c.shape
@@ -214,40 +217,57 @@ def assign_block_fused(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, 
 
 
 def lloyd_sums(
-    X: np.ndarray, w: np.ndarray | None, centres: np.ndarray
+    X: np.ndarray, w: np.ndarray | None, centres: np.ndarray, kernels: str = "auto"
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Sums, weights and cost of a block by the fused kernel or NumPy, whichever the
-    ``RDDML_KERNELS`` setting and :func:`use_fused_lloyd` choose (NumPy without numba)."""
+    """Sums, weights and cost of a block by the fused kernel where ``kernels`` and
+    :func:`use_fused_lloyd` choose it, else by the chunked BLAS form
+    (:mod:`rddml.cluster.blas`, with numba's loop unless ``kernels="numpy"``) for many
+    centres, else NumPy."""
     k, d = centres.shape
-    if _jit.use_fused(use_fused_lloyd(d, k)):
+    rule = use_fused_lloyd(d, k)
+    if _jit.use_fused(rule, kernels):
         return lloyd_block_fused(X, w, centres)
+    if not rule or X.dtype == np.float32:
+        return blas.lloyd_block_blas(X, w, centres,
+                                     numba_helpers=_jit.use_numba_helpers(kernels))
     stats = lloyd_partial_stats(X, w, centres, n_far=0)
     return stats.sums, stats.counts, stats.cost
 
 
-def assign(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Closest centre and clipped squared distance per row, fused or NumPy (as
-    :func:`lloyd_sums` chooses)."""
+def assign(X: np.ndarray, centres: np.ndarray, kernels: str = "auto"
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Closest centre and clipped squared distance per row, fused, chunked BLAS or NumPy
+    (as :func:`lloyd_sums` chooses)."""
     k, d = centres.shape
-    if _jit.use_fused(use_fused_assign(d, k)):
+    rule = use_fused_assign(d, k)
+    if _jit.use_fused(rule, kernels):
         return assign_block_fused(X, centres)
+    if not rule or X.dtype == np.float32:
+        return blas.assign_blas(X, centres, numba_helpers=_jit.use_numba_helpers(kernels))
     if X.shape[0] == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     labels, dists = assign_block(X, centres)
     return labels.astype(np.int64, copy=False), dists
 
 
-def warm_up() -> bool:
-    """Compile (or load from the on-disk cache) the fused kernels on a tiny block, so no
-    compilation happens inside a timed pass. Returns False when numba is unavailable."""
-    if not _jit.numba_available():
+def warm_up(kernels: str = "auto", d: int = 2, k: int = 2,
+            dtypes: tuple[str, ...] = ("float64",)) -> bool:
+    """Compile (or load from the on-disk cache) the kernels a pass with ``d`` features,
+    ``k`` centres and blocks of ``dtypes`` runs under ``kernels``, on a tiny block, so no
+    compilation happens inside a timed pass; then freeze the worker's heap
+    (:func:`rddml._jit.freeze_worker_heap`). Returns False when no numba kernel runs."""
+    if not (_jit.use_fused(True, kernels) or _jit.use_numba_helpers(kernels)):
         return False
-    X = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
-    w = np.ones(3)
-    for k in (1, _FEW_CENTRES + 1):  # both code paths are in one compiled function
-        centres = np.arange(2.0 * k).reshape(k, 2)
-        lloyd_block_fused(X, w, centres)
-        lloyd_block_fused(X, None, centres)
-        assign_block_fused(X, centres)
+    if _jit.use_fused(use_fused_lloyd(d, k), kernels):
+        for name in dtypes:
+            X = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]], dtype=name)
+            w = np.ones(3)
+            for kk in (1, _FEW_CENTRES + 1):  # both code paths are in one compiled function
+                centres = np.arange(2.0 * kk).reshape(kk, 2)
+                lloyd_block_fused(X, w, centres)
+                lloyd_block_fused(X, None, centres)
+                assign_block_fused(X, centres)
+    else:
+        blas.warm_up(dtypes)
     _jit.freeze_worker_heap()  # the loaded kernels too (see there)
     return True

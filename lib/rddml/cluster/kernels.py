@@ -51,17 +51,39 @@ def partial_sums(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-cluster weighted sums of the rows, shape (k, d), and total weights, shape (k,).
 
-    ``np.bincount`` per feature is several times faster than ``np.add.at`` and
-    than a one-hot matrix product for the small k and d of typical k-means.
+    ``np.bincount`` per feature is several times faster than ``np.add.at`` and than a
+    dense one-hot matrix product for the few features of typical k-means; past
+    :data:`FEW_FEATURES` its ``d`` passes over strided columns cost more than one sparse
+    one-hot product (:func:`one_hot_sums`).
     """
     d = X.shape[1]
-    sums = np.empty((k, d), dtype=np.float64)
-    for j in range(d):
-        col = X[:, j] if weights is None else X[:, j] * weights
-        sums[:, j] = np.bincount(labels, weights=col, minlength=k)
+    if d > FEW_FEATURES:
+        sums = one_hot_sums(X, labels, k, weights)
+    else:
+        sums = np.empty((k, d), dtype=np.float64)
+        for j in range(d):
+            col = X[:, j] if weights is None else X[:, j] * weights
+            sums[:, j] = np.bincount(labels, weights=col, minlength=k)
     if weights is None:
         return sums, np.bincount(labels, minlength=k).astype(np.float64)
     return sums, np.bincount(labels, weights=weights, minlength=k)
+
+
+#: Up to this many features the per-cluster sums are per-feature bincounts.
+FEW_FEATURES = 8
+
+
+def one_hot_sums(X: np.ndarray, labels: np.ndarray, k: int,
+                 weights: np.ndarray | None) -> np.ndarray:
+    """Per-cluster (weighted) sums of the rows in float64 as one sparse product, a (k, n)
+    CSR one-hot matrix times the block: O(n·d), and each cluster's rows are added in row
+    order, as ``np.bincount`` adds them."""
+    from scipy import sparse
+
+    n = X.shape[0]
+    data = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    one_hot = sparse.csr_matrix((data, (labels, np.arange(n))), shape=(k, n))
+    return np.asarray(one_hot @ np.asarray(X, dtype=np.float64))
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+import rddml._jit as _jit
 from rddml.base import BaseEstimator
 from rddml.cluster import sparse_kernels as sparse_km
 from rddml.cluster.init import INITIALISERS
@@ -27,9 +28,15 @@ from rddml.engine.columns import features_expression, with_features_column
 from rddml.engine.convert import records_matrix
 from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.inputs import as_dataset
+from rddml.engine.precision import DTYPES
 from rddml.engine.sparse import LAYOUTS, canonical, csr, is_sparse, row_norms_sq
-from rddml.engine.sparse_columns import sparse_scoring, with_sparse_features_column
+from rddml.engine.sparse_columns import (
+    sparse_scoring,
+    vector_column_width,
+    with_sparse_features_column,
+)
 from rddml.engine.storage import STORAGES
+from rddml.engine.widths import check_width, dataframe_width, rdd_width, record_width
 from rddml.errors import InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
@@ -54,7 +61,8 @@ EMPTY_CLUSTER = ("farthest", "keep", "error")
 
 
 def lloyd_iteration(ds: Dataset, centres: np.ndarray, aggregation: str,
-                    empty_cluster: str) -> tuple[LloydStats, np.ndarray, int]:
+                    empty_cluster: str, kernels: str = "auto"
+                    ) -> tuple[LloydStats, np.ndarray, int]:
     """One Lloyd step: returns the pass's statistics, the new centres and the number of
     empty clusters.
 
@@ -63,9 +71,10 @@ def lloyd_iteration(ds: Dataset, centres: np.ndarray, aggregation: str,
     a cluster empties, which is rare: the pass runs without them and, in that case, runs
     again from the same centres with them, so the result equals always collecting them.
     """
-    stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=0)
+    stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=0, kernels=kernels)
     if empty_cluster == "farthest" and bool((stats.counts <= 0).any()):
-        stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0])
+        stats = lloyd_pass(ds, centres, aggregation=aggregation, n_far=centres.shape[0],
+                           kernels=kernels)
     new, n_empty = update_centres(stats, centres, empty_cluster)
     return stats, new, n_empty
 
@@ -126,6 +135,17 @@ class KMeans(BaseEstimator):
         local disks, memory-mapped by each pass (no JVM→Python copy); ``"spark"`` in
         Spark's block manager (for environments that forbid local files); ``"auto"``
         is ``"executor"``, the faster of the two (docs/performance.md).
+    kernels : {"auto", "numpy", "fused"} or None, default=None
+        The implementation of the per-block Lloyd step (:mod:`rddml._jit`): ``"auto"`` the
+        fused numba kernel for few centres and features, BLAS with a numba reduction
+        above; ``"fused"`` always the fused kernel; ``"numpy"`` NumPy and BLAS only. None
+        reads ``RDDML_KERNELS`` on the driver (``"auto"`` when unset). Resolved once, in
+        ``fit``, and passed to every task; the centres are the same up to rounding.
+    dtype : {"float64", "float32"}, default="float64"
+        The precision the blocks are stored and multiplied in. ``"float32"`` halves the
+        memory the cached blocks hold and runs single-precision BLAS; sums, weights and
+        costs still accumulate in float64, and the centres stay float64
+        (docs/performance-kernels.md states the agreement with float64).
     layout : {"auto", "dense", "sparse"}, default="auto"
         How the features are held in the cached blocks (:mod:`rddml.engine.sparse`):
         ``"sparse"`` as CSR matrices, never densified (distances ‖x‖² − 2x·c + ‖c‖² with a
@@ -180,6 +200,8 @@ class KMeans(BaseEstimator):
         checkpoint_interval: int = 10,
         backend: str = "auto",
         storage: str = "auto",
+        kernels: str | None = None,
+        dtype: str = "float64",
         layout: str = "auto",
     ) -> None:
         self.k = k
@@ -198,6 +220,8 @@ class KMeans(BaseEstimator):
         self.checkpoint_interval = checkpoint_interval
         self.backend = backend
         self.storage = storage
+        self.kernels = kernels
+        self.dtype = dtype
         self.layout = layout
 
     # ---------------------------------------------------------------- params
@@ -217,6 +241,9 @@ class KMeans(BaseEstimator):
         check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("storage", self.storage, STORAGES)
+        if self.kernels is not None:
+            check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
+        check_choice("dtype", self.dtype, DTYPES)
         check_choice("layout", self.layout, LAYOUTS)
         if isinstance(self.init, str):
             check_choice("init", self.init, INITS)
@@ -231,7 +258,8 @@ class KMeans(BaseEstimator):
         self._validate_params()
         ds, owned = as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col, layout=str(self.layout),
+            feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
+            layout=str(self.layout),
         )
         try:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
@@ -255,7 +283,8 @@ class KMeans(BaseEstimator):
             )
         ckpt = self._checkpoint(ds)
         state = ckpt.load()
-        warm_up_kernels(ds, k)
+        kernels = _jit.resolve_kernels(self.kernels)
+        warm_up_kernels(ds, k, kernels, self.dtype)
         if state is None:
             seed = self.seed if self.seed is not None else int(
                 np.random.SeedSequence().generate_state(1)[0])
@@ -280,7 +309,7 @@ class KMeans(BaseEstimator):
         self.resumed_iteration_ = 0 if state is None else done
         with progress_bar(f"KMeans (k={k})", int(self.max_iter), "it", done) as bar:
             centres, history, converged, done = self._lloyd_loop(
-                ds, ckpt, bar, seed, init_centres, centres, history, converged, done)
+                ds, ckpt, bar, seed, init_centres, centres, history, converged, done, kernels)
         # The final state too: running the same fit again then only recomputes the inertia.
         ckpt.save(done, _kmeans_state(seed, init_centres, centres, history, converged),
                   final=True)
@@ -297,16 +326,17 @@ class KMeans(BaseEstimator):
 
     def _lloyd_loop(self, ds: Dataset, ckpt: FitCheckpoint, bar: Bar, seed: int,
                     init_centres: np.ndarray, centres: np.ndarray,
-                    history: list[dict[str, Any]], converged: bool, done: int
+                    history: list[dict[str, Any]], converged: bool, done: int, kernels: str
                     ) -> tuple[np.ndarray, list[dict[str, Any]], bool, int]:
         """Lloyd iterations from ``done`` + 1 to ``max_iter`` (or convergence), with their
-        checkpoints: ``(centres, history, converged, iterations done)``."""
+        checkpoints, each pass run with the resolved ``kernels`` mode: ``(centres, history,
+        converged, iterations done)``."""
         for it in range(done + 1, int(self.max_iter) + 1):
             if converged:
                 break
             t0 = time.perf_counter()
             stats, new, n_empty = lloyd_iteration(ds, centres, self.aggregation,
-                                                  self.empty_cluster)
+                                                  self.empty_cluster, kernels)
             if self.distance == "cosine":
                 new = _unit_rows(new)
             shift = centre_shift(centres, new)
@@ -361,7 +391,9 @@ class KMeans(BaseEstimator):
         if isinstance(data, np.ndarray):
             X = check_matrix("data", data, shape=(None, centres.shape[1]))
             return assign_points(X, centres, cosine)
+        d = centres.shape[1]
         if isinstance(data, BlockDataset):
+            check_width(data.n_features, d, "dataset")
             return data.map_blocks(_predict_block, (centres, cosine))
         if isinstance(data, Dataset):
             raise InvalidParameterError(
@@ -369,6 +401,7 @@ class KMeans(BaseEstimator):
                 f"{type(data).__name__} pass the DataFrame it was built from."
             )
         if is_rdd(data):
+            check_width(rdd_width(data, _record_features), d, "RDD")
             return data.mapPartitionsWithIndex(
                 partial(_predict_records, centres=centres, cosine=cosine)
             )
@@ -385,7 +418,8 @@ class KMeans(BaseEstimator):
         check_is_fitted(self, "cluster_centers_")
         ds, owned = as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col, layout=str(self.layout),
+            feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
+            layout=str(self.layout),
         )
         try:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
@@ -451,20 +485,38 @@ def _predict_block(block: BlockView, params: tuple[np.ndarray, bool]) -> np.ndar
     return assign_points(block.X, centres, cosine)
 
 
+def _record_features(record: Any) -> Any:
+    """The features of an RDD element: the element, or the first of a ``(features, x)`` pair."""
+    is_pair = isinstance(record, tuple) and len(record) == 2 and not np.isscalar(record[0])
+    return record[0] if is_pair else record
+
+
 def _predict_records(
     partition: int, records: Any, *, centres: np.ndarray, cosine: bool
 ) -> Any:
     chunk: list[Any] = []
     d = centres.shape[1]
+    done = 0
 
     def flush() -> list[int]:
-        X = records_matrix(chunk, d)
+        nonlocal done
+        try:
+            X = records_matrix(chunk, d)
+        except ValueError:
+            # Only on the error path: name the first element of another width.
+            bad = next((i for i, f in enumerate(chunk) if record_width(f) != d), None)
+            if bad is None:
+                raise
+            raise ValueError(
+                f"element {done + bad} of partition {partition} has "
+                f"{record_width(chunk[bad])} features, but the model was fitted on {d}"
+            ) from None
+        done += len(chunk)
         chunk.clear()
         return assign_points(X, centres, cosine).tolist()  # type: ignore[no-any-return]
 
     for record in records:
-        is_pair = isinstance(record, tuple) and len(record) == 2 and not np.isscalar(record[0])
-        chunk.append(record[0] if is_pair else record)
+        chunk.append(_record_features(record))
         if len(chunk) >= 8192:
             yield from flush()
     if chunk:
@@ -473,13 +525,17 @@ def _predict_records(
 
 def _predict_dataframe(model: KMeans, df: Any) -> Any:
     centres = model.cluster_centers_
+    d = centres.shape[1]
     assign = partial(_assign_int32, centres=centres, cosine=model.distance == "cosine")
     if sparse_scoring(df, model.features_col, model.feature_cols, str(model.layout)):
         assert model.features_col is not None
+        check_width(vector_column_width(df, model.features_col), d, "DataFrame")
         return with_sparse_features_column(df, model.features_col, model.prediction_col,
-                                           assign, centres.shape[1], "int")
+                                           assign, d, "int")
     expr = features_expression(df, model.features_col, model.feature_cols)
-    return with_features_column(df, expr, model.prediction_col, assign, centres.shape[1], "int")
+    check_width(dataframe_width(df, model.features_col, model.feature_cols, expr), d,
+                "DataFrame")
+    return with_features_column(df, expr, model.prediction_col, assign, d, "int")
 
 
 def _assign_int32(X: np.ndarray, *, centres: np.ndarray, cosine: bool) -> np.ndarray:

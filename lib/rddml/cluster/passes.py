@@ -38,11 +38,15 @@ MANY_COORDINATES = 1_000_000
 
 
 # ------------------------------------------------------------------ Lloyd pass
-def _sparse_lloyd_block(block: BlockView, params: tuple[np.ndarray, int]) -> CsrLloydPartial:
+def _sparse_lloyd_block(block: BlockView, params: tuple[np.ndarray, int, str]
+                        ) -> CsrLloydPartial:
     """The Lloyd partial of a block of a sparse dataset (a dense block's as a partial too:
-    :class:`~rddml.cluster.sparse_kernels.CsrLloydPartial` merges both)."""
-    centres, n_far = params
+    :class:`~rddml.cluster.sparse_kernels.CsrLloydPartial` merges both). A CSR block has
+    its own kernels (:mod:`rddml.cluster.sparse_kernels`); ``kernels`` applies to dense
+    blocks only."""
+    centres, n_far, _ = params
     if is_sparse(block.X):
+        _jit.limit_blas_threads()
         return sparse_km.lloyd_partial(block.X, block.w, centres, n_far)
     return CsrLloydPartial.of_stats(_lloyd_block(block, params))
 
@@ -51,24 +55,32 @@ def _split_sparse(part: CsrLloydPartial) -> list[tuple[int, Any]]:
     return _split_by_cluster(part.to_stats())
 
 
-def _lloyd_block(block: BlockView, params: tuple[np.ndarray, int]) -> LloydStats:
-    centres, n_far = params
+def _lloyd_block(block: BlockView, params: tuple[np.ndarray, int, str]) -> LloydStats:
+    centres, n_far, kernels = params
+    _jit.limit_blas_threads()
     if n_far > 0:  # rare (a cluster emptied): the NumPy path keeps far-point candidates
         return lloyd_partial_stats(block.X, block.w, centres, n_far)
     stats = LloydStats.empty(*centres.shape)
-    stats.sums, stats.counts, stats.cost = lloyd_sums(block.X, block.w, centres)
+    stats.sums, stats.counts, stats.cost = lloyd_sums(block.X, block.w, centres, kernels)
     return stats
 
 
-def _warm_up(_: None) -> bool:
-    return fused.warm_up()
+def _warm_up(params: tuple[str, int, int, tuple[str, ...]]) -> bool:
+    kernels, d, k, dtypes = params
+    _jit.limit_blas_threads()
+    return fused.warm_up(kernels, d, k, dtypes)
 
 
-def warm_up_kernels(ds: Dataset, k: int) -> None:
-    """Compile (or load from numba's cache) the fused kernels in every partition's worker
-    before the first timed pass (only where they will run); reads no block."""
-    if ds.layout != "sparse" and _jit.use_fused(fused.use_fused_lloyd(ds.n_features, k)):
-        ds.per_partition(_warm_up, None)
+def warm_up_kernels(ds: Dataset, k: int, kernels: str, dtype: str = "float64") -> None:
+    """Compile (or load from numba's cache) the numba kernels a Lloyd pass with this
+    ``kernels`` mode will run, in every partition's worker, before the first timed pass
+    (only where one will run: a sparse dataset's CSR kernels are NumPy/SciPy); reads no
+    block. The executors decide with the same mode."""
+    d = ds.n_features
+    if ds.layout == "sparse":
+        return
+    if _jit.use_fused(fused.use_fused_lloyd(d, k), kernels) or _jit.use_numba_helpers(kernels):
+        ds.per_partition(_warm_up, (kernels, d, k, (dtype,)))
 
 
 def _merge(a: Any, b: Any) -> Any:
@@ -98,13 +110,15 @@ def _combine_keyed(a: Any, b: Any) -> Any:
     return (a[0] + b[0], a[1] + b[1])
 
 
-def lloyd_pass(ds: Dataset, centres: np.ndarray, *, aggregation: str, n_far: int) -> LloydStats:
+def lloyd_pass(ds: Dataset, centres: np.ndarray, *, aggregation: str, n_far: int,
+               kernels: str = "auto") -> LloydStats:
     """One assignment + partial-sum pass: per-cluster sums and weights, the cost and
     ``n_far`` far-point candidates. One Spark job (two stages with ``reduceByKey``).
 
     ``aggregation="tree"`` tree-aggregates the k×d partials; ``"reduceByKey"`` is the
     write-up's design: each partition emits at most k + 1 records keyed by cluster and
-    a shuffle combines them. Both give the same statistics.
+    a shuffle combines them. Both give the same statistics. ``kernels`` is the fit's
+    resolved kernel mode (:func:`rddml._jit.resolve_kernels`), passed to every task.
     """
     if aggregation not in AGGREGATIONS:
         raise InvalidParameterError(
@@ -112,7 +126,7 @@ def lloyd_pass(ds: Dataset, centres: np.ndarray, *, aggregation: str, n_far: int
             f"{aggregation!r}."
         )
     k, d = centres.shape
-    params = (np.asarray(centres, dtype=np.float64), int(n_far))
+    params = (np.asarray(centres, dtype=np.float64), int(n_far), _jit.check_mode(kernels))
     sparse = ds.layout == "sparse"
     if aggregation == "tree":
         if sparse:  # per-block sums are sparse; each partition adds them into one array

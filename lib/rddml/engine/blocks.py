@@ -31,11 +31,12 @@ from rddml.engine.columns import column_names, select_model_columns
 from rddml.engine.cutting import BlockCutter
 from rddml.engine.dataset import BlockFn, Carrier, Dataset, KeyedMerge
 from rddml.engine.job_progress import spark_tasks_progress
+from rddml.engine.precision import check_dtype, narrow_task, narrowed
 from rddml.engine.records import Block, BlockError, PartitionSummary, apply_summaries, check_summaries
 from rddml.engine.spark_storage import SparkStorage
 from rddml.engine.sparse import LAYOUTS, canonical, is_sparse, row_slice
 from rddml.engine.sparse_columns import resolve_layout
-from rddml.engine.storage import STORAGES, ExecutorStorage, handles_from_blocks
+from rddml.engine.storage import STORAGES, Build, ExecutorStorage, handles_from_blocks
 from rddml.errors import InvalidParameterError
 from rddml.params import check_choice
 
@@ -76,6 +77,7 @@ class BlockDataset(Dataset):
 
     def __init__(self, storage: Any, summaries: list[PartitionSummary]) -> None:
         self._storage = storage
+        self._state = engine.CacheState()
         apply_summaries(self, summaries)
         counts = np.zeros(storage.rdd.getNumPartitions() + 1, dtype=np.int64)
         for s in summaries:
@@ -114,6 +116,7 @@ class BlockDataset(Dataset):
     def _job(self, params: Any, action: Callable[[Any], T]) -> T:
         """Run ``action(carrier)`` (one Spark job) through the storage, which may rebuild
         lost blocks and run it again; the broadcast, if any, is released afterwards."""
+        self._check_live()
         carrier, bc = self._carrier(params)
         try:
             return self._storage.run(partial(action, carrier))  # type: ignore[no-any-return]
@@ -141,6 +144,8 @@ class BlockDataset(Dataset):
         return self._job(params, action)
 
     def per_partition(self, fn: Callable[[Any], Any], params: Any) -> list[Any]:
+        self._check_live()
+
         def action() -> list[Any]:
             return list(self._storage.rdd.mapPartitions(
                 partial(engine.call_task, fn=fn, params=params)).collect())
@@ -157,6 +162,7 @@ class BlockDataset(Dataset):
         """A lazy RDD of ``fn(block, params)``, one element per block, in row order
         (predictions). ``params`` travel inside the tasks: the RDD may be evaluated long
         after this call, when a broadcast could already be gone."""
+        self._check_live()
         return self._tasks(engine.map_task, fn, Carrier(params))
 
     # --------------------------------------------------------------- builders
@@ -168,6 +174,7 @@ class BlockDataset(Dataset):
         source: str = "the input",
         describe_error: Callable[[BlockError], str] | None = None,
         storage: str = "auto",
+        dtype: str = "float64",
     ) -> BlockDataset:
         """Store an RDD of ``Block``/``BlockError``/``SkippedRows`` items, summarise it
         (one job), and raise :class:`DataValidationError` for the first error found.
@@ -175,8 +182,11 @@ class BlockDataset(Dataset):
         ``storage``: ``"spark"`` caches the blocks in Spark's block manager
         (``MEMORY_AND_DISK``); ``"executor"`` writes them as files on the executors and
         caches only a handle per partition (:mod:`rddml.engine.storage`); ``"auto"`` is
-        :data:`DEFAULT_STORAGE`.
+        :data:`DEFAULT_STORAGE`. ``dtype``: the precision the features are stored in
+        (:mod:`rddml.engine.precision`).
         """
+        if check_dtype(dtype) != "float64":
+            rdd = rdd.mapPartitionsWithIndex(partial(narrow_task, dtype=dtype))
         with spark_tasks_progress(rdd.context, f"rddml: reading {source}"):
             store = make_storage(rdd, storage)
         try:
@@ -198,6 +208,7 @@ class BlockDataset(Dataset):
         max_block_rows: int | None = None,
         storage: str = "auto",
         layout: str = "auto",
+        dtype: str = "float64",
     ) -> BlockDataset:
         """Distribute arrays held by the driver (small data, tests, benchmarks).
 
@@ -231,12 +242,12 @@ class BlockDataset(Dataset):
                 items.append(BlockError(str(exc)))
             by_partition.append(items)
         rdd = sc.parallelize(by_partition, parts).flatMap(_identity_list)
-        return cls.from_blocks(rdd, source="the arrays", storage=storage)
+        return cls.from_blocks(rdd, source="the arrays", storage=storage, dtype=dtype)
 
     @classmethod
     def from_rdd(
         cls, rdd: RDD[Any], *, labeled: bool = False, max_block_rows: int | None = None,
-        storage: str = "auto", layout: str = "auto",
+        storage: str = "auto", layout: str = "auto", dtype: str = "float64",
     ) -> BlockDataset:
         """Cache an RDD of points (or ``(point, weight)`` pairs), or with ``labeled=True``
         of ``(features, label)`` / ``(features, label, weight)`` tuples, as blocks.
@@ -250,7 +261,7 @@ class BlockDataset(Dataset):
         kind = "labeled" if labeled else "points"
         blocks = rdd.mapPartitionsWithIndex(
             partial(convert._records_task, kind=kind, max_rows=max_block_rows, layout=layout))
-        return cls.from_blocks(blocks, source="the RDD", storage=storage)
+        return cls.from_blocks(blocks, source="the RDD", storage=storage, dtype=dtype)
 
     @classmethod
     def from_dataframe(
@@ -264,6 +275,7 @@ class BlockDataset(Dataset):
         max_block_rows: int | None = None,
         storage: str = "auto",
         layout: str = "auto",
+        dtype: str = "float64",
     ) -> BlockDataset:
         """Cache the feature (and label/weight) columns of a DataFrame as blocks.
 
@@ -281,6 +293,8 @@ class BlockDataset(Dataset):
         to_blocks = partial(convert._arrow_to_blocks, names=names, has_y=label_col is not None,
                             has_w=weight_col is not None, max_rows=max_block_rows,
                             layout=layout)
+        if check_dtype(dtype) != "float64":
+            to_blocks = partial(narrowed, to_blocks=to_blocks, dtype=dtype)
         source = f"DataFrame columns {names['describe']}"
         ipc = convert._arrow_batch_rdd(selected, convert.arrow_batch_rows(len(selected.columns)))
         if ipc is not None:
@@ -291,18 +305,18 @@ class BlockDataset(Dataset):
             task = partial(convert._ipc_to_blocks, schema=to_arrow_schema(selected.schema),
                            to_blocks=to_blocks)
             return cls.from_blocks(ipc.mapPartitionsWithIndex(task), source=source,
-                                   storage=storage)
+                                   storage=storage, dtype=dtype)
         # No JVM DataFrame to ask: the same conversion inside mapInArrow.
         if resolve_storage(storage) == "executor":
             # Arrow batches → blocks → files in the same Python task: no block travels
             # back to the JVM (only a handle per partition does).
-            def build(dataset_id: str) -> RDD[Any]:
-                task = partial(convert._arrow_to_handle, to_blocks=to_blocks, dataset_id=dataset_id)
+            def build(spec: Build) -> RDD[Any]:
+                task = partial(convert._arrow_to_handle, to_blocks=to_blocks, build=spec)
                 return selected.mapInArrow(task, "partition int, payload binary").rdd.map(
                     convert._unpickle_payload)
 
             with spark_tasks_progress(df.sparkSession, f"rddml: reading {source}"):
-                store = ExecutorStorage(build)
+                store = ExecutorStorage(build, selected.sparkSession.sparkContext)
             try:
                 check_summaries(store.summaries, source)
             except BaseException:
@@ -322,7 +336,8 @@ class BlockDataset(Dataset):
 
     def cached_bytes(self) -> int:
         """Bytes the stored data holds on the executors: cached blocks (memory and disk)
-        for ``storage="spark"``; block files plus cached handles for ``"executor"``."""
+        for ``storage="spark"``; block files (their sizes read on the executors, one job)
+        plus cached handles for ``"executor"``."""
         return int(sum(self._storage.cached_bytes()))
 
 
@@ -346,7 +361,7 @@ DEFAULT_STORAGE = "executor"
 def make_storage(source: RDD[Any], storage: str) -> Any:
     """The storage object of a new dataset (runs the one conversion + summary job)."""
     if resolve_storage(storage) == "executor":
-        return ExecutorStorage(handles_from_blocks(source))
+        return ExecutorStorage(handles_from_blocks(source), source.context)
     return SparkStorage(source)
 
 

@@ -26,7 +26,7 @@ from rddml.engine.columns import arrow_batch_columns, arrow_batch_to_arrays
 from rddml.engine.cutting import BlockCutter, check_finite, partition_row
 from rddml.engine.records import Block, BlockError
 from rddml.engine.sparse import check_csr, is_sparse
-from rddml.engine.storage import write_partition
+from rddml.engine.storage import Build, write_partition
 
 if TYPE_CHECKING:
     from pyspark import RDD
@@ -321,11 +321,10 @@ def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes
     plain Python RDD task it avoids the Python-runner machinery of ``mapInArrow``, which
     dominates the conversion's JVM time (docs/benchmark/analysis-2026-12-02.md).
 
-    ``max_records``: rows per batch for this export only. Spark reads
-    ``spark.sql.execution.arrow.maxRecordsPerBatch`` when the RDD is made (on the
-    driver), so the session's value is set just around that call and then restored;
-    a query made by another thread in that moment may get the larger batches too,
-    which changes nothing but their size.
+    ``max_records``: rows per batch for this export only. The session's
+    ``spark.sql.execution.arrow.maxRecordsPerBatch`` is never written (another thread's
+    query, or a concurrent conversion, would see it): the value goes to the export
+    itself (:func:`_jvm_arrow_batches`).
     """
     from py4j.protocol import Py4JError
     from pyspark.rdd import RDD
@@ -334,22 +333,45 @@ def _arrow_batch_rdd(df: DataFrame, max_records: int | None = None) -> RDD[bytes
     jdf = getattr(df, "_jdf", None)
     if jdf is None:  # no JVM Dataset behind this DataFrame object
         return None
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    conf = df.sparkSession.conf
-    previous = conf.get(key, None) if max_records is not None else None
-    if max_records is not None:
-        conf.set(key, str(max_records))
     try:
-        jrdd = jdf.toArrowBatchRdd().toJavaRDD()
+        jrdd = _jvm_arrow_batches(jdf, max_records, df.sparkSession.sparkContext._jvm).toJavaRDD()
     except (AttributeError, Py4JError):
         return None
-    finally:
-        if max_records is not None:
-            if previous is None:
-                conf.unset(key)
-            else:
-                conf.set(key, previous)
     return RDD(jrdd, df.sparkSession.sparkContext, NoOpSerializer())
+
+
+def _jvm_arrow_batches(jdf: Any, max_records: int | None, jvm: Any) -> Any:
+    """The JVM ``RDD[Array[Byte]]`` of Arrow batches of ``jdf``, ``max_records`` rows each.
+
+    Spark 4 has ``toArrowBatchRdd(maxRecordsPerBatch, timeZoneId, ...)``, which takes the
+    value per call; the other settings are read from the session as the no-argument
+    method reads them. Spark 3.5 reads the batch size from the session's SQL conf when
+    the RDD is made, so there the export runs on a clone of the session (same conf,
+    temporary views and cache, one setting changed), never on the user's.
+    """
+    from py4j.protocol import Py4JError
+
+    if max_records is None:
+        return jdf.toArrowBatchRdd()
+    session = jdf.sparkSession()
+    conf = session.sessionState().conf()
+    try:
+        return jdf.toArrowBatchRdd(int(max_records), conf.sessionLocalTimeZone(),
+                                   conf.pandasStructHandlingMode() == "legacy",
+                                   conf.arrowUseLargeVarTypes())
+    except Py4JError:
+        pass
+    clone = session.cloneSession()
+    clone.conf().set("spark.sql.execution.arrow.maxRecordsPerBatch", str(int(max_records)))
+    return _dataset_class(jdf, jvm).ofRows(clone, jdf.logicalPlan()).toArrowBatchRdd()
+
+
+def _dataset_class(jdf: Any, jvm: Any) -> Any:
+    """The JVM ``Dataset`` class (with the static ``ofRows``) of ``jdf``'s Spark version."""
+    node: Any = jvm
+    for part in jdf.getClass().getName().split("."):  # org.apache.spark.sql(.classic).Dataset
+        node = getattr(node, part)
+    return node
 
 
 def _ipc_to_blocks(index: int, messages: Iterable[bytes], *, schema: Any,
@@ -377,7 +399,7 @@ def _pickled(batches: Iterable[Any], *, to_blocks: Callable[..., Iterator[Any]])
 
 
 def _arrow_to_handle(batches: Iterable[Any], *, to_blocks: Callable[..., Iterator[Any]],
-                     dataset_id: str) -> Iterator[Any]:
+                     build: Build) -> Iterator[Any]:
     """``mapInArrow`` task: blocks written as files on this executor; one handle out."""
     from pyspark import TaskContext
 
@@ -385,4 +407,4 @@ def _arrow_to_handle(batches: Iterable[Any], *, to_blocks: Callable[..., Iterato
     partition = 0 if context is None else int(context.partitionId())
     blocks = (item._replace(partition=partition) if isinstance(item, Block) else item
               for item in to_blocks(batches))
-    yield _payload_batch(write_partition(partition, blocks, dataset_id=dataset_id))
+    yield _payload_batch(write_partition(partition, blocks, build=build))

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import numpy as np
 
 from rddml.engine.content_keys import value_keys
+from rddml.errors import DatasetReleasedError
 
 if TYPE_CHECKING:
     from rddml.engine.census import LabelCensus
@@ -200,6 +201,16 @@ def map_task(items: Iterable[Any], *, views: Callable[[Iterable[Any]], Iterator[
         yield fn(block, params)
 
 
+class CacheState:
+    """Whether a dataset's cached data is released; one object shared by the dataset and
+    its :meth:`~Dataset.transform` views, so a view of a released dataset knows it."""
+
+    __slots__ = ("released",)
+
+    def __init__(self) -> None:
+        self.released = False
+
+
 class Dataset(ABC):
     """Model columns cached as NumPy blocks, with the summary the estimators check.
 
@@ -253,6 +264,7 @@ class Dataset(ABC):
     label_census: LabelCensus | None = None
     _transforms: tuple[Transform, ...] = ()
     _owner: bool = True  # False for a transform() view, which shares the cached data
+    _state: CacheState  # set by each backend's __init__, shared with transform() views
 
     @property
     @abstractmethod
@@ -300,9 +312,30 @@ class Dataset(ABC):
 
     # --------------------------------------------------------------- lifecycle
     def unpersist(self) -> None:
-        """Release the cached data (a :meth:`transform` view releases nothing)."""
-        if self._owner:
+        """Release the cached data (a :meth:`transform` view releases nothing).
+
+        Nothing is computed, and a second call does nothing. Any pass afterwards (on
+        the dataset or one of its views) raises :class:`~rddml.errors.DatasetReleasedError`
+        instead of reading the source again on every pass.
+        """
+        if self._owner and not self._state.released:
+            self._state.released = True
             self._release()
+
+    @property
+    def released(self) -> bool:
+        """True once the dataset (or the one a view was made from) was unpersisted."""
+        return self._state.released
+
+    def _check_live(self) -> None:
+        """Raise :class:`~rddml.errors.DatasetReleasedError` after :meth:`unpersist`."""
+        if self._state.released:
+            raise DatasetReleasedError(
+                f"This {type(self).__name__} was unpersisted: its cached data is gone, and a "
+                "pass over it would read the source again on every iteration. Build a new "
+                "dataset, or pass the source data (RDD or DataFrame) to fit(), which caches "
+                "it for the fit."
+            )
 
     @abstractmethod
     def _release(self) -> None:

@@ -32,6 +32,7 @@ Examples
 from __future__ import annotations
 
 import pickle
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -156,6 +157,22 @@ def _summary_task(batches: Iterable[Any], *, layout: _Layout) -> Iterator[Any]:
     return _emit([(0, summary)])
 
 
+def own_cache_entry(df: DataFrame) -> DataFrame:
+    """``df`` with a plan no other DataFrame has, so that persisting it makes a cache entry
+    of its own.
+
+    Spark keys its cache by plan: persisting a DataFrame whose plan equals an already
+    cached one (the user's ``df.select(...).cache()``, another fit's selection of the
+    same columns) reuses that entry, and unpersisting it then drops the other owner's
+    cache. A filter comparing a fresh token with itself makes the plan unique; the
+    optimizer folds it away, so it costs nothing per row.
+    """
+    from pyspark.sql import functions as F
+
+    token = uuid.uuid4().hex
+    return df.filter(F.lit(token) == F.lit(token))
+
+
 class FrameDataset(Dataset):
     """Model columns of a DataFrame, persisted once, run as ``mapInArrow`` passes.
 
@@ -168,6 +185,7 @@ class FrameDataset(Dataset):
     def __init__(self, df: DataFrame, layout: _Layout,
                  summaries: list[records.PartitionSummary]) -> None:
         self.df = df
+        self._state = engine.CacheState()
         self._layout = layout
         self._num_partitions = max(1, len(summaries))
         records.apply_summaries(self, summaries)
@@ -199,7 +217,7 @@ class FrameDataset(Dataset):
         names = column_names(**columns)
         layout = _Layout(names["label_source"] is not None, names["weight_source"] is not None,
                          names)
-        cached = selected.persist()
+        cached = own_cache_entry(selected).persist()
         try:
             with spark_tasks_progress(df.sparkSession, f"rddml: reading {names['describe']}"):
                 rows = cached.mapInArrow(partial(_summary_task, layout=layout),
@@ -214,6 +232,7 @@ class FrameDataset(Dataset):
     # ------------------------------------------------------------------ passes
     def _run(self, emit: Callable[..., Iterator[Any]], task: Callable[..., Iterator[Any]],
              fn: BlockFn, params: Any, **extra: Any) -> DataFrame:
+        self._check_live()
         views = partial(_views, layout=self._layout, transforms=self._transforms)
         bound = partial(task, views=views, carrier=Carrier(params), fn=fn, **extra)
         return self.df.mapInArrow(partial(emit, task=bound), PAYLOAD_SCHEMA)
@@ -241,6 +260,7 @@ class FrameDataset(Dataset):
         return {int(r["key"]): pickle.loads(r["payload"]) for r in reduced.collect()}
 
     def per_partition(self, fn: Callable[[Any], Any], params: Any) -> list[Any]:
+        self._check_live()
         task = partial(engine.call_task, fn=fn, params=params)
         return self._payloads(self.df.mapInArrow(partial(_emit_values, task=task),
                                                  PAYLOAD_SCHEMA))

@@ -28,6 +28,7 @@ def as_dataset(
     label_col: str | None = None,
     weight_col: str | None = None,
     layout: str = "auto",
+    dtype: str = "float64",
 ) -> tuple[Dataset, bool]:
     """Return ``(dataset, owned)`` for ``data`` on the backend :func:`resolve_backend`
     picks; ``owned`` means the caller built it and must unpersist it.
@@ -38,11 +39,14 @@ def as_dataset(
     only, so ``storage="executor"`` there is an error. ``layout`` says how the features
     are held (:mod:`rddml.engine.sparse`): ``"auto"`` picks sparse blocks for sparse
     inputs (a wide column of SparseVectors, an RDD of sparse vectors); the choice is
-    logged at INFO.
+    logged at INFO. ``dtype`` is the precision the RDD backend stores the features in
+    (:mod:`rddml.engine.precision`; a sparse block narrows its stored values); the
+    DataFrame backend reads Arrow batches as float64 in every pass.
     """
     ds, owned = _as_dataset(data, backend=backend, storage=storage, labeled=labeled,
                             features_col=features_col, feature_cols=feature_cols,
-                            label_col=label_col, weight_col=weight_col, layout=layout)
+                            label_col=label_col, weight_col=weight_col, layout=layout,
+                            dtype=dtype)
     if owned:
         logger.info("rddml: input read as %s", describe(ds))
     return ds, owned
@@ -51,7 +55,7 @@ def as_dataset(
 def _as_dataset(data: Any, *, backend: str, storage: str, labeled: bool,
                 features_col: str | None, feature_cols: list[str] | None,
                 label_col: str | None, weight_col: str | None,
-                layout: str) -> tuple[Dataset, bool]:
+                layout: str, dtype: str) -> tuple[Dataset, bool]:
     if isinstance(data, Dataset):
         if backend not in ("auto", data.backend):
             raise InvalidParameterError(
@@ -74,11 +78,11 @@ def _as_dataset(data: Any, *, backend: str, storage: str, labeled: bool,
         ), True
     if is_rdd(data):
         return BlockDataset.from_rdd(data, labeled=labeled, storage=storage,
-                                     layout=layout), True
+                                     layout=layout, dtype=dtype), True
     if is_dataframe(data):
         return BlockDataset.from_dataframe(
             data, features_col=features_col, feature_cols=feature_cols, label_col=label_col,
-            weight_col=weight_col, storage=storage, layout=layout,
+            weight_col=weight_col, storage=storage, layout=layout, dtype=dtype,
         ), True
     raise InvalidParameterError(
         "The 'data' argument must be a pyspark RDD, a pyspark DataFrame or an "

@@ -221,24 +221,12 @@ CSR_PARTS = ("data", "indices", "indptr")
 
 def save_csr(stem: str, X: Any) -> None:
     """Write a CSR block as ``<stem>.data.npy``, ``.indices.npy`` and ``.indptr.npy``
-    (values float64, indices as they are: int32 unless the block needs int64)."""
-    arrays = (np.ascontiguousarray(X.data, dtype=np.float64), np.ascontiguousarray(X.indices),
+    (values float32 when the block's are, else float64; indices as they are: int32
+    unless the block needs int64). Executor storage opens them again through its
+    checked memory maps (:meth:`rddml.engine.storage.WorkerMaps.open_csr`)."""
+    dtype = np.float32 if X.data.dtype == np.float32 else np.float64
+    arrays = (np.ascontiguousarray(X.data, dtype=dtype), np.ascontiguousarray(X.indices),
               np.ascontiguousarray(X.indptr))
     for part, array in zip(CSR_PARTS, arrays):
         with open(f"{stem}.{part}.npy", "wb") as f:
             np.save(f, array, allow_pickle=False)
-
-
-def load_csr(stem: str, n_features: int) -> Any:
-    """A stored CSR block over its memory-mapped files (read-only, nothing copied)."""
-    data, indices, indptr = (_mapped(f"{stem}.{part}.npy") for part in CSR_PARTS)
-    return csr(data, indices, indptr, n_features)
-
-
-def _mapped(path: str) -> np.ndarray:
-    """A read-only view of a ``.npy`` file's pages as a plain ndarray (an empty array is
-    read instead: there is nothing to map)."""
-    array = np.load(path, mmap_mode="r")
-    if array.size == 0:
-        return np.load(path)
-    return np.asarray(array)

@@ -117,6 +117,16 @@ def metadata_width(df: DataFrame, features_col: str) -> int | None:
     return int(width) if isinstance(width, int) else None
 
 
+def vector_column_width(df: DataFrame, features_col: str) -> int | None:
+    """The size of the column's vectors, from its ML metadata or else its first vector
+    (one small job, nothing densified); None when the column has no vector."""
+    width = metadata_width(df, features_col)
+    if width is not None:
+        return width
+    vector = first_vector(df, features_col)
+    return None if vector is None else int(vector.size)
+
+
 def resolve_layout(df: DataFrame, features_col: str | None, feature_cols: list[str] | None,
                    layout: str) -> str:
     """``"dense"`` or ``"sparse"`` for reading ``df``'s features (see the module docstring).
@@ -189,7 +199,14 @@ def _score_struct_batch(col: Any, *, fn: Any, n_features: int, name: str) -> Any
     if X.shape[0] and X.shape[1] != n_features:
         raise ValueError(f"the model was fitted on {n_features} features, but the "
                          f"DataFrame's feature vectors have {X.shape[1]}")
+    # Vectors built outside pyspark's checked constructors can still break the CSR form;
+    # scoring them would read the wrong columns or fail deep in SciPy.
+    sparse.check_csr(X, _batch_row)
     return _arrow_result(fn(sparse.csr(X.data, X.indices, X.indptr, n_features)))
+
+
+def _batch_row(r: int) -> str:
+    return f"row {r} of an Arrow batch of the vector column"
 
 
 def sparse_features_udf(fn: Any, n_features: int, return_type: str, name: str) -> Any:

@@ -42,6 +42,7 @@ from rddml.data.text_format import display_path
 from rddml.errors import DataValidationError
 from rddml.heart.columns import LABEL, RAW_COLUMNS, SOURCE_FILES
 from rddml.params import check_choice, check_int
+from rddml.paths import expand_user
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -243,8 +244,10 @@ def bad_line_report(parsed: DataFrame) -> tuple[int, tuple[str, ...]]:
 
 
 def resolve_files(data_dir: str, sources: Iterable[str] | None = None) -> dict[str, str]:
-    """Source name -> path of its file under ``data_dir``; local files must exist."""
+    """Source name -> path of its file under ``data_dir`` (a leading ``~`` expanded); local
+    files must exist."""
     names = list(SOURCE_FILES) if sources is None else list(sources)
+    data_dir = expand_user(data_dir, what="data_dir", error=DataValidationError)
     files: dict[str, str] = {}
     for name in names:
         if name not in SOURCE_FILES:

@@ -61,15 +61,17 @@ from rddml.io.validation import (
     check_checkpoint_state,
     read_json_object,
 )
+from rddml.paths import expand_user
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
-#: Parameters that never change what a fit computes, so they are left out of fingerprints
-#: (``layout`` changes how the blocks hold the rows, which the data's digest records).
+#: Parameters that never change what a fit computes, so they are left out of fingerprints.
+#: The kernel choice changes rounding only: a fit may resume under another one;
+#: ``layout`` changes how the blocks hold the rows, which the data's digest records.
 NOT_FINGERPRINTED = ("checkpoint_dir", "checkpoint_interval", "prediction_col",
-                     "probability_col", "layout")
+                     "probability_col", "kernels", "layout")
 
 
 def encode(value: Any) -> Any:
@@ -165,7 +167,8 @@ class FitCheckpoint:
 
     def __init__(self, directory: str | os.PathLike[str] | None, *, estimator: str,
                  fingerprint: Mapping[str, Any], interval: int = 10) -> None:
-        self.directory = None if directory is None else Path(directory)
+        self.directory = None if directory is None else Path(
+            expand_user(directory, what="Checkpoint directory", key="checkpoint_dir"))
         self.estimator = estimator
         self.fingerprint = _normalised(dict(fingerprint))
         self.interval = int(interval)

@@ -2,7 +2,10 @@
 
 A job declares its settings as a frozen dataclass whose fields carry their
 constraints in ``metadata`` (``min``, ``max``, ``choices``, ``nonempty`` for a string
-that may not be '', ``allow_inf`` for a float that may be infinite, ``help``). Floats
+that may not be '', ``allow_inf`` for a float that may be infinite, ``help``, and
+``path`` for a file-system path: ``"input"`` (read), ``"output"`` (written) or
+``"state"`` (read and written, such as a checkpoint directory)). A path's leading ``~``
+or ``~user`` is expanded as a shell would (an unknown user is an error). Floats
 are finite unless ``allow_inf`` says otherwise; NaN is never accepted. The loader
 reads ``conf/jobs/<job>.toml``, applies ``--set key=value`` overrides and rejects
 an unknown key, a wrong type or an out-of-range value with a message naming the
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rddml.errors import ConfigError
+from rddml.paths import expand_user
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,6 +45,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 C = TypeVar("C")
+#: The values of a field's ``path`` metadata.
+PATH_ROLES = ("input", "output", "state")
 
 
 def _parse_override(text: str) -> tuple[str, Any]:
@@ -177,6 +183,8 @@ def load_config(
             raise ConfigError(
                 f"{where}: key {key!r}: expected {_describe(hints[key], meta)}, got {value!r}"
             )
+        if meta.get("path") and isinstance(out, str) and out:
+            out = expand_user(out, what=f"{where}: path", key=key, error=ConfigError)
         checked[key] = out
     missing = [
         name for name, f in fields.items()
@@ -198,3 +206,24 @@ def describe_config(cls: type[Any]) -> list[str]:
         helptext = f.metadata.get("help", "")
         lines.append(f"  {f.name}: {_describe(hints[f.name], f.metadata)}{default}  {helptext}")
     return lines
+
+
+def path_keys(config: Any, *roles: str) -> dict[str, str]:
+    """The path keys of a job config (a dataclass instance) whose ``path`` metadata is
+    one of ``roles``, with their values ('' when unset).
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass, field
+    >>> @dataclass(frozen=True)
+    ... class Demo:
+    ...     input: str = field(default="a.csv", metadata={"path": "input"})
+    ...     output_dir: str = field(default="out", metadata={"path": "output"})
+    >>> path_keys(Demo(), "input", "state")
+    {'input': 'a.csv'}
+    """
+    unknown = set(roles) - set(PATH_ROLES)
+    if unknown:
+        raise ValueError(f"unknown path role(s) {sorted(unknown)}; expected {PATH_ROLES}")
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if f.metadata.get("path") in roles}

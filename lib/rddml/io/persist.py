@@ -15,6 +15,7 @@ from typing import Any
 
 from rddml.io.output import atomic_directory
 from rddml.io.validation import FileCheck, check_tag, read_json_object
+from rddml.paths import expand_user
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
@@ -47,8 +48,8 @@ def check_model_document(file: str | os.PathLike[str], document: dict[str, Any],
 
 
 def model_file(path: str | os.PathLike[str]) -> Path:
-    """The JSON document inside the model directory ``path``."""
-    return Path(path) / MODEL_FILE
+    """The JSON document inside the model directory ``path`` (a leading ``~`` expanded)."""
+    return Path(expand_user(path, what="Model path")) / MODEL_FILE
 
 
 def load_model(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:

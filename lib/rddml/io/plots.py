@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from rddml.errors import InvalidParameterError
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -30,7 +32,20 @@ def plot_clusters(
     initial_centres: np.ndarray | None = None,
     title: str = "k-means",
 ) -> None:
-    """Scatter of 2-D points coloured by cluster, with fitted (and true/initial) centres."""
+    """Scatter of 2-D points coloured by cluster, with fitted (and true/initial) centres.
+
+    Raises
+    ------
+    InvalidParameterError
+        Points or any centres that are not 2-D (they would be cut to two coordinates).
+    """
+    for name, arr in (("points", points), ("centres", centres),
+                      ("true_centres", true_centres), ("initial_centres", initial_centres)):
+        if arr is not None and (np.ndim(arr) != 2 or np.shape(arr)[1] != 2):
+            raise InvalidParameterError(
+                f"plot_clusters draws 2-D data: the {name!r} must have shape (n, 2), got "
+                f"{np.shape(arr)}."
+            )
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="viridis", s=4, alpha=0.5)

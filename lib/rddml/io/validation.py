@@ -27,12 +27,12 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from rddml.errors import DataValidationError
+from rddml.io.sizes import read_limited
 
 #: Stands for a key absent from its object (``None`` is JSON ``null``, a real value).
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
@@ -208,10 +208,11 @@ def _nested_shape(check: FileCheck, field: str, value: Any, ndim: int,
 
 # --------------------------------------------------------------- the document
 def read_json_object(file: str | os.PathLike[str], what: str) -> dict[str, Any]:
-    """The JSON object in ``file``; DataValidationError naming the file when its bytes are
-    not UTF-8, not JSON, or not an object at the top level."""
+    """The JSON object in ``file``; DataValidationError naming the file when it is larger
+    than :func:`~rddml.io.sizes.max_model_bytes` (checked before it is read), or its
+    bytes are not UTF-8, not JSON, or not an object at the top level."""
     check = FileCheck(file, what)
-    data = Path(file).read_bytes()
+    data = read_limited(file, what)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -32,13 +32,13 @@ from rddml.linear.kernels import LossGrad, block_loss_grad
 
 
 def use_fused_logistic(d: int) -> bool:
-    """Whether ``RDDML_KERNELS=auto`` runs the fused loss/gradient kernel: for d < 64.
+    """Whether ``kernels="auto"`` runs the fused loss/gradient kernel: for d < 64.
 
     Faster than NumPy on one block at small d; at large d BLAS's two matrix-vector
     products run at cache speed and the transcendental functions are a small share.
     Importing numba is paid once per Python worker, since Spark reuses the workers
     (:func:`rddml._jit.freeze_worker_heap`, :func:`rddml.engine.dataset.call_task`).
-    ``RDDML_KERNELS=numpy`` forces NumPy.
+    ``kernels="numpy"`` forces NumPy.
     """
     return d < 64
 
@@ -183,18 +183,20 @@ def loss_grad_block_fused(
     return LossGrad(float(sums[0]), grad, float(sums[1]), float(sums[2]), int(count))
 
 
-def loss_grad(X: np.ndarray, *args: Any, **kwargs: Any) -> LossGrad:
+def loss_grad(X: np.ndarray, *args: Any, kernels: str = "auto", **kwargs: Any) -> LossGrad:
     """Loss and gradient sums of a block (the arguments of
-    :func:`~rddml.linear.kernels.block_loss_grad`) by the fused kernel or NumPy, whichever the
-    ``RDDML_KERNELS`` setting and :func:`use_fused_logistic` choose (NumPy without numba)."""
-    fused = _jit.use_fused(use_fused_logistic(X.shape[1]))
+    :func:`~rddml.linear.kernels.block_loss_grad`) by the fused kernel or NumPy, whichever
+    ``kernels`` and :func:`use_fused_logistic` choose (NumPy without numba). A float32
+    block always runs NumPy's single-precision products (the fused kernel reads float64)."""
+    fused = X.dtype != np.float32 and _jit.use_fused(use_fused_logistic(X.shape[1]), kernels)
     return (loss_grad_block_fused if fused else block_loss_grad)(X, *args, **kwargs)
 
 
-def warm_up() -> bool:
+def warm_up(kernels: str = "auto") -> bool:
     """Compile (or load from the on-disk cache) the fused kernel on a tiny block, so no
-    compilation happens inside a timed pass. Returns False when numba is unavailable."""
-    if not _jit.numba_available():
+    compilation happens inside a timed pass. Returns False when it will not run
+    (``kernels="numpy"``, or numba unavailable)."""
+    if not _jit.use_fused(True, kernels):
         return False
     X = np.array([[0.0, 1.0], [2.0, -3.0]])
     y = np.array([0.0, 1.0])

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rddml.errors import DataValidationError
+
 if TYPE_CHECKING:
     from rddml.engine.census import ClassMoments
 
@@ -102,7 +104,10 @@ def block_loss_grad(
     """Weighted log-loss and gradient sums of one block at ``(coef, intercept)``.
 
     ``keep`` (a boolean mask) restricts the sums to a mini-batch. Two matrix-vector
-    products per block: ``X @ coef`` and ``X.T @ r``.
+    products per block: ``X @ coef`` and ``X.T @ r``. A float32 block runs them in single
+    precision (``coef`` and ``r`` rounded to float32, so NumPy never widens the block into a
+    float64 copy); the per-row terms and every sum across rows are float64, so only the
+    two products round as float32 does, within one block.
     """
     if keep is not None:
         X, y = X[keep], y[keep]
@@ -110,11 +115,14 @@ def block_loss_grad(
     if X.shape[0] == 0:
         return LossGrad.empty(X.shape[1])
     s = effective_weights(y, w, class_weights)
-    z = X @ coef + intercept
+    single = X.dtype == np.float32
+    z = (X @ coef.astype(np.float32)).astype(np.float64) if single else X @ coef
+    z += intercept
     r = s * (sigmoid(z) - y)
+    grad = (X.T @ r.astype(np.float32)).astype(np.float64) if single else X.T @ r
     return LossGrad(
         loss=float(s @ log_loss_terms(z, y)),
-        grad_coef=X.T @ r,
+        grad_coef=grad,
         grad_intercept=float(r.sum()),
         weight=float(s.sum()),
         count=int(X.shape[0]),
@@ -122,6 +130,22 @@ def block_loss_grad(
 
 
 # --------------------------------------------------------- feature statistics
+def check_standardization(mean: np.ndarray, std: np.ndarray) -> None:
+    """Raise unless the standardisation statistics are finite: features whose squares
+    overflow give an infinite (or NaN) variance, and scaling by it would turn every
+    objective into NaN."""
+    bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
+    if bad.size:
+        shown = ", ".join(str(int(j)) for j in bad[:10]) + (", ..." if bad.size > 10 else "")
+        raise DataValidationError(
+            f"standardize=True: the mean or standard deviation of feature(s) {shown} "
+            f"overflows double precision (feature {int(bad[0])}: mean {mean[bad[0]]:.3g}, "
+            f"standard deviation {std[bad[0]]:.3g}); their values are too large (|x| near "
+            "1e154 or more, whose squares overflow). Rescale those features before fitting "
+            "(divide each by a power of ten)."
+        )
+
+
 def pooled_mean_std(
     moments: ClassMoments, class_weights: tuple[float, ...] | np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -11,15 +11,18 @@ from typing import Any
 
 import numpy as np
 
+import rddml._jit as _jit
 from rddml.base import BaseEstimator
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset, is_scipy_sparse
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import Dataset
 from rddml.engine.inputs import as_dataset
+from rddml.engine.precision import DTYPES
 from rddml.engine.sparse import LAYOUTS, canonical
-from rddml.engine.sparse_columns import sparse_scoring
+from rddml.engine.sparse_columns import sparse_scoring, vector_column_width
 from rddml.engine.storage import STORAGES
+from rddml.engine.widths import check_width, dataframe_width, rdd_width
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
@@ -35,6 +38,7 @@ from rddml.linear.classes import (
 from rddml.linear.kernels import (
     Scaling,
     balanced_class_weights,
+    check_standardization,
     classification_metrics,
     penalty_mask,
     pooled_mean_std,
@@ -49,6 +53,7 @@ from rddml.linear.passes import (
     warm_up_kernels,
 )
 from rddml.linear.predict import (
+    features_of,
     predict_blocks,
     predict_dataframe,
     predict_records,
@@ -164,6 +169,14 @@ class LogisticRegression(BaseEstimator):
         As Spark MLlib: ``"auto"`` fits the binary model when the labels are 0 and 1 and
         the multinomial one otherwise. Labels must be the integers 0 .. K-1 (every class
         present, K <= 1000); ``"multinomial"`` with K = 2 fits two softmax rows.
+    kernels : {"auto", "numpy", "fused"} or None, default=None
+        The implementation of the binomial loss/gradient pass, as for
+        :class:`~rddml.cluster.kmeans.KMeans` (None: the driver's ``RDDML_KERNELS``, else
+        ``"auto"``); resolved once in ``fit`` and passed to every task.
+    dtype : {"float64", "float32"}, default="float64"
+        The precision the blocks are stored and multiplied in; ``"float32"`` halves the
+        cached blocks and runs single-precision matrix-vector products, with the per-row
+        terms and all sums in float64 (docs/performance-kernels.md states the agreement).
     layout : {"auto", "dense", "sparse"}, default="auto"
         How the features are held in the cached blocks (:mod:`rddml.engine.sparse`):
         ``"sparse"`` as CSR matrices, never densified (margins ``X·w`` and gradients
@@ -235,6 +248,8 @@ class LogisticRegression(BaseEstimator):
         backend: str = "auto",
         storage: str = "auto",
         family: str = "auto",
+        kernels: str | None = None,
+        dtype: str = "float64",
         layout: str = "auto",
     ) -> None:
         self.optimizer = optimizer
@@ -262,6 +277,8 @@ class LogisticRegression(BaseEstimator):
         self.backend = backend
         self.storage = storage
         self.family = family
+        self.kernels = kernels
+        self.dtype = dtype
         self.layout = layout
 
     # ---------------------------------------------------------------- params
@@ -307,6 +324,9 @@ class LogisticRegression(BaseEstimator):
         check_int("checkpoint_interval", self.checkpoint_interval, low=1)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("storage", self.storage, STORAGES)
+        if self.kernels is not None:
+            check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
+        check_choice("dtype", self.dtype, DTYPES)
         check_choice("layout", self.layout, LAYOUTS)
 
     # ------------------------------------------------------------------- fit
@@ -329,6 +349,7 @@ class LogisticRegression(BaseEstimator):
         return as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=True, features_col=self.features_col,
             feature_cols=self.feature_cols, label_col=self.label_col, weight_col=self.weight_col,
+            dtype=self.dtype,
             layout=str(self.layout),
         )
 
@@ -345,7 +366,8 @@ class LogisticRegression(BaseEstimator):
     def _fit_binomial(self, ds: Dataset) -> None:
         started = time.perf_counter()
         check_labelled(ds, require_both=True)
-        warm_up_kernels(ds)
+        kernels = _jit.resolve_kernels(self.kernels)
+        warm_up_kernels(ds, kernels, self.dtype)
         d = ds.n_features
         ckpt, setup, solver_state = self._start(ds, self._setup, SETUP_KEYS,
                                                 "logistic regression")
@@ -366,10 +388,10 @@ class LogisticRegression(BaseEstimator):
         l1_strength = float(self.reg_param) * float(self.l1_ratio)
         l1 = l1_strength * penalty_mask(d, bool(self.fit_intercept)) if l1_strength else None
         fun = partial(full_objective, ds=ds, scaling=scaling, class_weights=class_weights,
-                      l2=l2)
+                      l2=l2, kernels=kernels)
         batch_fun = None if setup["seed"] is None else partial(
             batch_objective, ds=ds, scaling=scaling, class_weights=class_weights, l2=l2,
-            seed=int(setup["seed"]), fraction=float(self.batch_fraction))
+            seed=int(setup["seed"]), fraction=float(self.batch_fraction), kernels=kernels)
         result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup)
         coef, intercept = scaling.to_original(result.theta)
         self._check_finite(coef, intercept, result.n_iter)
@@ -450,6 +472,7 @@ class LogisticRegression(BaseEstimator):
                 class_weights = balanced_class_weights(moments.weight)
             if self.standardize:
                 mean, std = pooled_mean_std(moments, class_weights)
+                check_standardization(mean, std)
         return {"solver_kind": self._solver_kind(), "seed": self._sgd_seed(),
                 "class_weight": None if class_weights is None else list(class_weights),
                 "feature_mean": mean, "feature_std": std, "stats_passes": passes}
@@ -599,14 +622,18 @@ class LogisticRegression(BaseEstimator):
             self._check_width(data.n_features)
             return predict_blocks(data, coef, intercept, threshold)
         if is_rdd(data):
+            check_width(rdd_width(data, features_of), d, "RDD")
             return predict_records(data, coef, intercept, threshold)
         if is_dataframe(data):
             if sparse_scoring(data, self.features_col, self.feature_cols, str(self.layout)):
                 assert self.features_col is not None
+                check_width(vector_column_width(data, self.features_col), d, "DataFrame")
                 return predict_sparse_dataframe(data, features_col=self.features_col,
                                                 out_col=out_col, coef=coef,
                                                 intercept=intercept, threshold=threshold)
             features = features_expression(data, self.features_col, self.feature_cols)
+            check_width(dataframe_width(data, self.features_col, self.feature_cols, features),
+                        d, "DataFrame")
             return predict_dataframe(data, features=features, out_col=out_col, coef=coef,
                                      intercept=intercept, threshold=threshold)
         raise InvalidParameterError(

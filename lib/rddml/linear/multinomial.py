@@ -26,7 +26,7 @@ from rddml.linear.classes import (
     n_classes_from_summary,
     summary_is_complete,
 )
-from rddml.linear.kernels import Scaling, pooled_mean_std
+from rddml.linear.kernels import Scaling, check_standardization, pooled_mean_std
 from rddml.linear.passes import (
     check_labels_and_weights,
     label_census_pass,
@@ -65,6 +65,7 @@ def setup(ds: Dataset, *, standardize: bool, class_weight: Any, solver_kind: str
     if standardize:
         assert census is not None
         mean, std = pooled_mean_std(census.moments, class_weights)
+        check_standardization(mean, std)
     return {"solver_kind": solver_kind, "seed": seed,
             "class_weight": None if class_weights is None else class_weights.tolist(),
             "feature_mean": mean, "feature_std": std, "stats_passes": passes,

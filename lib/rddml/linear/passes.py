@@ -73,24 +73,31 @@ def batch_mask(block: BlockView, seed: int, stream: int, fraction: float) -> np.
 
 # ------------------------------------------------------------- loss/gradient
 def _loss_grad_block(block: BlockView,
-                     params: tuple[np.ndarray, float, ClassWeights, Batch]) -> LossGrad:
-    coef, intercept, class_weights, batch = params
+                     params: tuple[np.ndarray, float, ClassWeights, Batch, str]) -> LossGrad:
+    coef, intercept, class_weights, batch, kernels = params
     assert block.y is not None
+    _jit.limit_blas_threads()
     keep = None if batch is None else batch_mask(block, *batch)
     if is_sparse(block.X):
+        # CSR blocks have their own kernels (rddml.linear.sparse_kernels): ``kernels``
+        # chooses between NumPy and the fused dense kernel, neither of which reads CSR.
         return csr_loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep)
-    return loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep)
+    return loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep,
+                     kernels=kernels)
 
 
-def _warm_up(_: None) -> bool:
-    return fused.warm_up()
+def _warm_up(kernels: str) -> bool:
+    _jit.limit_blas_threads()
+    return fused.warm_up(kernels)
 
 
-def warm_up_kernels(ds: Dataset) -> None:
+def warm_up_kernels(ds: Dataset, kernels: str = "auto", dtype: str = "float64") -> None:
     """Compile (or load from numba's cache) the fused kernel in every partition's worker
-    before the first timed pass (only where the kernel will run); reads no block."""
-    if ds.layout != "sparse" and _jit.use_fused(fused.use_fused_logistic(ds.n_features)):
-        ds.per_partition(_warm_up, None)
+    before the first timed pass (only where the kernel will run: dense blocks, and the
+    executors decide with the same ``kernels`` mode); reads no block."""
+    if (ds.layout != "sparse" and dtype == "float64"
+            and _jit.use_fused(fused.use_fused_logistic(ds.n_features), kernels)):
+        ds.per_partition(_warm_up, kernels)
 
 
 def loss_grad_pass(
@@ -100,12 +107,15 @@ def loss_grad_pass(
     *,
     class_weights: ClassWeights = None,
     batch: Batch = None,
+    kernels: str = "auto",
 ) -> LossGrad:
     """Weighted log-loss and gradient sums at ``(coef, intercept)``: one Spark job.
 
-    ``batch = (seed, stream, fraction)`` restricts the sums to a counter-based sample.
+    ``batch = (seed, stream, fraction)`` restricts the sums to a counter-based sample;
+    ``kernels`` is the fit's resolved kernel mode, passed to every task.
     """
-    params = (np.asarray(coef, dtype=np.float64), float(intercept), class_weights, batch)
+    params = (np.asarray(coef, dtype=np.float64), float(intercept), class_weights, batch,
+              _jit.check_mode(kernels))
     return ds.aggregate(_loss_grad_block, params, LossGrad.empty(ds.n_features), _merge)
 
 
@@ -121,21 +131,23 @@ def _check_total_weight(weight: float) -> None:
 
 
 def full_objective(theta: np.ndarray, *, ds: Dataset, scaling: Scaling,
-                   class_weights: ClassWeights, l2: float) -> tuple[float, np.ndarray]:
+                   class_weights: ClassWeights, l2: float,
+                   kernels: str = "auto") -> tuple[float, np.ndarray]:
     """The smooth objective and its θ-gradient: one pass over all rows."""
     coef, intercept = scaling.to_original(theta)
-    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights)
+    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights, kernels=kernels)
     _check_total_weight(sums.weight)
     return smooth_objective(sums, theta, scaling, l2)
 
 
 def batch_objective(iteration: int, theta: np.ndarray, *, ds: Dataset, scaling: Scaling,
                     class_weights: ClassWeights, l2: float, seed: int,
-                    fraction: float) -> tuple[float, np.ndarray] | None:
+                    fraction: float, kernels: str = "auto") -> tuple[float, np.ndarray] | None:
     """The objective on iteration ``iteration``'s mini-batch (None when it is empty)."""
     coef, intercept = scaling.to_original(theta)
     batch = None if fraction >= 1.0 else (seed, iteration, fraction)
-    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights, batch=batch)
+    sums = loss_grad_pass(ds, coef, intercept, class_weights=class_weights, batch=batch,
+                          kernels=kernels)
     if sums.weight <= 0:
         return None
     return smooth_objective(sums, theta, scaling, l2)

@@ -23,6 +23,7 @@ from rddml.engine.columns import with_features_column
 from rddml.engine.convert import records_matrix
 from rddml.engine.dataset import BlockView
 from rddml.engine.sparse_columns import with_sparse_features_column
+from rddml.engine.widths import record_width
 from rddml.linear.kernels import sigmoid
 from rddml.linear.softmax import softmax_rows
 
@@ -59,7 +60,7 @@ def predict_blocks(ds: BlockDataset, coef: np.ndarray, intercept: Intercept,
     return ds.map_blocks(_block_scores, (coef, intercept, threshold))
 
 
-def _features_of(record: Any) -> Any:
+def features_of(record: Any) -> Any:
     """The features of an RDD element: the element itself, or the first item of a
     ``(features, label[, weight])`` tuple."""
     if isinstance(record, tuple) and len(record) in (2, 3) and not np.isscalar(record[0]):
@@ -68,18 +69,32 @@ def _features_of(record: Any) -> Any:
 
 
 def _predict_records(
-    records: Iterable[Any], *, coef: np.ndarray, intercept: Intercept, threshold: float | None
+    partition: int, records: Iterable[Any], *, coef: np.ndarray, intercept: Intercept,
+    threshold: float | None,
 ) -> Iterator[Any]:
     chunk: list[Any] = []
     d = coef.shape[-1]
+    done = 0
 
     def flush() -> list[Any]:
-        X = records_matrix(chunk, d)
+        nonlocal done
+        try:
+            X = records_matrix(chunk, d)
+        except ValueError:
+            # Only on the error path: name the first element of another width.
+            bad = next((i for i, f in enumerate(chunk) if record_width(f) != d), None)
+            if bad is None:
+                raise
+            raise ValueError(
+                f"element {done + bad} of partition {partition} has "
+                f"{record_width(chunk[bad])} features, but the model was fitted on {d}"
+            ) from None
+        done += len(chunk)
         chunk.clear()
         return scores(X, coef, intercept, threshold).tolist()  # type: ignore[no-any-return]
 
     for record in records:
-        chunk.append(_features_of(record))
+        chunk.append(features_of(record))
         if len(chunk) >= RECORD_CHUNK:
             yield from flush()
     if chunk:
@@ -90,8 +105,8 @@ def predict_records(rdd: Any, coef: np.ndarray, intercept: Intercept,
                     threshold: float | None) -> Any:
     """RDD in the input's order: floats P(y=1) (binary) or lists of K class probabilities
     (multinomial), or the predicted class (a float) when ``threshold`` is set."""
-    return rdd.mapPartitions(partial(_predict_records, coef=coef, intercept=intercept,
-                                     threshold=threshold))
+    return rdd.mapPartitionsWithIndex(partial(_predict_records, coef=coef,
+                                              intercept=intercept, threshold=threshold))
 
 
 def predict_sparse_dataframe(

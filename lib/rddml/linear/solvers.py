@@ -78,6 +78,12 @@ MAX_LINE_SEARCH = 20
 MAX_FIRST_STEP = 1e10
 DIVERGENCE_HINT = ("Use a smaller step_size, standardize=True, or optimizer='lbfgs' "
                    "(which chooses its own steps).")
+#: What a gradient beyond double precision means: features (or weights) so large that
+#: squares overflow, which no step size or optimizer can work around.
+SCALE_HINT = ("The features (or the sample weights) are too large: values whose squares "
+              "overflow (|x| near 1e154 or more) cannot be fitted in double precision. "
+              "Rescale them before fitting (divide each feature by a power of ten or by "
+              "its standard deviation).")
 
 
 class Checkpointer(Protocol):
@@ -159,16 +165,26 @@ def l1_value(theta: np.ndarray, l1: np.ndarray | None) -> float:
 
 
 def _check_finite(value: float, vector: np.ndarray, iteration: int, optimizer: str,
-                  step: float | None) -> None:
-    """Raise unless the objective and ``vector`` (its gradient, or the updated parameters)
-    are finite."""
+                  step: float | None, what: str = "gradient") -> None:
+    """Raise unless the objective and ``vector`` (``what``: the gradient, or the updated
+    parameters) are finite, and ``vector``'s squared norm is too: every solver takes it
+    (step sizes, curvature pairs, convergence tests), and when it overflows an L-BFGS run
+    stops at its start and returns the starting point as if nothing were wrong."""
     if math.isfinite(value) and np.all(np.isfinite(vector)):
-        return
+        with np.errstate(over="ignore"):
+            squared = float(vector @ vector)
+        if math.isfinite(squared):
+            return
+        raise ConvergenceError(
+            f"optimizer={optimizer!r} cannot continue at iteration {iteration}: the "
+            f"{what} is too large for double precision (largest component "
+            f"{float(np.max(np.abs(vector))):.3g}; its squared norm overflows). {SCALE_HINT}"
+        )
     step_text = f" with step_size={step}" if step is not None else ""
-    what = (f"the objective became {value!r}" if not math.isfinite(value)
-            else "the gradient or the updated parameters became non-finite")
+    problem = (f"the objective became {value!r}" if not math.isfinite(value)
+               else "the gradient or the updated parameters became non-finite")
     raise ConvergenceError(
-        f"optimizer={optimizer!r} diverged at iteration {iteration}{step_text}: {what}. "
+        f"optimizer={optimizer!r} diverged at iteration {iteration}{step_text}: {problem}. "
         f"{DIVERGENCE_HINT}"
     )
 
@@ -254,7 +270,7 @@ def _proximal_step(theta: np.ndarray, grad: np.ndarray, step: float, l1: np.ndar
     new = theta - step * grad
     if l1 is not None:
         new = soft_threshold(new, step * l1)
-    _check_finite(0.0, new, it, name, base_step)
+    _check_finite(0.0, new, it, name, base_step, "updated parameter vector")
     return new, _param_change_small(theta, new, tol)
 
 

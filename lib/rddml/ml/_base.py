@@ -37,6 +37,8 @@ from pyspark.ml.util import (
 
 from rddml.errors import DataValidationError, InvalidParameterError
 from rddml.io.persist import check_model_document, model_document
+from rddml.ml._stage_checks import check_stage_files, set_saved_params, stage_read_errors
+from rddml.paths import expand_user
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,6 +111,10 @@ class RddmlWriter(MLWriter):
         else:
             super()._handleOverwrite(path)
 
+    def save(self, path: str) -> None:
+        """Save the stage to ``path`` (a leading ``~`` expanded, as a shell would)."""
+        super().save(expand_user(path, what="Model path"))
+
     def saveImpl(self, path: str) -> None:
         spark = self.sparkSession
         DefaultParamsWriter.saveMetadata(self.instance, path, spark)
@@ -138,7 +144,10 @@ class RddmlReader(MLReader[P], Generic[P]):
 
     def load(self, path: str) -> P:
         spark = self.sparkSession
-        metadata = DefaultParamsReader.loadMetadata(path, spark)
+        path = expand_user(path, what="Model path")
+        check_stage_files(spark, path)  # sizes first: Spark reads these whole
+        with stage_read_errors(path):
+            metadata = DefaultParamsReader.loadMetadata(path, spark)
         expected = f"{self.cls.__module__}.{self.cls.__name__}"
         if metadata.get("class") != expected:
             raise DataValidationError(
@@ -147,11 +156,12 @@ class RddmlReader(MLReader[P], Generic[P]):
             )
         instance: Any = self.cls()
         instance._resetUid(metadata["uid"])
-        DefaultParamsReader.getAndSetParams(instance, metadata)
+        set_saved_params(instance, metadata, os.path.join(path, "metadata"))
         restore = getattr(instance, "_restore_document", None)
         if restore is not None:
             data = os.path.join(path, DATA_DIR)
-            rows = spark.read.text(data).collect()
+            with stage_read_errors(path):
+                rows = spark.read.text(data).collect()
             if len(rows) != 1:
                 raise DataValidationError(
                     f"Model data {data!r}: expected one line of JSON, found {len(rows)} lines.")

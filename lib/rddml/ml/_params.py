@@ -55,6 +55,24 @@ class HasBackend(Params):
         "'rdd' or 'dataframe'", TypeConverters.toString)
 
 
+class HasKernels(Params):
+    """rddml's kernel choice and precision: ``kernels`` (None, 'auto', 'numpy' or 'fused')
+    and ``float32Inputs`` (store and multiply the features in float32, as spark-rapids-ml's
+    ``float32_inputs``)."""
+
+    kernels: Param[Any] = rddml_param(
+        "kernels", "rddml: per-block kernels, None (the driver's RDDML_KERNELS, else 'auto'), "
+        "'auto', 'numpy' or 'fused'", TypeConverters.identity)
+    float32Inputs: Param[bool] = rddml_param(
+        "float32Inputs", "rddml: store and multiply the features in float32 (sums stay "
+        "float64); False: float64", TypeConverters.toBoolean)
+
+    def rddml_precision(self) -> dict[str, Any]:
+        """The rddml estimator's ``kernels`` and ``dtype`` arguments."""
+        return {"kernels": self.getOrDefault("kernels"),
+                "dtype": "float32" if self.getOrDefault("float32Inputs") else "float64"}
+
+
 def add_setters(cls: type[Params], names: list[str]) -> None:
     """``setX(value)`` for every Param ``x`` in ``names`` (as pyspark.ml stages have)."""
     for name in names:
@@ -94,7 +112,8 @@ INIT_STEPS = 2
 
 
 class KMeansParams(HasFeaturesCol, HasPredictionCol, HasWeightCol, HasMaxIter, HasTol,
-                   HasSeed, HasDistanceMeasure, HasCheckpointInterval, HasBackend):
+                   HasSeed, HasDistanceMeasure, HasCheckpointInterval, HasBackend,
+                   HasKernels):
     """Params of :class:`~rddml.ml.KMeans` and :class:`~rddml.ml.KMeansModel`."""
 
     k: Param[int] = rddml_param("k", "The number of clusters to create (>= 1).",
@@ -124,14 +143,14 @@ class KMeansParams(HasFeaturesCol, HasPredictionCol, HasWeightCol, HasMaxIter, H
             k=2, initMode="k-means||", initSteps=INIT_STEPS, maxIter=20, tol=1e-4,
             distanceMeasure="euclidean", initialCenters=None, emptyCluster="farthest",
             aggregation="tree", checkpointDir=None, checkpointInterval=10, backend="auto",
-            seed=stable_seed("rddml.ml.KMeans"),
+            kernels=None, float32Inputs=False, seed=stable_seed("rddml.ml.KMeans"),
         )
 
 
 KMEANS_PARAMS = [
     "featuresCol", "predictionCol", "weightCol", "k", "initMode", "initSteps", "maxIter",
     "tol", "seed", "distanceMeasure", "initialCenters", "emptyCluster", "aggregation",
-    "checkpointDir", "checkpointInterval", "backend",
+    "checkpointDir", "checkpointInterval", "backend", "kernels", "float32Inputs",
 ]
 add_getters(KMeansParams, KMEANS_PARAMS)
 
@@ -140,7 +159,7 @@ add_getters(KMeansParams, KMEANS_PARAMS)
 class LogisticRegressionParams(
     HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol,
     HasWeightCol, HasMaxIter, HasTol, HasRegParam, HasElasticNetParam, HasStandardization,
-    HasFitIntercept, HasThreshold, HasStepSize, HasSeed, HasBackend,
+    HasFitIntercept, HasThreshold, HasStepSize, HasSeed, HasBackend, HasKernels,
 ):
     """Params of :class:`~rddml.ml.LogisticRegression` and
     :class:`~rddml.ml.LogisticRegressionModel`."""
@@ -163,8 +182,8 @@ class LogisticRegressionParams(
         self._setDefault(
             maxIter=100, tol=1e-6, regParam=0.0, elasticNetParam=0.0, standardization=True,
             fitIntercept=True, threshold=0.5, family="auto", optimizer="lbfgs", stepSize=1.0,
-            batchFraction=1.0, classWeight=None, backend="auto",
-            seed=stable_seed("rddml.ml.LogisticRegression"),
+            batchFraction=1.0, classWeight=None, backend="auto", kernels=None,
+            float32Inputs=False, seed=stable_seed("rddml.ml.LogisticRegression"),
         )
 
 
@@ -172,6 +191,6 @@ LOGISTIC_REGRESSION_PARAMS = [
     "featuresCol", "labelCol", "predictionCol", "probabilityCol", "rawPredictionCol",
     "weightCol", "maxIter", "tol", "regParam", "elasticNetParam", "standardization",
     "fitIntercept", "threshold", "stepSize", "seed", "family", "optimizer", "batchFraction",
-    "classWeight", "backend",
+    "classWeight", "backend", "kernels", "float32Inputs",
 ]
 add_getters(LogisticRegressionParams, LOGISTIC_REGRESSION_PARAMS)

@@ -72,7 +72,8 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
         elasticNetParam: float = 0.0, standardization: bool = True, fitIntercept: bool = True,
         threshold: float = 0.5, family: str = "auto", optimizer: str = "lbfgs",
         stepSize: float = 1.0, batchFraction: float = 1.0, classWeight: Any = None,
-        seed: int | None = None, backend: str = "auto",
+        seed: int | None = None, backend: str = "auto", kernels: str | None = None,
+        float32Inputs: bool = False,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -106,6 +107,7 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
             label_col=self.getOrDefault("labelCol"),
             weight_col=optional_col(self, "weightCol"),
             backend=self.getOrDefault("backend"),
+            **self.rddml_precision(),
         )
 
 

@@ -55,6 +55,7 @@ class KMeans(RddmlEstimator["KMeansModel"], KMeansParams, RddmlReadable["KMeans"
         distanceMeasure: str = "euclidean", weightCol: str | None = None,
         initialCenters: Any = None, emptyCluster: str = "farthest", aggregation: str = "tree",
         checkpointDir: str | None = None, checkpointInterval: int = 10, backend: str = "auto",
+        kernels: str | None = None, float32Inputs: bool = False,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -87,6 +88,7 @@ class KMeans(RddmlEstimator["KMeansModel"], KMeansParams, RddmlReadable["KMeans"
             checkpoint_dir=self.getOrDefault("checkpointDir"),
             checkpoint_interval=self.getOrDefault("checkpointInterval"),
             backend=self.getOrDefault("backend"),
+            **self.rddml_precision(),
         )
 
 

@@ -29,6 +29,7 @@ from rddml.data.text_format import LineError, TextSplit, count_lines_before, dis
 from rddml.engine import sparse
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.cutting import BlockCutter
+from rddml.engine.precision import check_dtype
 from rddml.engine.records import Block, BlockError
 from rddml.engine.sources.text import (
     _before,
@@ -92,6 +93,7 @@ def read_libsvm(
     max_block_rows: int | None = None,
     reader: str = "auto",
     split_bytes: int | None = None,
+    dtype: str = "float64",
 ) -> BlockDataset:
     """Read labelled libsvm files under ``path`` (a file, a directory or a glob) into a
     cached :class:`BlockDataset` of sparse (CSR) blocks.
@@ -108,6 +110,8 @@ def read_libsvm(
         ``"auto"`` and ``"sparse"`` make CSR blocks; ``"dense"`` dense ones.
     storage, max_block_rows, reader, split_bytes
         As :func:`rddml.engine.sources.text.read_text_blocks`.
+    dtype : {"float64", "float32"}, default="float64"
+        The precision the stored values are kept in (:mod:`rddml.engine.precision`).
 
     Raises
     ------
@@ -121,6 +125,7 @@ def read_libsvm(
 
     check_choice("layout", layout, sparse.LAYOUTS)
     check_choice("reader", reader, READERS)
+    check_dtype(dtype)
     if n_features is not None and (not isinstance(n_features, int) or isinstance(
             n_features, bool) or n_features < 1):
         raise InvalidParameterError(
@@ -173,6 +178,7 @@ def read_libsvm(
     blocks = text.mapPartitionsWithIndex(partial(
         parse_libsvm_partition, files=by_partition, direct=direct, n_features=int(width),
         max_rows=max_block_rows, layout="dense" if layout == "dense" else "sparse"))
-    ds = BlockDataset.from_blocks(blocks, source=path, describe_error=describe, storage=storage)
+    ds = BlockDataset.from_blocks(blocks, source=path, describe_error=describe, storage=storage,
+                                  dtype=dtype)
     ds.input_path = display_path(path)
     return ds

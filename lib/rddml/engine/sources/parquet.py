@@ -34,12 +34,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from rddml.data.text_format import display_path
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import arrow_batch_columns, column_names, select_model_columns
 from rddml.engine.cutting import BlockCutter
 from rddml.engine.records import BlockError
-from rddml.engine.sources.text import list_input_files
-from rddml.errors import InvalidParameterError
+from rddml.engine.sources.text import NESTED_SHOWN, list_input_files
+from rddml.errors import DataValidationError, InvalidParameterError
+from rddml.paths import escape_glob, expand_user, split_glob
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -69,6 +71,7 @@ def read_parquet(
     storage: str = "auto",
     num_partitions: int | None = None,
     max_block_rows: int | None = None,
+    recursive: bool = False,
 ) -> BlockDataset:
     """Read Parquet files under ``path`` into a cached :class:`BlockDataset`.
 
@@ -80,8 +83,9 @@ def read_parquet(
     ----------
     spark : SparkSession
     path : str
-        A Parquet file, a directory of them, or a glob; any URI Hadoop and pyarrow can
-        both open (``file:``, ``hdfs:``, ``s3:``, ``gs:`` where pyarrow is configured).
+        A Parquet file or a directory of them, taken literally, or ``glob:PATTERN``; any
+        URI Hadoop and pyarrow can both open (``file:``, ``hdfs:``, ``s3:``, ``gs:`` where
+        pyarrow is configured). Partition directories (``key=value``) are Spark's.
     features_col : str, optional
         One column of arrays of numbers (a vector column goes through the DataFrame path).
     feature_cols : list of str, optional
@@ -95,6 +99,10 @@ def read_parquet(
         so the row order stays); default: the partitions Spark's scan would have.
     max_block_rows : int, optional
         Rows per block (default :func:`~rddml.engine.cutting.default_block_rows`).
+    recursive : bool, default=False
+        Read every file under the directory (Spark's ``recursiveFileLookup``: no partition
+        discovery). Without it, files Spark's reader would leave out (those in
+        sub-directories that are not ``key=value`` partitions) are an error naming them.
 
     Returns
     -------
@@ -113,8 +121,16 @@ def read_parquet(
             f"The 'num_partitions' parameter must be a positive integer or None, got "
             f"{num_partitions!r}.")
     sc = spark.sparkContext
-    list_input_files(sc, path)  # a missing or empty path: DataValidationError, as the text readers
-    df = spark.read.parquet(path)
+    # Every visible file under the path: a missing or empty path is a DataValidationError,
+    # as for the text readers, and the files Spark leaves out are found below.
+    every = list_input_files(sc, path, recursive=True)
+    pattern, is_glob = split_glob(expand_user(path, what="Input path",
+                                              error=DataValidationError))
+    reader = spark.read.option("recursiveFileLookup", "true") if recursive else spark.read
+    # spark.read globs every path: a literal one has its pattern characters escaped.
+    df = reader.parquet(pattern if is_glob else escape_glob(pattern))
+    if not recursive:
+        check_nothing_left_out(path, [f.uri for f in every], df.inputFiles())
     if feature_cols:
         features_col = None
     try:
@@ -139,6 +155,42 @@ def read_parquet(
     blocks = sc.parallelize(plan, len(plan)).mapPartitionsWithIndex(task)
     return BlockDataset.from_blocks(blocks, source=f"Parquet {path!r} columns {names['describe']}",
                                     storage=storage)
+
+
+def _file_key(uri: str) -> str:
+    """One spelling of a file's URI: Hadoop lists ``file:/x/a b``, ``inputFiles`` gives
+    ``file:///x/a%20b``."""
+    text = unquote(uri)
+    return "/" + text[len("file:"):].lstrip("/") if text.startswith("file:") else text
+
+
+def check_nothing_left_out(path: str, listed: list[str], read: list[str]) -> None:
+    """Raise unless every listed file under ``path`` is among those Spark's reader will
+    read: a sub-directory that is not a ``key=value`` partition is skipped by Spark's
+    partition discovery without a word.
+
+    Raises
+    ------
+    DataValidationError
+        Naming the directories of the files left out (and how many), and the remedy.
+    """
+    kept = {_file_key(u) for u in read}
+    left = [u for u in listed if _file_key(u) not in kept]
+    if not left:
+        return
+    by_dir: dict[str, int] = {}
+    for uri in left:
+        parent = display_path(uri).rsplit("/", 1)[0]
+        by_dir[parent] = by_dir.get(parent, 0) + 1
+    shown = "; ".join(f"{d}/ ({n} file{'s' if n > 1 else ''})"
+                      for d, n in sorted(by_dir.items())[:NESTED_SHOWN])
+    more = f"; and {len(by_dir) - NESTED_SHOWN} more" if len(by_dir) > NESTED_SHOWN else ""
+    raise DataValidationError(
+        f"Input path {path!r}: Spark's Parquet reader would leave out {len(left)} file(s) "
+        f"in sub-directories that are not key=value partitions: {shown}{more}. Pass "
+        "recursive=True (jobs: --recursive) to read every file under the path, or point "
+        "the input at the files you mean."
+    )
 
 
 # ---------------------------------------------------------------- the driver's plan

@@ -16,7 +16,7 @@ offset, line) pairs. Both paths give the same blocks, errors and skip counts.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -36,6 +36,13 @@ from rddml.engine.cutting import BlockCutter
 from rddml.engine.records import Block, BlockError, SkippedRows
 from rddml.errors import DataValidationError, InvalidParameterError
 from rddml.params import check_choice
+from rddml.paths import (
+    GLOB_PREFIX,
+    escape_glob,
+    expand_user,
+    has_glob_characters,
+    split_glob,
+)
 
 if TYPE_CHECKING:
     from pyspark import SparkContext
@@ -88,25 +95,90 @@ class _InputFile(NamedTuple):
     block_size: int
 
 
-def list_input_files(sc: SparkContext, path: str) -> list[_InputFile]:
-    """Files under ``path`` (a file, a directory or a glob), through Hadoop's FileSystem so
-    local, HDFS, S3 and DBFS paths all work. Hidden and ``_``-prefixed files are ignored."""
+#: How many nested directories an error message names (it also gives their count).
+NESTED_SHOWN = 10
+
+
+def _hidden(name: str) -> bool:
+    """Names Spark's file sources skip: ``_SUCCESS``, ``.crc`` files, ``_temporary``..."""
+    return name.startswith((".", "_"))
+
+
+def _walk_files(fs: Any, directory: Any) -> Iterator[Any]:
+    """The visible files at any depth under ``directory`` (hidden names skipped at every
+    level, directories and files alike), in sorted path order."""
+    for child in sorted(fs.listStatus(directory), key=lambda s: str(s.getPath().toString())):
+        if _hidden(str(child.getPath().getName())):
+            continue
+        if child.isDirectory():
+            yield from _walk_files(fs, child.getPath())
+        else:
+            yield child
+
+
+def list_input_files(sc: SparkContext, path: str, *, recursive: bool = False
+                     ) -> list[_InputFile]:
+    """The data files of ``path``, through Hadoop's FileSystem so local, HDFS, S3 and DBFS
+    paths all work.
+
+    ``path`` is taken literally (``data[1].csv`` is that file); ``glob:PATTERN`` asks for
+    Hadoop's glob syntax (``glob:data/part-*.csv``), and a leading ``~`` is expanded
+    (:mod:`rddml.paths`). A directory gives its visible files (names starting with
+    ``.`` or ``_`` are skipped, as Spark skips them); its sub-directories are read only
+    with ``recursive=True`` (Spark's ``recursiveFileLookup``), every file under them in
+    path order. Without it, a sub-directory holding data files is an error naming it:
+    Spark's DataFrame readers would skip it without a word, Hadoop's input formats fail.
+
+    Raises
+    ------
+    DataValidationError
+        The path does not exist (a pattern matches nothing), holds no data files, or has
+        sub-directories with data files and ``recursive`` is False.
+    """
+    pattern, is_glob = split_glob(expand_user(path, what="Input path",
+                                              error=DataValidationError))
     jvm: Any = sc._jvm
     conf = sc._jsc.hadoopConfiguration()
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    hpath = jvm.org.apache.hadoop.fs.Path(pattern)
     fs = hpath.getFileSystem(conf)
-    statuses = fs.globStatus(hpath)
-    if statuses is None or len(statuses) == 0:
-        raise DataValidationError(f"Input path {path!r} does not exist.")
+    if is_glob:
+        statuses = list(fs.globStatus(hpath) or [])
+        if not statuses:
+            raise DataValidationError(f"Input pattern {path!r} matches no file or directory.")
+    elif fs.exists(hpath):
+        statuses = [fs.getFileStatus(hpath)]
+    else:
+        hint = (f" (The path is taken literally; for a pattern write {GLOB_PREFIX + pattern!r}.)"
+                if has_glob_characters(pattern) else "")
+        raise DataValidationError(f"Input path {path!r} does not exist.{hint}")
     found = []
+    nested: list[tuple[str, int]] = []
     for status in statuses:
-        if status.isDirectory():
-            for child in fs.listStatus(status.getPath()):
-                name = child.getPath().getName()
-                if child.isFile() and not name.startswith((".", "_")):
-                    found.append(child)
-        else:
+        if not status.isDirectory():
             found.append(status)
+            continue
+        for child in fs.listStatus(status.getPath()):
+            if _hidden(str(child.getPath().getName())):
+                continue
+            if not child.isDirectory():
+                found.append(child)
+                continue
+            below = list(_walk_files(fs, child.getPath()))
+            if recursive:
+                found += below
+            elif below:
+                nested.append((display_path(str(child.getPath().toString())), len(below)))
+    if nested:
+        nested.sort()
+        shown = "; ".join(f"{d}/ ({n} file{'s' if n > 1 else ''})"
+                          for d, n in nested[:NESTED_SHOWN])
+        more = f"; and {len(nested) - NESTED_SHOWN} more" if len(nested) > NESTED_SHOWN else ""
+        raise DataValidationError(
+            f"Input path {path!r} has {len(nested)} sub-director{'ies' if len(nested) > 1 else 'y'}"
+            f" with data files, which are read only when asked: {shown}{more}. Pass "
+            "recursive=True (jobs: --recursive) to read every file under the path, or "
+            "point the input at the files you mean."
+        )
     if not found:
         raise DataValidationError(f"Input path {path!r} contains no data files.")
     files = [_InputFile(s.getPath().toString(), int(s.getLen()), int(s.getBlockSize()))
@@ -129,9 +201,12 @@ def _direct_path(sc: SparkContext, uri: str) -> str | None:
 
 
 def _text_with_offsets(sc: SparkContext, file: str) -> Any:
-    """(byte offset, line) pairs: the offset locates a bad line without a counting pass."""
+    """(byte offset, line) pairs: the offset locates a bad line without a counting pass.
+
+    ``file`` is one listed file: its glob characters are escaped, since Hadoop's input
+    formats read every path they are given as a pattern."""
     return sc.hadoopFile(
-        file,
+        escape_glob(file),
         "org.apache.hadoop.mapred.TextInputFormat",
         "org.apache.hadoop.io.LongWritable",
         "org.apache.hadoop.io.Text",
@@ -159,11 +234,17 @@ def read_text_blocks(
     max_block_rows: int | None = None,
     reader: str = "auto",
     split_bytes: int | None = None,
+    recursive: bool = False,
+    check_features: Callable[[int], None] | None = None,
 ) -> BlockDataset:
     """Read delimited numeric text under ``path`` into a cached :class:`BlockDataset`.
 
+    ``path`` is a file or a directory, taken literally, or ``glob:PATTERN``; a directory's
+    sub-directories are read only with ``recursive=True`` (see :func:`list_input_files`).
     The number of fields is taken from the first line of the first file; every other
-    line must match it.
+    line must match it. ``check_features``, when given, is called with the number of
+    features as soon as it is known, before the data are converted (a caller's check
+    that fails early).
 
     ``reader="auto"`` reads local uncompressed files directly in the Python tasks (byte
     ranges split into lines as Hadoop's LineRecordReader does, a chunk of lines parsed by
@@ -173,7 +254,7 @@ def read_text_blocks(
     """
     check_choice("on_bad_rows", on_bad_rows, ON_BAD_ROWS)
     check_choice("reader", reader, READERS)
-    files = list_input_files(sc, path)
+    files = list_input_files(sc, path, recursive=recursive)
     uris = [f.uri for f in files]
     local = [None if reader == "hadoop" else _direct_path(sc, f.uri) for f in files]
     rdds: list[Any] = [None if lp is not None else _text_with_offsets(sc, f.uri)
@@ -201,6 +282,8 @@ def read_text_blocks(
             f"{display_path(first_file)} line 1 has {n_fields} field(s); labelled data needs at "
             "least one feature and a label per line."
         )
+    if check_features is not None:
+        check_features(n_fields - 1 if labeled else n_fields)
     conf = sc._jsc.hadoopConfiguration()
     min_size = int(conf.getLong("mapreduce.input.fileinputformat.split.minsize", 1))
     parts: list[Any] = []
@@ -243,20 +326,25 @@ def read_text_blocks(
 
 
 def read_points_csv(
-    sc: SparkContext, path: str, *, on_bad_rows: str = "error", storage: str = "auto"
+    sc: SparkContext, path: str, *, on_bad_rows: str = "error", storage: str = "auto",
+    recursive: bool = False, check_features: Callable[[int], None] | None = None,
 ) -> BlockDataset:
-    """k-means input in the write-up's ``data.csv`` format: ``x,y,...`` per line, no header."""
+    """k-means input in the write-up's ``data.csv`` format: ``x,y,...`` per line, no header
+    (``path``, ``recursive`` and ``check_features`` as in :func:`read_text_blocks`)."""
     return read_text_blocks(sc, path, sep=",", labeled=False, on_bad_rows=on_bad_rows,
-                            storage=storage)
+                            storage=storage, recursive=recursive,
+                            check_features=check_features)
 
 
 def read_labeled_text(
-    sc: SparkContext, path: str, *, on_bad_rows: str = "error", storage: str = "auto"
+    sc: SparkContext, path: str, *, on_bad_rows: str = "error", storage: str = "auto",
+    recursive: bool = False,
 ) -> BlockDataset:
     """Logistic-regression input as ``numpy.savetxt`` writes it: features then label,
-    whitespace-separated, no header."""
+    whitespace-separated, no header (``path`` and ``recursive`` as in
+    :func:`read_text_blocks`)."""
     return read_text_blocks(sc, path, sep=None, labeled=True, on_bad_rows=on_bad_rows,
-                            storage=storage)
+                            storage=storage, recursive=recursive)
 
 
 def spark_context(spark_or_sc: Any) -> SparkContext:
