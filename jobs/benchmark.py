@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,8 @@ class Config:
     quick_sparse_rows: int = 20_000
     quick_sparse_features: int = 1 << 14
     quick_sparse_nnz: int = 20
+    sparse_only: bool = field(default=False, metadata={
+        "help": "measure the sparse rows only (every other section's sizes emptied)"})
     num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
     seed: int = field(default=0, metadata={"min": 0})
     output_dir: str = field(default="output/benchmark",
@@ -548,7 +550,18 @@ def main(spark: Any, config: Config) -> dict[str, Any]:
         return _measure_and_write(spark, config)
 
 
+#: What ``sparse_only`` empties or turns off: every section but the sparse rows.
+NOT_SPARSE: dict[str, Any] = {
+    "kmeans_sizes": [], "quick_sizes": [], "logistic_sizes": [], "quick_logistic_sizes": [],
+    "time_to_model": False, "wide_sizes": [], "quick_wide_sizes": [], "embedding_sizes": [],
+    "quick_embedding_sizes": [], "wide_logistic_sizes": [], "quick_wide_logistic_sizes": [],
+    "gemm_peak": False, "sweep_sizes": [], "quick_sweep_sizes": [], "sparse": True,
+}
+
+
 def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
+    if config.sparse_only:
+        config = replace(config, **NOT_SPARSE)
     sizes = [parse_size(s) for s in (config.quick_sizes if config.quick else config.kmeans_sizes)]
     lr_sizes = [parse_lr_size(s) for s in
                 (config.quick_logistic_sizes if config.quick else config.logistic_sizes)]
