@@ -153,6 +153,8 @@ class KMeans(BaseEstimator):
         spherical k-means of TF-IDF text); ``"auto"`` picks sparse for sparse inputs (a
         wide column of SparseVectors, an RDD of sparse vectors, SciPy sparse arrays) and
         logs the choice. Both layouts give the same model (to rounding).
+        Sparse blocks run their own CSR kernels whatever ``kernels`` says, and
+        ``dtype="float32"`` narrows their stored values only (docs/sparse.md).
 
     Attributes
     ----------

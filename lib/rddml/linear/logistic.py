@@ -184,6 +184,8 @@ class LogisticRegression(BaseEstimator):
         column of SparseVectors, an RDD of sparse vectors, SciPy sparse arrays) and logs
         the choice. Both layouts give the same model (to rounding). A dataset built
         beforehand keeps its own layout.
+        Sparse blocks run their own CSR kernels whatever ``kernels`` says, and
+        ``dtype="float32"`` narrows their stored values only (docs/sparse.md).
 
     Attributes
     ----------
