@@ -135,6 +135,20 @@ def test_predictions_check_the_width_of_sparse_inputs_on_the_driver(
                 model.predict(bad)
 
 
+def test_scoring_records_with_bad_indices_names_the_element(
+        sc: Any, data: tuple[sp.csr_matrix, np.ndarray]) -> None:
+    from pyspark.mllib.linalg import Vectors
+
+    X, y = data
+    d = X.shape[1]
+    lr = LogisticRegression(reg_param=0.01, max_iter=5).fit(BlockDataset.from_numpy(sc, X, y))
+    bad = Vectors.sparse(d, [-1, 3], [5.0, 1.0])  # mllib's constructor lets -1 through
+    for first in (Vectors.sparse(d, [3], [1.0]), [0.0] * d):  # scored sparse, then dense
+        with pytest.raises(Exception, match="element 1 of partition 0 has the feature "
+                                            f"index -1, outside 0 .. {d - 1}"):
+            lr.predict_proba(sc.parallelize([first, bad], 1)).collect()
+
+
 # ------------------------------------------------------------------ bad indices
 def _broken(size: int, indices: list[int], values: list[float]) -> Any:
     """A SparseVector holding indices its checked constructor would refuse (as vectors
@@ -167,17 +181,19 @@ def test_bad_indices_in_a_vector_column_name_the_row(spark: Any, indices: list[i
         BlockDataset.from_dataframe(df, label_col="label", layout="sparse")
 
 
+@pytest.mark.parametrize("layout", ["sparse", "dense"])
 @pytest.mark.parametrize(("indices", "message"), BAD_INDICES[2:])
 def test_bad_indices_in_rdd_records_name_the_element(sc: Any, indices: list[int],
-                                                     message: str) -> None:
+                                                     message: str, layout: str) -> None:
     from pyspark.mllib.linalg import Vectors
 
     # Pickled vectors are rebuilt by their constructors, which refuse unsorted and repeated
     # indices (a TypeError of pyspark's); mllib's accepts negative and too large ones.
     rdd = sc.parallelize([(Vectors.sparse(10, [1], [1.0]), 0.0),
                           (Vectors.sparse(10, indices, [1.0, 2.0]), 1.0)], 1)
+    # densified or not: a negative index never wraps to the end of the row
     with pytest.raises(DataValidationError, match=re.escape(f"element 1 of partition 0 {message}")):
-        BlockDataset.from_rdd(rdd, labeled=True)
+        BlockDataset.from_rdd(rdd, labeled=True, layout=layout)
 
 
 def test_nan_in_rdd_records_names_the_element(sc: Any) -> None:

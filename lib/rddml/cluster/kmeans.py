@@ -503,7 +503,7 @@ def _predict_records(
     def flush() -> list[int]:
         nonlocal done
         try:
-            X = records_matrix(chunk, d)
+            X = records_matrix(chunk, d, partition=partition, first=done)
         except ValueError:
             # Only on the error path: name the first element of another width.
             bad = next((i for i, f in enumerate(chunk) if record_width(f) != d), None)

@@ -123,19 +123,33 @@ def sparse_features(x: Any) -> tuple[np.ndarray, np.ndarray, int] | None:
     return None
 
 
+class BadVectorIndex(ValueError):
+    """A sparse vector's index outside ``0 .. size - 1`` (densifying it would wrap a
+    negative index to the end of the row, or fail deep in NumPy)."""
+
+
 def dense_features(x: Any) -> np.ndarray:
-    """A record's features as a float64 vector (vectors and SciPy rows densified)."""
+    """A record's features as a float64 vector (vectors and SciPy rows densified).
+    Raises :class:`BadVectorIndex` for a sparse vector with an index out of its size."""
     if hasattr(x, "toArray"):
+        indices = getattr(x, "indices", None)
+        if indices is not None and len(indices):
+            size = int(x.size)
+            bad = np.flatnonzero((np.asarray(indices) < 0) | (np.asarray(indices) >= size))
+            if bad.size:
+                raise BadVectorIndex(f"has the feature index {int(indices[bad[0]])}, outside "
+                                     f"0 .. {size - 1} (the vectors have {size} features)")
         return np.asarray(x.toArray(), dtype=np.float64)
     if hasattr(x, "toarray") and getattr(x, "ndim", 0) == 2:
         return np.asarray(x.toarray(), dtype=np.float64).reshape(-1)
     return np.asarray(x, dtype=np.float64)
 
 
-def records_matrix(features: list[Any], d: int) -> Any:
+def records_matrix(features: list[Any], d: int, *, partition: int = 0, first: int = 0) -> Any:
     """Features of records (for scoring) as one matrix: a CSR matrix when the first is
     sparse (:func:`sparse_features`), else a dense (n, d) array. Raises ValueError for a
-    record of another width."""
+    record of another width, or a sparse one whose indices break the CSR form (naming
+    it as element ``first + i`` of ``partition``)."""
     if features and sparse_features(features[0]) is not None:
         rows = []
         for x in features:
@@ -148,9 +162,16 @@ def records_matrix(features: list[Any], d: int) -> Any:
                 raise ValueError(f"the model was fitted on {d} features, but a record has "
                                  f"{sx[2]}")
             rows.append(sx[:2])
-        return _csr_rows(rows, d)
-    return np.asarray([dense_features(x) for x in features],
-                      dtype=np.float64).reshape(len(features), d)
+        X = _csr_rows(rows, d)
+        check_csr(X, partial(_element, partition=partition, offset=first))
+        return X
+    rows_dense = []
+    for i, x in enumerate(features):
+        try:
+            rows_dense.append(dense_features(x))
+        except BadVectorIndex as exc:
+            raise ValueError(f"{_element(i, partition=partition, offset=first)} {exc}") from None
+    return np.asarray(rows_dense, dtype=np.float64).reshape(len(features), d)
 
 
 def _csr_rows(rows: list[tuple[np.ndarray, np.ndarray]], d: int) -> Any:
@@ -217,6 +238,8 @@ def records_to_blocks(
             else:
                 try:
                     dense = dense_features(x)
+                except BadVectorIndex as exc:
+                    raise ValueError(f"{where(index)} {exc}") from None
                 except (TypeError, ValueError) as exc:
                     raise ValueError(
                         f"{where(index)} is not numeric: {x!r:.80} ({exc})") from None
@@ -261,8 +284,8 @@ def records_to_blocks(
         yield BlockError(str(exc))
 
 
-def _element(i: int, *, partition: int) -> str:
-    return f"element {i} of partition {partition}"
+def _element(i: int, *, partition: int, offset: int = 0) -> str:
+    return f"element {offset + i} of partition {partition}"
 
 
 def _records_task(index: int, records: Iterable[Any], *, kind: str,
