@@ -33,6 +33,7 @@ from rddml.ml._params import (
     add_setters,
     optional_col,
 )
+from rddml.ml._sparse import binary_scores_column, multinomial_scores_column, reads_sparse
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -243,15 +244,19 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
         intercept = float(self.rddmlModel.intercept_)
         threshold = float(self.getOrDefault("threshold"))
         d = coef.shape[0]
-        features = features_expression(dataset, self.getOrDefault("featuresCol"), None)
-
-        def score(col: pd.Series) -> pd.DataFrame:
-            z = feature_matrix(col, d) @ coef + intercept
-            return pd.DataFrame({"z": z, "p": np.asarray(sigmoid(z), dtype=np.float64)})
-
-        udf = series_udf(score, pd.DataFrame, "z double, p double")
+        features_col = self.getOrDefault("featuresCol")
         tmp = "__rddml_scores"
-        scored = dataset.withColumn(tmp, udf(features))
+        if reads_sparse(dataset, features_col):  # scored from the vectors' non-zeros
+            scored = dataset.withColumn(tmp, binary_scores_column(features_col, coef, intercept))
+        else:
+            features = features_expression(dataset, features_col, None)
+
+            def score(col: pd.Series) -> pd.DataFrame:
+                z = feature_matrix(col, d) @ coef + intercept
+                return pd.DataFrame({"z": z, "p": np.asarray(sigmoid(z), dtype=np.float64)})
+
+            udf = series_udf(score, pd.DataFrame, "z double, p double")
+            scored = dataset.withColumn(tmp, udf(features))
         z, p = F.col(f"{tmp}.z"), F.col(f"{tmp}.p")
         columns = []
         if raw_col:
@@ -277,17 +282,22 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
         coef = np.asarray(self.rddmlModel.coef_, dtype=np.float64)
         intercept = np.asarray(self.rddmlModel.intercept_, dtype=np.float64)
         d = coef.shape[1]
-        features = features_expression(dataset, self.getOrDefault("featuresCol"), None)
-
-        def score(col: pd.Series) -> pd.DataFrame:
-            Z = feature_matrix(col, d) @ coef.T + intercept
-            P = softmax_rows(Z) if len(Z) else Z
-            return pd.DataFrame({"z": list(Z), "p": list(P),
-                                 "k": np.argmax(Z, axis=1).astype(np.float64)})
-
-        udf = series_udf(score, pd.DataFrame, "z array<double>, p array<double>, k double")
+        features_col = self.getOrDefault("featuresCol")
         tmp = "__rddml_scores"
-        scored = dataset.withColumn(tmp, udf(features))
+        if reads_sparse(dataset, features_col):  # scored from the vectors' non-zeros
+            scored = dataset.withColumn(
+                tmp, multinomial_scores_column(features_col, coef, intercept))
+        else:
+            features = features_expression(dataset, features_col, None)
+
+            def score(col: pd.Series) -> pd.DataFrame:
+                Z = feature_matrix(col, d) @ coef.T + intercept
+                P = softmax_rows(Z) if len(Z) else Z
+                return pd.DataFrame({"z": list(Z), "p": list(P),
+                                     "k": np.argmax(Z, axis=1).astype(np.float64)})
+
+            udf = series_udf(score, pd.DataFrame, "z array<double>, p array<double>, k double")
+            scored = dataset.withColumn(tmp, udf(features))
         columns = []
         if raw_col:
             columns.append(array_to_vector(F.col(f"{tmp}.z")).alias(raw_col))
