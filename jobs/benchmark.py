@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,17 @@ class Config:
     sweep_large_n: int = field(default=10_000_000, metadata={
         "min": 1, "help": "sizes with at least this many points get sweep_large_rounds"})
     sweep_large_rounds: int = field(default=3, metadata={"min": 1})
+    sparse: bool = field(default=True, metadata={
+        "help": "the sparse rows (text-like, Zipf ids): logistic and cosine k-means vs pyspark.ml"})
+    sparse_rows: int = field(default=1_000_000, metadata={"min": 1})
+    sparse_features: int = field(default=1 << 18, metadata={"min": 1})
+    sparse_nnz: int = field(default=40, metadata={"min": 1, "help": "mean non-zeros per row"})
+    sparse_k: int = field(default=20, metadata={"min": 1})
+    quick_sparse_rows: int = 20_000
+    quick_sparse_features: int = 1 << 14
+    quick_sparse_nnz: int = 20
+    sparse_only: bool = field(default=False, metadata={
+        "help": "measure the sparse rows only (every other section's sizes emptied)"})
     num_partitions: int = field(default=0, metadata={"min": 0, "help": "0 = default parallelism"})
     seed: int = field(default=0, metadata={"min": 0})
     output_dir: str = field(default="output/benchmark",
@@ -432,6 +443,10 @@ def results_markdown(results: dict[str, Any]) -> str:
     ttm = results.get("time_to_model")
     if ttm:
         lines += time_to_model_markdown(ttm)
+    if results.get("sparse"):
+        from rddml.bench.sparse_bench import sparse_markdown
+
+        lines += sparse_markdown(results["sparse"])
     mem = results["peak_rss"]
     before = " (before the sweep below)" if results.get("sweep") else ""
     lines += ["## Peak memory", "", f"Driver Python {mem.get('driver_python_mib')} MiB, driver "
@@ -535,7 +550,18 @@ def main(spark: Any, config: Config) -> dict[str, Any]:
         return _measure_and_write(spark, config)
 
 
+#: What ``sparse_only`` empties or turns off: every section but the sparse rows.
+NOT_SPARSE: dict[str, Any] = {
+    "kmeans_sizes": [], "quick_sizes": [], "logistic_sizes": [], "quick_logistic_sizes": [],
+    "time_to_model": False, "wide_sizes": [], "quick_wide_sizes": [], "embedding_sizes": [],
+    "quick_embedding_sizes": [], "wide_logistic_sizes": [], "quick_wide_logistic_sizes": [],
+    "gemm_peak": False, "sweep_sizes": [], "quick_sweep_sizes": [], "sparse": True,
+}
+
+
 def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
+    if config.sparse_only:
+        config = replace(config, **NOT_SPARSE)
     sizes = [parse_size(s) for s in (config.quick_sizes if config.quick else config.kmeans_sizes)]
     lr_sizes = [parse_lr_size(s) for s in
                 (config.quick_logistic_sizes if config.quick else config.logistic_sizes)]
@@ -563,6 +589,16 @@ def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
             spark, km, lr, iterations=config.time_to_model_iter,
             rounds=config.time_to_model_rounds, seed=config.seed,
             parts=config.num_partitions or spark.sparkContext.defaultParallelism)
+    if config.sparse:
+        from rddml.bench.sparse_bench import SparseBench, run_sparse_bench
+
+        results["sparse"] = run_sparse_bench(spark, SparseBench(
+            n=config.quick_sparse_rows if config.quick else config.sparse_rows,
+            d=config.quick_sparse_features if config.quick else config.sparse_features,
+            nnz=config.quick_sparse_nnz if config.quick else config.sparse_nnz,
+            k=config.sparse_k, pass_iter=config.pass_iter, kmeans_low=config.ml_iter_low,
+            kmeans_high=config.ml_iter_high, rounds=config.rounds,
+            partitions=config.num_partitions, seed=config.seed))
     results["peak_rss"] = peak_rss(spark)
     results.update(_wide_results(spark, config))
     # After the peak above: the sweep restarts the peak RSS count at each of its sizes.

@@ -24,13 +24,19 @@
 
 # COMMAND ----------
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt  # headless drivers fall back to the Agg backend
 import numpy as np
 import pandas as pd
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression as SparkLogisticRegression
+from pyspark.ml.feature import IDF, HashingTF, Tokenizer
 
 import rddml
+import rddml.ml
 from rddml import KMeans, LogisticRegression
 
 
@@ -131,6 +137,54 @@ xs = np.linspace(scored["x1"].min(), scored["x1"].max(), 2)
 right.plot(xs, -(lr.coef_[0] * xs + lr.intercept_) / lr.coef_[1], color="black")
 right.set_title("P(y = 1) on the test split and the decision line")
 show_figure(fig, "logistic_regression")
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Text classification on sparse features
+# MAGIC `Tokenizer → HashingTF → IDF → rddml.ml.LogisticRegression` in a pyspark.ml Pipeline: the
+# MAGIC TF-IDF vectors stay sparse (rddml caches them as CSR blocks, `layout="auto"`), the fitted
+# MAGIC PipelineModel is saved and loaded back, and its test accuracy is compared with
+# MAGIC pyspark.ml's own LogisticRegression on the same split (docs/sparse.md). Set `MODEL_DIR`
+# MAGIC (e.g. a `/Volumes/...` path) to keep the saved model.
+
+# COMMAND ----------
+
+rng = np.random.default_rng(3)
+topics = [["goal", "match", "team", "league", "coach", "season", "win", "cup"],
+          ["stock", "market", "bank", "price", "fund", "trade", "profit", "bond"]]
+texts = []
+for _ in range(2000):
+    label = int(rng.integers(0, 2))
+    words = [*rng.choice(topics[label], 4), *rng.choice(topics[1 - label], 1),
+             *rng.choice(["the", "a", "of", "and", "in", "on"], 3)]
+    texts.append((" ".join(rng.permutation(words)), float(label)))
+docs_train, docs_test = spark.createDataFrame(texts, ["text", "label"]).randomSplit(  # noqa: F821
+    [0.8, 0.2], seed=11)
+
+
+def text_pipeline(classifier: object) -> Pipeline:
+    return Pipeline(stages=[Tokenizer(inputCol="text", outputCol="words"),
+                            HashingTF(inputCol="words", outputCol="tf", numFeatures=1 << 18),
+                            IDF(inputCol="tf", outputCol="features"), classifier])
+
+
+def accuracy(model: PipelineModel) -> float:
+    rows = model.transform(docs_test).select("prediction", "label").collect()
+    return float(np.mean([r["prediction"] == r["label"] for r in rows]))
+
+
+text_model = text_pipeline(rddml.ml.LogisticRegression(regParam=0.01)).fit(docs_train)
+own_dir = not globals().get("MODEL_DIR")
+model_dir = tempfile.mkdtemp(prefix="rddml-text-") if own_dir else MODEL_DIR  # noqa: F821
+text_model.write().overwrite().save(f"{model_dir}/text_model")
+reloaded = PipelineModel.load(f"{model_dir}/text_model")
+text_accuracy = {"rddml.ml (saved and loaded)": accuracy(reloaded),
+                 "pyspark.ml": accuracy(text_pipeline(
+                     SparkLogisticRegression(regParam=0.01)).fit(docs_train))}
+if own_dir:
+    shutil.rmtree(model_dir, ignore_errors=True)
+show(pd.DataFrame([text_accuracy]))
 
 # COMMAND ----------
 

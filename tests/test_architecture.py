@@ -29,7 +29,8 @@ NUMPY_ONLY = {
     "rddml.linear.kernels",
     "rddml.linear.fused", "rddml.linear.softmax", "rddml.linear.solvers",
     "rddml.engine.census", "rddml.engine.cutting", "rddml.engine.records", "rddml.engine.precision",
-    "rddml.engine.counter_rng", "rddml.engine.content_keys",
+    "rddml.engine.counter_rng", "rddml.engine.content_keys", "rddml.engine.sparse",
+    "rddml.linear.sparse_kernels", "rddml.cluster.sparse_kernels",
 }
 #: What NumPy-only modules may import from rddml besides each other.
 FOUNDATION = ("rddml.errors", "rddml.params", "rddml._jit", "rddml._version")

@@ -27,7 +27,8 @@ def test_quick_benchmark_measures_every_variant(spark: Any, tmp_path: Path) -> N
         "ml_iter_low=1", "ml_iter_high=2", "min_iteration_gap=1", "pass_iter=2",
         "pass_repeats=1", "embedding_rounds=1",
         'quick_time_to_model_kmeans="3000x2k3"', 'quick_time_to_model_logistic="2000x3"',
-        "time_to_model_iter=3", "time_to_model_rounds=1", "sweep_rounds=1"])
+        "time_to_model_iter=3", "time_to_model_rounds=1", "sweep_rounds=1",
+        "sparse=false"])  # the sparse rows have their own test (test_benchmark_sparse.py)
     results = benchmark.main(spark, cfg)
     (km,) = results["kmeans"]
     expected = {"per-record RDD (write-up)", "rddml reduceByKey", "rddml tree",

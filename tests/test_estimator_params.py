@@ -43,9 +43,10 @@ def test_set_params_sets_and_rejects_unknown_names() -> None:
 def test_get_params_lists_exactly_the_constructor_arguments() -> None:
     assert "backend" in KMeans().get_params() and "aggregation" in KMeans().get_params()
     assert "optimizer" in LogisticRegression().get_params(deep=False)
-    assert len(KMeans().get_params()) == 18
+    assert len(KMeans().get_params()) == 19
     for est in (KMeans(), LogisticRegression()):
         assert (est.get_params()["kernels"], est.get_params()["dtype"]) == (None, "float64")
+        assert est.get_params()["layout"] == "auto"
 
 
 def _module_imports(path: Path, package_root: Path) -> set[str]:

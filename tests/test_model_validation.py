@@ -25,7 +25,14 @@ from rddml.errors import DataValidationError, InvalidParameterError
 from rddml.io.checkpoint import CHECKPOINT_FILE, FitCheckpoint, fit_fingerprint
 
 NAN, INF = math.nan, math.inf
-DELETE = object()  # marks a key to remove instead of a value to write
+class _Delete:
+    """Marks a key to remove instead of a value to write."""
+
+    def __repr__(self) -> str:  # a stable test id (pytest-xdist compares them across workers)
+        return "DELETE"
+
+
+DELETE = _Delete()
 
 CENTRES = np.array([[0.0, 0.5], [9.0, 8.5], [-4.0, 3.25]])
 HISTORY = [

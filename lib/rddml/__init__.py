@@ -14,13 +14,15 @@ from rddml._version import __version__
 if TYPE_CHECKING:
     from rddml.cluster.kmeans import KMeans
     from rddml.engine.blocks import BlockDataset
+    from rddml.engine.sources.libsvm import read_libsvm
     from rddml.engine.sources.parquet import read_parquet
     from rddml.engine.sources.synthetic import make_blobs, make_classification
     from rddml.engine.sources.text import read_labeled_text, read_points_csv
     from rddml.linear.logistic import LogisticRegression
 
 __all__ = ["BlockDataset", "KMeans", "LogisticRegression", "__version__", "make_blobs",
-           "make_classification", "read_labeled_text", "read_parquet", "read_points_csv"]
+           "make_classification", "read_labeled_text", "read_libsvm", "read_parquet",
+           "read_points_csv"]
 
 # The public classes load on first use, not on ``import rddml``: Spark's worker daemon
 # (rddml._daemon) imports the package before it forks its workers, and NumPy must not be
@@ -30,6 +32,7 @@ _LAZY = {
     "BlockDataset": "rddml.engine.blocks",
     "LogisticRegression": "rddml.linear.logistic",
     "read_parquet": "rddml.engine.sources.parquet",
+    "read_libsvm": "rddml.engine.sources.libsvm",
     "read_points_csv": "rddml.engine.sources.text",
     "read_labeled_text": "rddml.engine.sources.text",
     "make_blobs": "rddml.engine.sources.synthetic",

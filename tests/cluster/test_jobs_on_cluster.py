@@ -1,8 +1,15 @@
-"""Every job runs on the standalone cluster and writes what it writes on local mode.
+"""Jobs run on the standalone cluster and write what they write on local mode.
 
-Each case runs ``./spark-submit.sh --master spark://127.0.0.1:P JOB --set ...`` (the
-library shipped with ``--py-files``, executors in their own JVMs and Python workers) and
-the same job in the test session (``local[2]``) through ``main(spark, config)``, then
+Two jobs run here: k-means, submitted with the packed environment to nodes whose Python
+has no NumPy (the path every cluster job takes: ``--py-files``, executors in their own
+JVMs and Python workers, results back to the driver), and data generation, whose rows are
+made on the executors. The logistic-regression and heart-disease jobs take the same
+submission path and the same engine; they are compared with references in local mode
+(``tests/test_logistic_job.py``, ``tests/test_heart_*.py``), and the fits themselves on the
+cluster in ``test_faults.py`` and ``test_checkpoint_resume.py``.
+
+Each case runs ``./spark-submit.sh --master spark://127.0.0.1:P JOB --set ...`` and the
+same job in the test session (``local[2]``) through ``main(spark, config)``, then
 compares the outputs. To cover another job, add a :class:`JobCase` to ``JOBS``.
 """
 
@@ -71,28 +78,6 @@ JOBS = [
         same_files=("centers.csv", "assignments/part-*"),
         same_json=("summary.json", "model/model.json"),
         profile="cluster",
-    ),
-    # L-BFGS (rddml's own) on the write-up's 10,000 rows, standardised.
-    JobCase(
-        "logistic_regression",
-        sets=(f"input={ROOT / 'data/samples/classification.txt'}", "optimizer=lbfgs",
-              "standardize=true", "tol=1e-9", "max_iter=50"),
-        same_json=("metrics.json", "model/model.json"),
-        ignore=VOLATILE | {"fit_seconds"},
-        profile="cluster",
-    ),
-    # The whole study on the 920 UCI rows: profile, cleaning, tests, the models. Its
-    # DataFrame stages shuffle, so the sums meet in another order: equal to rounding,
-    # which the severity model's ~180 L-BFGS iterations (stopped at tol 1e-8) carry to
-    # ~1e-8 relative in its log loss (measured 1.05e-8).
-    JobCase(
-        "heart_disease",
-        sets=(f"data_dir={ROOT / 'data/uci-heart-disease'}",),
-        same_json=("metrics.json",),
-        rtol=1e-6,
-        # Two partitions, as in the test session: the 920 rows need no more, and each of
-        # the ~230 passes of its two fits then runs 2 tasks instead of 8.
-        spark_conf=("spark.sql.shuffle.partitions=2",),
     ),
     # Rows generated on the executors: the same bytes wherever they run.
     JobCase(

@@ -16,14 +16,13 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from rddml.cluster.kernels import (
-    n_local_trials,
-    weighted_cost,
-    weighted_kmeans_plus_plus,
-    weighted_lloyd,
-)
+from rddml.cluster import kernels
+from rddml.cluster import sparse_kernels as sparse_km
+from rddml.cluster.kernels import n_local_trials
 from rddml.cluster.passes import (
     candidate_weights,
     cost_pass,
@@ -33,12 +32,16 @@ from rddml.cluster.passes import (
     weighted_sample,
 )
 from rddml.engine.dataset import Dataset
+from rddml.engine.sparse import is_sparse
 
 LOCAL_RESTARTS = 10  # local k-means runs on the k-means|| candidates
 
 
-def add_distinct(chosen: np.ndarray, extra: np.ndarray, k: int) -> np.ndarray:
-    """Append rows of ``extra`` not already in ``chosen`` until there are ``k``."""
+def add_distinct(chosen: Any, extra: Any, k: int) -> Any:
+    """Append rows of ``extra`` not already in ``chosen`` until there are ``k`` (CSR row
+    sets of a sparse dataset too)."""
+    if is_sparse(chosen) or is_sparse(extra):
+        return sparse_km.add_distinct(chosen, extra, k)
     out = [row for row in chosen]
     seen = {row.tobytes() for row in chosen}
     for row in extra:
@@ -50,10 +53,9 @@ def add_distinct(chosen: np.ndarray, extra: np.ndarray, k: int) -> np.ndarray:
     return np.array(out)
 
 
-def unique_in_order(rows: np.ndarray) -> np.ndarray:
-    """The distinct rows, each at its first position."""
-    _, first = np.unique(rows, axis=0, return_index=True)
-    return rows[np.sort(first)]
+def unique_in_order(rows: Any) -> Any:
+    """The distinct rows, each at its first position (dense or CSR)."""
+    return sparse_km.unique_rows_in_order(rows)
 
 
 def init_random(ds: Dataset, k: int, seed: int) -> np.ndarray:
@@ -67,11 +69,11 @@ def init_random(ds: Dataset, k: int, seed: int) -> np.ndarray:
     while True:
         rows = unique_in_order(weighted_sample(ds, seed, 0, None, m, use_weights=False))
         if rows.shape[0] >= k:
-            return rows[:k]
+            return sparse_km.dense_rows(rows[:k])
         if m >= ds.n_rows:
             break
         m = min(ds.n_rows, 4 * m)
-    return add_distinct(rows, require_distinct(ds, k), k)
+    return sparse_km.dense_rows(add_distinct(rows, require_distinct(ds, k), k))
 
 
 def init_kmeans_plus_plus(ds: Dataset, k: int, seed: int) -> np.ndarray:
@@ -86,10 +88,11 @@ def init_kmeans_plus_plus(ds: Dataset, k: int, seed: int) -> np.ndarray:
     for c in range(1, k):
         cands = weighted_sample(ds, seed, c, centres, trials)
         if cands.shape[0] == 0:  # every point coincides with a chosen centre
-            return add_distinct(centres, require_distinct(ds, k), k)
+            return sparse_km.dense_rows(add_distinct(centres, require_distinct(ds, k), k))
         costs = trial_costs(ds, centres, cands)
-        centres = np.vstack([centres, cands[int(np.argmin(costs))]])
-    return centres
+        best = int(np.argmin(costs))
+        centres = sparse_km.stack_rows(centres, cands[best:best + 1])
+    return sparse_km.dense_rows(centres)
 
 
 def init_kmeans_parallel(ds: Dataset, k: int, seed: int, steps: int = 2) -> np.ndarray:
@@ -108,25 +111,27 @@ def init_kmeans_parallel(ds: Dataset, k: int, seed: int, steps: int = 2) -> np.n
             break
         picked = oversample(ds, seed, step, candidates, 2.0 * k / phi)
         if picked.shape[0]:
-            candidates = unique_in_order(np.vstack([candidates, picked]))
+            candidates = unique_in_order(sparse_km.stack_rows(candidates, picked))
     if candidates.shape[0] <= k:
         if candidates.shape[0] < k:
             candidates = add_distinct(candidates, require_distinct(ds, k), k)
-        return candidates
+        return sparse_km.dense_rows(candidates)
     weights = candidate_weights(ds, candidates)
     rng = np.random.default_rng(seed)
-    points, w = candidates[weights > 0], weights[weights > 0]
+    points, w = candidates[np.flatnonzero(weights > 0)], weights[weights > 0]
+    # The candidates of a sparse dataset stay CSR (the same draws, see sparse_kernels).
+    local = sparse_km if is_sparse(points) else kernels
     best, best_cost = None, np.inf
     for _ in range(LOCAL_RESTARTS):
-        centres = weighted_kmeans_plus_plus(points, w, k, rng)
+        centres = local.weighted_kmeans_plus_plus(points, w, k, rng)
         if centres.shape[0] < k:
             centres = add_distinct(centres, candidates, k)
-        centres = weighted_lloyd(points, w, centres)
-        cost = weighted_cost(points, w, centres)
+        centres = local.weighted_lloyd(points, w, centres)
+        cost = local.weighted_cost(points, w, centres)
         if cost < best_cost:
             best, best_cost = centres, cost
     assert best is not None
-    return best
+    return sparse_km.dense_rows(best)
 
 
 INITIALISERS = {

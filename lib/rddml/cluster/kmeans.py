@@ -12,6 +12,7 @@ import numpy as np
 
 import rddml._jit as _jit
 from rddml.base import BaseEstimator
+from rddml.cluster import sparse_kernels as sparse_km
 from rddml.cluster.init import INITIALISERS
 from rddml.cluster.kernels import LloydStats, centre_shift, closest_centre, update_centres
 from rddml.cluster.passes import (
@@ -22,11 +23,18 @@ from rddml.cluster.passes import (
     warm_up_kernels,
 )
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
-from rddml.engine.blocks import BlockDataset
+from rddml.engine.blocks import BlockDataset, is_scipy_sparse
 from rddml.engine.columns import features_expression, with_features_column
+from rddml.engine.convert import records_matrix
 from rddml.engine.dataset import BlockView, Dataset
 from rddml.engine.inputs import as_dataset
 from rddml.engine.precision import DTYPES
+from rddml.engine.sparse import LAYOUTS, canonical, csr, is_sparse, row_norms_sq
+from rddml.engine.sparse_columns import (
+    sparse_scoring,
+    vector_column_width,
+    with_sparse_features_column,
+)
 from rddml.engine.storage import STORAGES
 from rddml.engine.widths import check_width, dataframe_width, rdd_width, record_width
 from rddml.errors import InvalidParameterError
@@ -138,6 +146,15 @@ class KMeans(BaseEstimator):
         memory the cached blocks hold and runs single-precision BLAS; sums, weights and
         costs still accumulate in float64, and the centres stay float64
         (docs/performance-kernels.md states the agreement with float64).
+    layout : {"auto", "dense", "sparse"}, default="auto"
+        How the features are held in the cached blocks (:mod:`rddml.engine.sparse`):
+        ``"sparse"`` as CSR matrices, never densified (distances ‖x‖² − 2x·c + ‖c‖² with a
+        sparse-dense product, dense centres; ``"cosine"`` normalises the non-zeros: the
+        spherical k-means of TF-IDF text); ``"auto"`` picks sparse for sparse inputs (a
+        wide column of SparseVectors, an RDD of sparse vectors, SciPy sparse arrays) and
+        logs the choice. Both layouts give the same model (to rounding).
+        Sparse blocks run their own CSR kernels whatever ``kernels`` says, and
+        ``dtype="float32"`` narrows their stored values only (docs/sparse.md).
 
     Attributes
     ----------
@@ -187,6 +204,7 @@ class KMeans(BaseEstimator):
         storage: str = "auto",
         kernels: str | None = None,
         dtype: str = "float64",
+        layout: str = "auto",
     ) -> None:
         self.k = k
         self.init = init
@@ -206,6 +224,7 @@ class KMeans(BaseEstimator):
         self.storage = storage
         self.kernels = kernels
         self.dtype = dtype
+        self.layout = layout
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -227,6 +246,7 @@ class KMeans(BaseEstimator):
         if self.kernels is not None:
             check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
         check_choice("dtype", self.dtype, DTYPES)
+        check_choice("layout", self.layout, LAYOUTS)
         if isinstance(self.init, str):
             check_choice("init", self.init, INITS)
         else:
@@ -241,6 +261,7 @@ class KMeans(BaseEstimator):
         ds, owned = as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
             feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
+            layout=str(self.layout),
         )
         try:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
@@ -301,8 +322,9 @@ class KMeans(BaseEstimator):
         self.converged_ = converged
         self.history_ = history
         self.n_features_in_ = ds.n_features
-        logger.info("k-means (k=%d, init=%s, %s): %d iterations, converged=%s, inertia %.6g",
-                    k, self._init_name(), self.distance, self.n_iter_, converged, self.inertia_)
+        logger.info("k-means (k=%d, init=%s, %s, %s layout): %d iterations, converged=%s, "
+                    "inertia %.6g", k, self._init_name(), self.distance, ds.layout,
+                    self.n_iter_, converged, self.inertia_)
 
     def _lloyd_loop(self, ds: Dataset, ckpt: FitCheckpoint, bar: Bar, seed: int,
                     init_centres: np.ndarray, centres: np.ndarray,
@@ -362,6 +384,12 @@ class KMeans(BaseEstimator):
         check_is_fitted(self, "cluster_centers_")
         centres = self.cluster_centers_
         cosine = self.distance == "cosine"
+        if is_scipy_sparse(data):
+            X = canonical(data)
+            if X.shape[1] != centres.shape[1]:
+                raise InvalidParameterError(
+                    f"The 'data' matrix must have shape (n, {centres.shape[1]}), got {X.shape}.")
+            return assign_points(X, centres, cosine)
         if isinstance(data, np.ndarray):
             X = check_matrix("data", data, shape=(None, centres.shape[1]))
             return assign_points(X, centres, cosine)
@@ -393,6 +421,7 @@ class KMeans(BaseEstimator):
         ds, owned = as_dataset(
             data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
             feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
+            layout=str(self.layout),
         )
         try:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
@@ -438,8 +467,16 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X / norms[:, None]
 
 
-def assign_points(X: np.ndarray, centres: np.ndarray, cosine: bool = False) -> np.ndarray:
-    """Closest-centre index of each row of ``X`` (rows unit-normalised first for cosine)."""
+def assign_points(X: Any, centres: np.ndarray, cosine: bool = False) -> np.ndarray:
+    """Closest-centre index of each row of ``X`` (rows unit-normalised first for cosine;
+    a CSR ``X`` from its non-zeros)."""
+    if is_sparse(X):
+        if cosine:
+            norms = np.sqrt(row_norms_sq(X))
+            norms[norms == 0] = 1.0
+            X = csr(np.asarray(X.data) * np.repeat(1.0 / norms, np.diff(X.indptr)),
+                    X.indices, X.indptr, X.shape[1])
+        return sparse_km.assign(X, centres)[0]
     if cosine:
         X = _unit_rows(X)
     return closest_centre(X, centres)[0]
@@ -466,10 +503,12 @@ def _predict_records(
     def flush() -> list[int]:
         nonlocal done
         try:
-            X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+            X = records_matrix(chunk, d, partition=partition, first=done)
         except ValueError:
             # Only on the error path: name the first element of another width.
-            bad = next(i for i, f in enumerate(chunk) if record_width(f) != d)
+            bad = next((i for i, f in enumerate(chunk) if record_width(f) != d), None)
+            if bad is None:
+                raise
             raise ValueError(
                 f"element {done + bad} of partition {partition} has "
                 f"{record_width(chunk[bad])} features, but the model was fitted on {d}"
@@ -489,10 +528,15 @@ def _predict_records(
 def _predict_dataframe(model: KMeans, df: Any) -> Any:
     centres = model.cluster_centers_
     d = centres.shape[1]
+    assign = partial(_assign_int32, centres=centres, cosine=model.distance == "cosine")
+    if sparse_scoring(df, model.features_col, model.feature_cols, str(model.layout)):
+        assert model.features_col is not None
+        check_width(vector_column_width(df, model.features_col), d, "DataFrame")
+        return with_sparse_features_column(df, model.features_col, model.prediction_col,
+                                           assign, d, "int")
     expr = features_expression(df, model.features_col, model.feature_cols)
     check_width(dataframe_width(df, model.features_col, model.feature_cols, expr), d,
                 "DataFrame")
-    assign = partial(_assign_int32, centres=centres, cosine=model.distance == "cosine")
     return with_features_column(df, expr, model.prediction_col, assign, d, "int")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 import rddml._jit as _jit
 from rddml.cluster import fused
+from rddml.cluster import sparse_kernels as sparse_km
 from rddml.cluster.fused import lloyd_sums
 from rddml.cluster.kernels import (
     LloydStats,
@@ -22,8 +23,11 @@ from rddml.cluster.kernels import (
     normalise_rows,
     squared_distances,
 )
+from rddml.cluster.sparse_kernels import CsrLloydPartial
 from rddml.engine.counter_rng import uniform_for_rows
 from rddml.engine.dataset import BlockView, Dataset, KeyedMerge
+from rddml.engine.sparse import csr_from_dense, empty_csr, is_sparse
+from rddml.engine.sparse import vstack as csr_vstack
 from rddml.errors import DataValidationError, InvalidParameterError
 
 COST_KEY = -1  # keyed aggregation: the record carrying the cost and the far-point candidates
@@ -34,6 +38,23 @@ MANY_COORDINATES = 1_000_000
 
 
 # ------------------------------------------------------------------ Lloyd pass
+def _sparse_lloyd_block(block: BlockView, params: tuple[np.ndarray, int, str]
+                        ) -> CsrLloydPartial:
+    """The Lloyd partial of a block of a sparse dataset (a dense block's as a partial too:
+    :class:`~rddml.cluster.sparse_kernels.CsrLloydPartial` merges both). A CSR block has
+    its own kernels (:mod:`rddml.cluster.sparse_kernels`); ``kernels`` applies to dense
+    blocks only."""
+    centres, n_far, _ = params
+    if is_sparse(block.X):
+        _jit.limit_blas_threads()
+        return sparse_km.lloyd_partial(block.X, block.w, centres, n_far)
+    return CsrLloydPartial.of_stats(_lloyd_block(block, params))
+
+
+def _split_sparse(part: CsrLloydPartial) -> list[tuple[int, Any]]:
+    return _split_by_cluster(part.to_stats())
+
+
 def _lloyd_block(block: BlockView, params: tuple[np.ndarray, int, str]) -> LloydStats:
     centres, n_far, kernels = params
     _jit.limit_blas_threads()
@@ -53,8 +74,11 @@ def _warm_up(params: tuple[str, int, int, tuple[str, ...]]) -> bool:
 def warm_up_kernels(ds: Dataset, k: int, kernels: str, dtype: str = "float64") -> None:
     """Compile (or load from numba's cache) the numba kernels a Lloyd pass with this
     ``kernels`` mode will run, in every partition's worker, before the first timed pass
-    (only where one will run); reads no block. The executors decide with the same mode."""
+    (only where one will run: a sparse dataset's CSR kernels are NumPy/SciPy); reads no
+    block. The executors decide with the same mode."""
     d = ds.n_features
+    if ds.layout == "sparse":
+        return
     if _jit.use_fused(fused.use_fused_lloyd(d, k), kernels) or _jit.use_numba_helpers(kernels):
         ds.per_partition(_warm_up, (kernels, d, k, (dtype,)))
 
@@ -103,11 +127,18 @@ def lloyd_pass(ds: Dataset, centres: np.ndarray, *, aggregation: str, n_far: int
         )
     k, d = centres.shape
     params = (np.asarray(centres, dtype=np.float64), int(n_far), _jit.check_mode(kernels))
+    sparse = ds.layout == "sparse"
     if aggregation == "tree":
+        if sparse:  # per-block sums are sparse; each partition adds them into one array
+            part = ds.aggregate(_sparse_lloyd_block, params, CsrLloydPartial.empty(k, d),
+                                _merge)
+            return part.to_stats()
         return ds.aggregate(_lloyd_block, params, LloydStats.empty(k, d), _merge)
     reducers = 1 if k * d <= MANY_COORDINATES else ds.num_partitions
-    by_key = ds.aggregate_by_key(_lloyd_block, params, KeyedMerge(
-        merge=_merge, split=_split_by_cluster, combine=_combine_keyed, num_reducers=reducers))
+    by_key = ds.aggregate_by_key(
+        _sparse_lloyd_block if sparse else _lloyd_block, params, KeyedMerge(
+            merge=_merge, split=_split_sparse if sparse else _split_by_cluster,
+            combine=_combine_keyed, num_reducers=reducers))
     stats = LloydStats.empty(k, d)
     for j, (total, weight) in ((j, v) for j, v in by_key.items() if j != COST_KEY):
         stats.sums[j] = total
@@ -119,8 +150,22 @@ def lloyd_pass(ds: Dataset, centres: np.ndarray, *, aggregation: str, n_far: int
     return stats
 
 
+def _squared_distances(X: Any, centres: Any) -> np.ndarray:
+    """(n, k) squared distances of a block's rows (dense or CSR) to centres (dense or CSR)."""
+    if is_sparse(X):
+        return sparse_km.squared_distances(X, centres)
+    return squared_distances(X, sparse_km.dense_rows(centres))
+
+
+def _closest(X: Any, centres: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Closest centre and squared distance of each row of a dense or CSR block."""
+    if is_sparse(X):
+        return sparse_km.assign(X, centres)
+    return closest_centre(X, sparse_km.dense_rows(centres))
+
+
 def _cost_block(block: BlockView, centres: np.ndarray) -> float:
-    _, d2 = closest_centre(block.X, centres)
+    _, d2 = _closest(block.X, centres)
     return float(d2.sum() if block.w is None else d2 @ block.w)
 
 
@@ -130,17 +175,25 @@ def _add(a: Any, b: Any) -> Any:
 
 def cost_pass(ds: Dataset, centres: np.ndarray) -> float:
     """Weighted sum of squared distances to the closest centre (the inertia): one job."""
-    return float(ds.aggregate(_cost_block, np.asarray(centres, dtype=np.float64), 0.0, _add))
+    return float(ds.aggregate(_cost_block, _centres_param(centres), 0.0, _add))
+
+
+def _centres_param(centres: Any) -> Any:
+    """Centres as a pass's parameter: a float64 array, or a CSR row set as it is."""
+    return centres if is_sparse(centres) else np.asarray(centres, dtype=np.float64)
 
 
 # ------------------------------------------------------------ unit-length rows
 def _unit_block(block: BlockView, _: None) -> BlockView:
+    if is_sparse(block.X):
+        return block._replace(X=sparse_km.unit_rows(block.X))
     return block._replace(X=normalise_rows(block.X))
 
 
 def _first_zero_row(block: BlockView, _: None) -> list[tuple[int, int]]:
     """(row key, position) of the block's first all-zero row, if any."""
-    zero = np.flatnonzero(np.einsum("ij,ij->i", block.X, block.X) == 0)
+    zero = (sparse_km.zero_rows(block.X) if is_sparse(block.X)
+            else np.flatnonzero(np.einsum("ij,ij->i", block.X, block.X) == 0))
     if not zero.size:
         return []
     where = -1 if block.first_row is None else block.first_row + int(zero[0])
@@ -171,8 +224,8 @@ def _best(keys: np.ndarray, ties: np.ndarray, count: int) -> np.ndarray:
     return order[np.sort(first)][:count]
 
 
-def _sample_block(block: BlockView, params: tuple[int, int, np.ndarray | None, bool, int]
-                  ) -> list[tuple[float, int, np.ndarray]]:
+def _sample_block(block: BlockView, params: tuple[int, int, Any, bool, int]
+                  ) -> list[tuple[float, int, Any]]:
     """A block's ``count`` smallest Efraimidis–Spirakis keys −log(1−u)/weight.
 
     The weight is the row weight (when ``use_weights``), times the squared distance to
@@ -184,43 +237,62 @@ def _sample_block(block: BlockView, params: tuple[int, int, np.ndarray | None, b
     ties = block.row_keys()
     weight = np.ones(len(ties)) if block.w is None or not use_weights else block.w.copy()
     if centres is not None and centres.shape[0]:
-        weight *= squared_distances(block.X, centres).min(axis=1)
+        weight *= _squared_distances(block.X, centres).min(axis=1)
     u = uniform_for_rows(seed, stream, ties)
     with np.errstate(divide="ignore"):
         keys = np.where(weight > 0, -np.log1p(-u) / weight, np.inf)
     best = _best(keys, ties, count)
+    if is_sparse(block.X):  # a row as a one-row CSR matrix
+        return [(float(keys[i]), int(ties[i]), sparse_km.rows_at(block.X, np.array([i])))
+                for i in best]
     return [(float(keys[i]), int(ties[i]), block.X[i]) for i in best]
 
 
-def weighted_sample(ds: Dataset, seed: int, stream: int, centres: np.ndarray | None,
-                    count: int, use_weights: bool = True) -> np.ndarray:
+def _row_set(rows: list[Any], d: int, sparse: bool) -> Any:
+    """Rows gathered from blocks as one row set: CSR for a sparse dataset, else dense."""
+    if sparse:
+        parts = [r if is_sparse(r) else csr_from_dense(np.atleast_2d(r)) for r in rows]
+        return csr_vstack(parts, d) if parts else empty_csr(d)
+    return np.array(rows, dtype=np.float64).reshape(-1, d)
+
+
+def weighted_sample(ds: Dataset, seed: int, stream: int, centres: Any,
+                    count: int, use_weights: bool = True) -> Any:
     """Up to ``count`` rows drawn without replacement with probability ∝ weight (× D² to
     ``centres``): the smallest keys over all blocks (one job). Rows sharing a key (the
-    same values, on the DataFrame backend) count once."""
-    params = (seed, stream, None if centres is None else np.asarray(centres, dtype=np.float64),
+    same values, on the DataFrame backend) count once. A sparse dataset's rows come back
+    as a CSR matrix."""
+    params = (seed, stream, None if centres is None else _centres_param(centres),
               use_weights, count)
     found = ds.rows(_sample_block, params)
+    sparse = ds.layout == "sparse"
     if not found:
-        return np.zeros((0, ds.n_features))
+        return _row_set([], ds.n_features, sparse)
     keys = np.array([f[0] for f in found], dtype=np.float64)
     ties = np.array([f[1] for f in found], dtype=np.int64)
     best = _best(keys, ties, count)
-    return np.array([found[i][2] for i in best], dtype=np.float64).reshape(-1, ds.n_features)
+    return _row_set([found[i][2] for i in best], ds.n_features, sparse)
 
 
-def _distinct_block(block: BlockView, limit: int) -> list[np.ndarray]:
+def _distinct_block(block: BlockView, limit: int) -> list[Any]:
+    if is_sparse(block.X):
+        return [sparse_km.sorted_rows(sparse_km.unique_rows_in_order(block.X))[:limit]]
     return [np.unique(block.X, axis=0)[:limit]]
 
 
-def distinct_rows(ds: Dataset, limit: int) -> np.ndarray:
-    """Up to ``limit`` distinct rows of the data (used only when an init runs short)."""
+def distinct_rows(ds: Dataset, limit: int) -> Any:
+    """Up to ``limit`` distinct rows of the data (used only when an init runs short), in
+    lexicographic order (CSR for a sparse dataset)."""
     parts = ds.rows(_distinct_block, limit)
+    if ds.layout == "sparse":
+        rows = _row_set(parts, ds.n_features, True)
+        return sparse_km.sorted_rows(sparse_km.unique_rows_in_order(rows))[:limit]
     if not parts:
         return np.zeros((0, ds.n_features))
     return np.unique(np.concatenate(parts), axis=0)[:limit]
 
 
-def require_distinct(ds: Dataset, k: int) -> np.ndarray:
+def require_distinct(ds: Dataset, k: int) -> Any:
     """k distinct rows, or an error naming how many distinct points there are."""
     rows = distinct_rows(ds, k)
     if rows.shape[0] < k:
@@ -231,42 +303,49 @@ def require_distinct(ds: Dataset, k: int) -> np.ndarray:
     return rows
 
 
-def _trial_costs_block(block: BlockView, params: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def _trial_costs_block(block: BlockView, params: tuple[Any, Any]) -> np.ndarray:
     centres, trials = params
-    current = squared_distances(block.X, centres).min(axis=1)
-    with_trial = np.minimum(current[:, None], squared_distances(block.X, trials))
+    current = _squared_distances(block.X, centres).min(axis=1)
+    with_trial = np.minimum(current[:, None], _squared_distances(block.X, trials))
     return with_trial.sum(axis=0) if block.w is None else block.w @ with_trial
 
 
-def trial_costs(ds: Dataset, centres: np.ndarray, trials: np.ndarray) -> np.ndarray:
+def trial_costs(ds: Dataset, centres: Any, trials: Any) -> np.ndarray:
     """The cost with each trial centre added to ``centres`` (one job)."""
     return ds.aggregate(_trial_costs_block, (centres, trials), np.zeros(trials.shape[0]), _add)
 
 
-def _oversample_block(block: BlockView, params: tuple[int, int, np.ndarray, float]
-                      ) -> list[np.ndarray]:
+def _oversample_block(block: BlockView, params: tuple[int, int, Any, float]
+                      ) -> list[Any]:
     seed, stream, centres, factor = params
-    d2 = squared_distances(block.X, centres).min(axis=1)
+    d2 = _squared_distances(block.X, centres).min(axis=1)
     weight = d2 if block.w is None else d2 * block.w
     u = uniform_for_rows(seed, stream, block.row_keys())
-    return [block.X[u < factor * weight]]
+    keep = u < factor * weight
+    if is_sparse(block.X):
+        return [sparse_km.rows_at(block.X, np.flatnonzero(keep))]
+    return [block.X[keep]]
 
 
-def oversample(ds: Dataset, seed: int, stream: int, centres: np.ndarray,
-               factor: float) -> np.ndarray:
-    """Every row kept with probability min(1, factor·w·D²), in a canonical order (one job)."""
-    parts = ds.rows(_oversample_block, (seed, stream, centres, factor))
-    picked = np.concatenate(parts) if parts else np.zeros((0, ds.n_features))
+def oversample(ds: Dataset, seed: int, stream: int, centres: Any,
+               factor: float) -> Any:
+    """Every row kept with probability min(1, factor·w·D²), in a canonical order (one job;
+    CSR rows for a sparse dataset)."""
+    parts = ds.rows(_oversample_block, (seed, stream, _centres_param(centres), factor))
+    if ds.layout == "sparse":
+        picked = _row_set(parts, ds.n_features, True)
+    else:
+        picked = np.concatenate(parts) if parts else np.zeros((0, ds.n_features))
     # Blocks arrive in partition order; sorting makes the order independent of it.
-    return picked[np.lexsort(picked.T[::-1])] if picked.shape[0] else picked
+    return sparse_km.sorted_rows(picked)
 
 
-def _candidate_weights_block(block: BlockView, centres: np.ndarray) -> np.ndarray:
-    labels, _ = closest_centre(block.X, centres)
+def _candidate_weights_block(block: BlockView, centres: Any) -> np.ndarray:
+    labels, _ = _closest(block.X, centres)
     return np.bincount(labels, weights=block.w, minlength=centres.shape[0]).astype(float)
 
 
-def candidate_weights(ds: Dataset, candidates: np.ndarray) -> np.ndarray:
+def candidate_weights(ds: Dataset, candidates: Any) -> np.ndarray:
     """The total weight of the rows closest to each candidate (one job)."""
-    return ds.aggregate(_candidate_weights_block, candidates, np.zeros(candidates.shape[0]),
-                        _add)
+    return ds.aggregate(_candidate_weights_block, _centres_param(candidates),
+                        np.zeros(candidates.shape[0]), _add)

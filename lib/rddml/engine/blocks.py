@@ -34,8 +34,11 @@ from rddml.engine.job_progress import spark_tasks_progress
 from rddml.engine.precision import check_dtype, narrow_task, narrowed
 from rddml.engine.records import Block, BlockError, PartitionSummary, apply_summaries, check_summaries
 from rddml.engine.spark_storage import SparkStorage
+from rddml.engine.sparse import LAYOUTS, canonical, is_sparse, row_slice
+from rddml.engine.sparse_columns import resolve_layout
 from rddml.engine.storage import STORAGES, Build, ExecutorStorage, handles_from_blocks
 from rddml.errors import InvalidParameterError
+from rddml.params import check_choice
 
 __all__ = ["BlockDataset"]
 
@@ -204,13 +207,22 @@ class BlockDataset(Dataset):
         num_partitions: int | None = None,
         max_block_rows: int | None = None,
         storage: str = "auto",
+        layout: str = "auto",
         dtype: str = "float64",
     ) -> BlockDataset:
         """Distribute arrays held by the driver (small data, tests, benchmarks).
 
-        Rows keep their order: row ``i`` of ``X`` has global index ``i``.
+        Rows keep their order: row ``i`` of ``X`` has global index ``i``. ``X`` may be a
+        SciPy sparse matrix: ``layout="auto"`` then makes sparse (CSR) blocks, and dense
+        ones for an array; ``"sparse"`` / ``"dense"`` force either.
         """
-        X = np.asarray(X, dtype=np.float64)
+        check_choice("layout", layout, LAYOUTS)
+        if is_scipy_sparse(X):
+            X = canonical(X)
+            layout = "sparse" if layout == "auto" else layout
+        else:
+            X = np.asarray(X, dtype=np.float64)
+            layout = "dense" if layout == "auto" else layout
         if X.ndim != 2:
             raise InvalidParameterError(f"X must be a 2-D array, got shape {X.shape}.")
         parts = num_partitions or sc.defaultParallelism
@@ -219,10 +231,11 @@ class BlockDataset(Dataset):
         for p in range(parts):
             lo, hi = int(bounds[p]), int(bounds[p + 1])
             cutter = BlockCutter(p, max_block_rows, y is not None, w is not None,
-                                 where=partial(_row_label, offset=lo))
+                                 where=partial(_row_label, offset=lo), layout=layout)
             items: list[Block | BlockError] = []
+            rows = row_slice(X, lo, hi) if is_sparse(X) else X[lo:hi]
             try:
-                items += cutter.add(X[lo:hi], None if y is None else y[lo:hi],
+                items += cutter.add(rows, None if y is None else y[lo:hi],
                                     None if w is None else w[lo:hi])
                 items += cutter.flush()
             except ValueError as exc:
@@ -234,13 +247,20 @@ class BlockDataset(Dataset):
     @classmethod
     def from_rdd(
         cls, rdd: RDD[Any], *, labeled: bool = False, max_block_rows: int | None = None,
-        storage: str = "auto", dtype: str = "float64",
+        storage: str = "auto", layout: str = "auto", dtype: str = "float64",
     ) -> BlockDataset:
         """Cache an RDD of points (or ``(point, weight)`` pairs), or with ``labeled=True``
-        of ``(features, label)`` / ``(features, label, weight)`` tuples, as blocks."""
+        of ``(features, label)`` / ``(features, label, weight)`` tuples, as blocks.
+
+        A point may be a list, an array, a ``pyspark.ml``/``mllib`` vector or a one-row
+        SciPy sparse matrix. ``layout="auto"`` makes sparse (CSR) blocks of a partition
+        whose first point is sparse (a SparseVector or a SciPy row), dense ones
+        otherwise; ``"sparse"`` / ``"dense"`` force either.
+        """
+        check_choice("layout", layout, LAYOUTS)
         kind = "labeled" if labeled else "points"
         blocks = rdd.mapPartitionsWithIndex(
-            partial(convert._records_task, kind=kind, max_rows=max_block_rows))
+            partial(convert._records_task, kind=kind, max_rows=max_block_rows, layout=layout))
         return cls.from_blocks(blocks, source="the RDD", storage=storage, dtype=dtype)
 
     @classmethod
@@ -254,19 +274,25 @@ class BlockDataset(Dataset):
         weight_col: str | None = None,
         max_block_rows: int | None = None,
         storage: str = "auto",
+        layout: str = "auto",
         dtype: str = "float64",
     ) -> BlockDataset:
         """Cache the feature (and label/weight) columns of a DataFrame as blocks.
 
         Columns are read through Arrow batches, so no per-row Python object is made.
+        ``layout`` (:func:`rddml.engine.sparse_columns.resolve_layout`): ``"auto"`` reads
+        a wide column of sparse vectors as sparse (CSR) blocks, without densifying a row,
+        and anything else as dense blocks; ``"sparse"`` / ``"dense"`` force either.
         """
+        layout = resolve_layout(df, features_col, feature_cols, layout)
         selected = select_model_columns(
             df, features_col=features_col, feature_cols=feature_cols,
-            label_col=label_col, weight_col=weight_col,
+            label_col=label_col, weight_col=weight_col, sparse=layout == "sparse",
         )
         names = column_names(features_col, feature_cols, label_col, weight_col)
         to_blocks = partial(convert._arrow_to_blocks, names=names, has_y=label_col is not None,
-                            has_w=weight_col is not None, max_rows=max_block_rows)
+                            has_w=weight_col is not None, max_rows=max_block_rows,
+                            layout=layout)
         if check_dtype(dtype) != "float64":
             to_blocks = partial(narrowed, to_blocks=to_blocks, dtype=dtype)
         source = f"DataFrame columns {names['describe']}"
@@ -313,6 +339,11 @@ class BlockDataset(Dataset):
         for ``storage="spark"``; block files (their sizes read on the executors, one job)
         plus cached handles for ``"executor"``."""
         return int(sum(self._storage.cached_bytes()))
+
+
+def is_scipy_sparse(X: Any) -> bool:
+    """Whether ``X`` is any SciPy sparse matrix or array (without importing SciPy)."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
 
 
 def _row_label(r: int, *, offset: int) -> str:

@@ -10,6 +10,7 @@ NumPy only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -123,8 +124,32 @@ def _class_sums(yi: np.ndarray, wv: np.ndarray, V: np.ndarray, n_classes: int) -
     return out
 
 
-def block_label_census(X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> LabelCensus:
-    """Per-class counts and weighted moments of one block, and its invalid labels.
+def _sparse_class_moments(X: Any, yi: np.ndarray, wv: np.ndarray, weight: np.ndarray,
+                          n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class weighted means and squared deviations of a CSR block, from its stored
+    values only: a feature's zeros each deviate by its class mean, so they add
+    ``(class weight − weight of the rows storing it) · mean²``; the rest is summed over
+    the stored values (as exact as the dense two-pass form, and no dense row is made)."""
+    n, d = X.shape
+    rows = np.repeat(np.arange(n), np.diff(X.indptr))
+    cls = yi[rows]
+    flat = cls * d + np.asarray(X.indices, dtype=np.int64)
+    ws = wv[rows]
+    vals = np.asarray(X.data, dtype=np.float64)
+    size = n_classes * d
+    sums = np.bincount(flat, weights=ws * vals, minlength=size).reshape(n_classes, d)
+    mean = sums / np.where(weight > 0, weight, 1.0)[:, None]
+    dev = vals - mean.reshape(-1)[flat]
+    m2: np.ndarray = np.bincount(flat, weights=ws * dev * dev,
+                                 minlength=size).reshape(n_classes, d).astype(np.float64)
+    stored = np.bincount(flat, weights=ws, minlength=size).reshape(n_classes, d)
+    m2 += (weight[:, None] - stored) * mean * mean
+    return mean, m2
+
+
+def block_label_census(X: Any, y: np.ndarray, w: np.ndarray | None) -> LabelCensus:
+    """Per-class counts and weighted moments of one block (dense, or CSR:
+    :mod:`rddml.engine.sparse`), and its invalid labels.
 
     Vectorised over rows: a class's mean, then its sum of squared deviations from that
     mean (two passes over the block, as accurate as the merge of
@@ -144,8 +169,11 @@ def block_label_census(X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> La
     K = int(yi.max()) + 1
     wv = np.ones(y.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
     weight = np.bincount(yi, weights=wv, minlength=K)
-    mean = _class_sums(yi, wv, X, K) / np.where(weight > 0, weight, 1.0)[:, None]
-    m2 = _class_sums(yi, wv, (X - mean[yi]) ** 2, K)
+    if isinstance(X, np.ndarray):
+        mean = _class_sums(yi, wv, X, K) / np.where(weight > 0, weight, 1.0)[:, None]
+        m2 = _class_sums(yi, wv, (X - mean[yi]) ** 2, K)
+    else:
+        mean, m2 = _sparse_class_moments(X, yi, wv, weight, K)
     moments = ClassMoments(np.bincount(yi, minlength=K).astype(np.int64), weight,
                            np.bincount(yi, weights=wv * wv, minlength=K), mean, m2)
     return LabelCensus(moments, tuple(bad_values[:MAX_BAD_LABELS].tolist()), int((~ok).sum()))

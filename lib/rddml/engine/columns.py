@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rddml.engine.sparse import is_sparse
+from rddml.engine.sparse_columns import is_vector_struct, struct_to_csr
 from rddml.errors import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -58,9 +60,14 @@ def select_model_columns(
     feature_cols: list[str] | None = None,
     label_col: str | None = None,
     weight_col: str | None = None,
+    sparse: bool = False,
 ) -> DataFrame:
     """Select the features as separate ``double`` columns (``feature_cols``) or as one
     ``array<double>`` column (``features_col``), then label and weight as doubles.
+
+    With ``sparse=True`` a vector ``features_col`` is selected as it is: its Arrow form
+    (a struct of type, size, indices, values) is read without densifying
+    (:mod:`rddml.engine.sparse_columns`).
 
     Checks names and types on the driver, before any Spark job, so a wrong
     column is reported at once with what the DataFrame actually has.
@@ -108,6 +115,8 @@ def select_model_columns(
         dtype = require(features_col, "features")
         if isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.NumericType):
             features = [F.col(features_col).cast("array<double>").alias("__rddml_x")]
+        elif type(dtype).__name__ == "VectorUDT" and sparse:
+            features = [F.col(features_col).alias("__rddml_x")]
         elif type(dtype).__name__ == "VectorUDT":
             from pyspark.ml.functions import vector_to_array
 
@@ -168,7 +177,7 @@ def _doubles(col: Any) -> np.ndarray:
 
 def arrow_batch_columns(
     batch: Any, has_y: bool, has_w: bool, names: dict[str, Any], first_row: int
-) -> tuple[np.ndarray | list[np.ndarray], np.ndarray | None, np.ndarray | None]:
+) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
     """The features, labels and weights of one Arrow record batch, checked for nulls.
 
     Features come back as an ``(n, d)`` matrix when the batch holds one list column
@@ -183,7 +192,9 @@ def arrow_batch_columns(
     n_x = batch.num_columns - has_y - has_w
     where = f"of the partition has a null in feature column(s) {names['feature_source']}"
     xcol = batch.column(0)
-    if n_x == 1 and (pa.types.is_list(xcol.type) or pa.types.is_large_list(xcol.type)):
+    if n_x == 1 and is_vector_struct(xcol):  # a vector column read sparse: a CSR matrix
+        X: Any = struct_to_csr(xcol, first_row, names["feature_source"])
+    elif n_x == 1 and (pa.types.is_list(xcol.type) or pa.types.is_large_list(xcol.type)):
         if isinstance(xcol, pa.ChunkedArray):
             xcol = xcol.combine_chunks()
         if xcol.null_count:
@@ -202,7 +213,7 @@ def arrow_batch_columns(
                 f"row {first_row + row} of the partition has {int(lengths[row])} features, "
                 f"expected {d}"
             )
-        X: np.ndarray | list[np.ndarray] = _doubles(values).reshape(n, d)
+        X = _doubles(values).reshape(n, d)
     else:
         features = []
         for j in range(n_x):
@@ -226,9 +237,10 @@ def arrow_batch_columns(
     return X, y, w
 
 
-def stack_features(X: np.ndarray | list[np.ndarray]) -> np.ndarray:
-    """An ``(n, d)`` C-ordered float64 matrix of :func:`arrow_batch_columns`' features."""
-    if isinstance(X, np.ndarray):
+def stack_features(X: Any) -> Any:
+    """An ``(n, d)`` C-ordered float64 matrix of :func:`arrow_batch_columns`' features
+    (a CSR matrix as it is)."""
+    if isinstance(X, np.ndarray) or is_sparse(X):
         return X
     out = np.empty((len(X[0]) if X else 0, len(X)), dtype=np.float64)
     for j, col in enumerate(X):
@@ -238,8 +250,9 @@ def stack_features(X: np.ndarray | list[np.ndarray]) -> np.ndarray:
 
 def arrow_batch_to_arrays(
     batch: Any, has_y: bool, has_w: bool, names: dict[str, Any], first_row: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Features matrix, labels and weights of one Arrow record batch (no per-row Python)."""
+) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
+    """Features matrix (or CSR matrix), labels and weights of one Arrow record batch (no
+    per-row Python)."""
     X, y, w = arrow_batch_columns(batch, has_y, has_w, names, first_row)
     return stack_features(X), y, w
 

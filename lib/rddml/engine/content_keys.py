@@ -28,6 +28,8 @@ True
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from rddml.engine.counter_rng import _GOLDEN, _MUL1, _MUL2
@@ -117,3 +119,104 @@ def _mix_inplace(z: np.ndarray, t: np.ndarray) -> None:
     np.multiply(z, _MUL2, out=z)
     np.right_shift(z, _S31, out=t)
     np.bitwise_xor(z, t, out=z)
+
+
+# ------------------------------------------------------- layout-independent keys
+#: Salt of a column's key in :func:`value_keys` (any odd constant works: e's fraction).
+_COLUMN_SALT = np.uint64(0xB7E151628AED2A6B)
+_ROW_START = np.uint64(0x13198A2E03707344)
+
+
+def _column_keys(columns: np.ndarray) -> np.ndarray:
+    """A uint64 key per column index (vectorised SplitMix64 of the salted index)."""
+    with np.errstate(over="ignore"):
+        z = columns.astype(np.uint64) * _GOLDEN
+        z ^= _COLUMN_SALT
+        t = np.empty_like(z)
+        _mix_inplace(z, t)
+    return z
+
+
+def value_keys(X: Any, *extra: np.ndarray | None) -> np.ndarray:
+    """A uint64 hash of each row's non-zero values, the same for a dense matrix and the
+    CSR layout of the same rows (and of the given extra per-row columns).
+
+    Each non-zero entry ``(j, v)`` contributes ``mix(bits(v + 0.0) ^ key(j)) −
+    mix(key(j))`` to a sum modulo 2**64 (so a zero, or an explicitly stored zero of a CSR
+    matrix, contributes nothing, and -0.0 counts as 0.0), then the sum is mixed once;
+    extra columns are folded in one at a time as :func:`row_keys` folds columns.
+    Where :func:`row_keys` chains every column in order (so it would have to walk every
+    zero of a sparse row), this one only sums over the stored values: the row keys of
+    the DataFrame backend's random draws, whatever the layout.
+    """
+    if getattr(X, "format", None) == "csr":
+        acc = _sparse_value_sums(X)
+    else:
+        acc = _dense_value_sums(np.asarray(X, dtype=np.float64))
+    with np.errstate(over="ignore"):
+        acc += _ROW_START
+        t = np.empty_like(acc)
+        _mix_inplace(acc, t)
+        value = np.empty(acc.shape[0], dtype=np.float64)
+        bits = value.view(np.uint64)
+        for e in extra:
+            if e is None:
+                continue
+            np.add(np.asarray(e, dtype=np.float64), 0.0, out=value)
+            np.multiply(acc, _GOLDEN, out=acc)
+            np.bitwise_xor(acc, bits, out=acc)
+            _mix_inplace(acc, t)
+    return acc
+
+
+def value_key_sums(X: Any, *extra: np.ndarray | None, salt: np.uint64) -> tuple[int, int]:
+    """``(sum of value_keys, sum of SplitMix64(value_keys ^ salt))``, each modulo 2**64:
+    the content digest of sparse blocks (see :func:`row_key_sums` for dense ones)."""
+    keys = value_keys(X, *extra)
+    with np.errstate(over="ignore"):
+        first = int(keys.sum(dtype=np.uint64))
+        np.bitwise_xor(keys, salt, out=keys)
+        _mix_inplace(keys, np.empty_like(keys))
+        second = int(keys.sum(dtype=np.uint64))
+    return first & _MASK, second & _MASK
+
+
+def _entry_terms(values: np.ndarray, column_keys: np.ndarray) -> np.ndarray:
+    """``mix(bits(v + 0.0) ^ key) − mix(key)`` for each entry (uint64, wrapping)."""
+    v = np.add(values, 0.0)
+    z = v.view(np.uint64) ^ column_keys
+    t = np.empty_like(z)
+    _mix_inplace(z, t)
+    base = column_keys.copy()
+    _mix_inplace(base, t)
+    z -= base
+    return z
+
+
+def _sparse_value_sums(X: Any) -> np.ndarray:
+    n = X.shape[0]
+    acc = np.zeros(n, dtype=np.uint64)
+    if X.nnz == 0:
+        return acc
+    with np.errstate(over="ignore"):
+        terms = _entry_terms(np.asarray(X.data, dtype=np.float64),
+                             _column_keys(np.asarray(X.indices)))
+    lengths = np.diff(np.asarray(X.indptr))
+    nonempty = lengths > 0
+    acc[nonempty] = np.add.reduceat(terms, np.asarray(X.indptr[:-1])[nonempty])
+    return acc
+
+
+def _dense_value_sums(X: np.ndarray) -> np.ndarray:
+    if X.ndim == 1:
+        X = X.reshape(len(X), -1)
+    n, d = X.shape
+    acc = np.zeros(n, dtype=np.uint64)
+    keys = _column_keys(np.arange(d))
+    with np.errstate(over="ignore"):
+        for lo in range(0, n, _CHUNK):
+            hi = min(n, lo + _CHUNK)
+            out = acc[lo:hi]
+            for j in range(d):
+                out += _entry_terms(X[lo:hi, j], np.full(hi - lo, keys[j]))
+    return acc

@@ -25,6 +25,7 @@ import numpy as np
 from rddml.engine.columns import arrow_batch_columns, arrow_batch_to_arrays
 from rddml.engine.cutting import BlockCutter, check_finite, partition_row
 from rddml.engine.records import Block, BlockError
+from rddml.engine.sparse import check_csr, is_sparse
 from rddml.engine.storage import Build, write_partition
 
 if TYPE_CHECKING:
@@ -66,12 +67,15 @@ def _parse_record(record: Any, kind: str) -> tuple[Any, Any, Any]:
 
 def checked_batch_arrays(
     batch: Any, has_y: bool, has_w: bool, names: dict[str, Any], first_row: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
     """One Arrow batch's arrays, with NaN/±Inf reported as "row N of the partition"
     (raises ValueError, which the tasks turn into a :class:`BlockError`)."""
     X, y, w = arrow_batch_to_arrays(batch, has_y, has_w, names, first_row)
     where = partial(partition_row, base=first_row)
-    check_finite(X, where)
+    if is_sparse(X):
+        check_csr(X, where)
+    else:
+        check_finite(X, where)
     if y is not None:
         check_finite(y, where, "label")
     if w is not None:
@@ -81,7 +85,7 @@ def checked_batch_arrays(
 
 def checked_batches(
     batches: Iterable[Any], has_y: bool, has_w: bool, names: dict[str, Any]
-) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
+) -> Iterator[tuple[int, Any, np.ndarray | None, np.ndarray | None]]:
     """A partition's non-empty Arrow batches as checked arrays, each with its first row
     (finite values, and one number of features, at least 1, across the partition); raises
     ValueError, which the tasks turn into a :class:`BlockError`. The DataFrame backend
@@ -103,25 +107,116 @@ def checked_batches(
         seen += X.shape[0]
 
 
+def sparse_features(x: Any) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """``(indices, values, size)`` of a sparse record's features (a ``pyspark.ml`` or
+    ``pyspark.mllib`` SparseVector, or a one-row SciPy sparse matrix); None otherwise."""
+    if isinstance(x, np.ndarray):
+        return None
+    if hasattr(x, "indices") and hasattr(x, "values") and hasattr(x, "size"):
+        return (np.asarray(x.indices, dtype=np.int64), np.asarray(x.values, dtype=np.float64),
+                int(x.size))
+    if hasattr(x, "tocsr") and getattr(x, "ndim", 0) == 2 and x.shape[0] == 1:
+        m = x.tocsr()
+        m.sum_duplicates()
+        return (np.asarray(m.indices, dtype=np.int64), np.asarray(m.data, dtype=np.float64),
+                int(m.shape[1]))
+    return None
+
+
+class BadVectorIndex(ValueError):
+    """A sparse vector's index outside ``0 .. size - 1`` (densifying it would wrap a
+    negative index to the end of the row, or fail deep in NumPy)."""
+
+
+def dense_features(x: Any) -> np.ndarray:
+    """A record's features as a float64 vector (vectors and SciPy rows densified).
+    Raises :class:`BadVectorIndex` for a sparse vector with an index out of its size."""
+    if hasattr(x, "toArray"):
+        indices = getattr(x, "indices", None)
+        if indices is not None and len(indices):
+            size = int(x.size)
+            bad = np.flatnonzero((np.asarray(indices) < 0) | (np.asarray(indices) >= size))
+            if bad.size:
+                raise BadVectorIndex(f"has the feature index {int(indices[bad[0]])}, outside "
+                                     f"0 .. {size - 1} (the vectors have {size} features)")
+        return np.asarray(x.toArray(), dtype=np.float64)
+    if hasattr(x, "toarray") and getattr(x, "ndim", 0) == 2:
+        return np.asarray(x.toarray(), dtype=np.float64).reshape(-1)
+    return np.asarray(x, dtype=np.float64)
+
+
+def records_matrix(features: list[Any], d: int, *, partition: int = 0, first: int = 0) -> Any:
+    """Features of records (for scoring) as one matrix: a CSR matrix when the first is
+    sparse (:func:`sparse_features`), else a dense (n, d) array. Raises ValueError for a
+    record of another width, or a sparse one whose indices break the CSR form (naming
+    it as element ``first + i`` of ``partition``)."""
+    if features and sparse_features(features[0]) is not None:
+        rows = []
+        for x in features:
+            sx = sparse_features(x)
+            if sx is None:
+                dense = dense_features(x)
+                nz = np.flatnonzero(dense)
+                sx = (nz, dense[nz], dense.shape[0])
+            if sx[2] != d:
+                raise ValueError(f"the model was fitted on {d} features, but a record has "
+                                 f"{sx[2]}")
+            rows.append(sx[:2])
+        X = _csr_rows(rows, d)
+        check_csr(X, partial(_element, partition=partition, offset=first))
+        return X
+    rows_dense = []
+    for i, x in enumerate(features):
+        try:
+            rows_dense.append(dense_features(x))
+        except BadVectorIndex as exc:
+            raise ValueError(f"{_element(i, partition=partition, offset=first)} {exc}") from None
+    return np.asarray(rows_dense, dtype=np.float64).reshape(len(features), d)
+
+
+def _csr_rows(rows: list[tuple[np.ndarray, np.ndarray]], d: int) -> Any:
+    """CSR matrix of ``(indices, values)`` rows (checked later by the cutter)."""
+    from rddml.engine import sparse
+
+    lengths = np.array([len(r[0]) for r in rows], dtype=np.int64)
+    nnz = int(lengths.sum())
+    itype = sparse.index_dtype(d, nnz)
+    indptr = np.zeros(len(rows) + 1, dtype=itype)
+    np.cumsum(lengths, out=indptr[1:])
+    indices = np.concatenate([r[0] for r in rows]).astype(itype) if nnz else np.zeros(0, itype)
+    values = np.concatenate([r[1] for r in rows]) if nnz else np.zeros(0)
+    return sparse.csr(values.astype(np.float64, copy=False), indices, indptr, d)
+
+
 def records_to_blocks(
     partition: int,
     records: Iterable[Any],
     *,
     kind: str,
     max_rows: int | None = None,
+    layout: str = "dense",
 ) -> Iterator[Block | BlockError]:
-    """Convert the records of one partition to blocks (runs on the executors)."""
+    """Convert the records of one partition to blocks (runs on the executors).
+
+    ``layout="sparse"`` makes CSR blocks (sparse records keep their indices and values,
+    dense ones their non-zeros); ``"auto"`` does so when the partition's first record is
+    sparse (:func:`sparse_features`); ``"dense"`` densifies sparse records.
+    """
     where = partial(_element, partition=partition)
     cutter: BlockCutter | None = None  # made at the first record, which says if rows are weighted
     n_features: int | None = None
     weighted: bool | None = None
+    sparse_rows: bool | None = None
     feats: list[Any] = []
     labels: list[Any] = []
     weights: list[Any] = []
     index = 0
 
     def flush_rows() -> Iterator[Block]:
-        X = np.asarray(feats, dtype=np.float64).reshape(len(feats), n_features or 0)
+        if sparse_rows:
+            X = _csr_rows(feats, n_features or 0)
+        else:
+            X = np.asarray(feats, dtype=np.float64).reshape(len(feats), n_features or 0)
         y = np.asarray(labels, dtype=np.float64) if kind == "labeled" else None
         w = np.asarray(weights, dtype=np.float64) if weighted else None
         feats.clear()
@@ -133,24 +228,38 @@ def records_to_blocks(
     try:
         for record in records:
             x, label, weight = _parse_record(record, kind)
-            try:
-                row = np.asarray(x, dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{where(index)} is not numeric: {x!r:.80} ({exc})") from None
-            if row.ndim != 1:
-                raise ValueError(
-                    f"{where(index)} must be a flat sequence of numbers, got {x!r:.80}"
-                )
+            if sparse_rows is None:
+                sparse_rows = layout == "sparse" or (
+                    layout == "auto" and sparse_features(x) is not None)
+            sparse_x = sparse_features(x) if sparse_rows else None
+            if sparse_x is not None:
+                row: Any = sparse_x[:2]
+                width = sparse_x[2]
+            else:
+                try:
+                    dense = dense_features(x)
+                except BadVectorIndex as exc:
+                    raise ValueError(f"{where(index)} {exc}") from None
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(
+                        f"{where(index)} is not numeric: {x!r:.80} ({exc})") from None
+                if dense.ndim != 1:
+                    raise ValueError(
+                        f"{where(index)} must be a flat sequence of numbers, got {x!r:.80}"
+                    )
+                width = dense.shape[0]
+                nz = np.flatnonzero(dense)
+                row = (nz, dense[nz]) if sparse_rows else dense
             if n_features is None:
-                n_features = row.shape[0]
+                n_features = width
                 weighted = weight is not None
                 if n_features == 0:
                     raise ValueError(f"{where(index)} has no features")
                 cutter = BlockCutter(partition, max_rows, kind == "labeled", weighted,
-                                     where=where)
-            elif row.shape[0] != n_features:
+                                     where=where, layout="sparse" if sparse_rows else "dense")
+            elif width != n_features:
                 raise ValueError(
-                    f"{where(index)} has {row.shape[0]} features, expected {n_features} "
+                    f"{where(index)} has {width} features, expected {n_features} "
                     "like the first element of the partition"
                 )
             if (weight is not None) != weighted:
@@ -175,13 +284,13 @@ def records_to_blocks(
         yield BlockError(str(exc))
 
 
-def _element(i: int, *, partition: int) -> str:
-    return f"element {i} of partition {partition}"
+def _element(i: int, *, partition: int, offset: int = 0) -> str:
+    return f"element {offset + i} of partition {partition}"
 
 
 def _records_task(index: int, records: Iterable[Any], *, kind: str,
-                  max_rows: int | None) -> Iterator[Block | BlockError]:
-    return records_to_blocks(index, records, kind=kind, max_rows=max_rows)
+                  max_rows: int | None, layout: str = "dense") -> Iterator[Block | BlockError]:
+    return records_to_blocks(index, records, kind=kind, max_rows=max_rows, layout=layout)
 
 
 def _unpickle_payload(row: Any) -> Any:
@@ -203,10 +312,12 @@ def _arrow_to_blocks(
     has_w: bool,
     max_rows: int | None,
     partition: int = 0,
+    layout: str = "dense",
 ) -> Iterator[Block | BlockError]:
     """A partition's Arrow batches as validated blocks (or the first error): each batch's
-    columns are copied straight into the blocks, no per-batch matrix is made."""
-    cutter = BlockCutter(partition, max_rows, has_y, has_w)
+    columns are copied straight into the blocks, no per-batch matrix is made (a vector
+    column selected sparse becomes a CSR slice per batch; ``layout``: the blocks')."""
+    cutter = BlockCutter(partition, max_rows, has_y, has_w, layout=layout)
     try:
         for batch in batches:
             n = batch.num_rows

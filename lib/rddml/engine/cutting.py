@@ -26,6 +26,7 @@ from functools import partial
 
 import numpy as np
 
+import rddml.engine.sparse as sparse
 from rddml.engine.records import Block
 
 #: Aim for blocks of about 4 MiB of features: large enough that NumPy's per-call
@@ -83,15 +84,26 @@ class BlockCutter:
     every copied row is checked for NaN/±Inf (raising ValueError with that name); readers
     that have checked their rows already (text, with file offsets) pass False. Every slice
     must have the partition's number of features, at least one.
+
+    ``layout``: ``"dense"`` blocks hold an ndarray; ``"sparse"`` blocks a canonical CSR
+    matrix (:mod:`rddml.engine.sparse`, default :func:`~rddml.engine.sparse.sparse_block_rows`
+    rows); ``"auto"`` takes the layout of the first slice (a SciPy sparse slice makes
+    sparse blocks). A slice of the other layout is converted. Sparse slices are always
+    checked for canonical form (sorted, distinct, in-range indices); ``check`` adds the
+    finite-value check.
     """
 
     def __init__(self, partition: int, max_rows: int | None, has_y: bool, has_w: bool, *,
-                 where: RowNamer = partition_row, check: bool = True) -> None:
+                 where: RowNamer = partition_row, check: bool = True,
+                 layout: str = "dense") -> None:
         self.partition = partition
         self.max_rows = max_rows
         self.has_y, self.has_w = has_y, has_w
         self.where = where
         self.check = check
+        self.layout = layout
+        # Sparse blocks are made of the slices' row ranges, stacked when a block is full.
+        self._pieces: list[tuple[object, np.ndarray | None, np.ndarray | None]] = []
         self.d: int | None = None
         self.limit = 0
         self.start = 0  # partition row of the current block's first row
@@ -114,6 +126,13 @@ class BlockCutter:
     def add(self, X: np.ndarray | Sequence[np.ndarray], y: np.ndarray | None,
             w: np.ndarray | None, n: int | None = None) -> Iterator[Block]:
         """Copy ``n`` rows (default: all of ``X``'s) in; yield every block that fills up."""
+        if self.layout == "auto":
+            self.layout = "sparse" if sparse.is_sparse(X) else "dense"
+        if self.layout == "sparse":
+            yield from self._add_sparse(X, y, w, n)
+            return
+        if sparse.is_sparse(X):
+            X = sparse.to_dense_rows(X if n is None else sparse.row_slice(X, 0, n))
         columns = not isinstance(X, np.ndarray)
         if n is None:
             n = len(X[0]) if columns else int(X.shape[0])  # type: ignore[union-attr]
@@ -155,9 +174,61 @@ class BlockCutter:
             if self.filled == self.limit:
                 yield from self.flush()
 
+    def _add_sparse(self, X: object, y: np.ndarray | None, w: np.ndarray | None,
+                    n: int | None) -> Iterator[Block]:
+        """:meth:`add` for sparse blocks: check the slice, keep its row ranges."""
+        if not sparse.is_sparse(X):
+            X = sparse.csr_from_dense(_as_matrix(X))
+        rows = int(X.shape[0]) if n is None else n  # type: ignore[attr-defined]
+        if not rows:
+            return
+        d = int(X.shape[1])  # type: ignore[attr-defined]
+        if self.d is None:
+            if d == 0:
+                raise ValueError(f"{self.where(self.rows)} has no features")
+            self.d = d
+            self.limit = self.max_rows or sparse.sparse_block_rows(d, default_block_rows(d))
+        elif d != self.d:
+            raise ValueError(f"{self.where(self.rows)} has {d} features, expected "
+                             f"{self.d} like the first row of the partition")
+        where = partial(_shifted, where=self.where, base=self.rows)
+        X = sparse.row_slice(X, 0, rows)
+        sparse.check_csr(X, where)  # canonical form always; its values are finite then too
+        for v, what in ((y, "label"), (w, "weight")):
+            if v is not None and self.check:
+                check_finite(np.asarray(v[:rows], dtype=np.float64), where, what)
+        pos = 0
+        while pos < rows:
+            take = min(rows - pos, self.limit - self.filled)
+            self._pieces.append((sparse.row_slice(X, pos, pos + take),
+                                 None if y is None else np.asarray(y[pos:pos + take]),
+                                 None if w is None else np.asarray(w[pos:pos + take])))
+            self.filled += take
+            pos += take
+            if self.filled == self.limit:
+                yield from self.flush()
+
+    def _flush_sparse(self) -> Iterator[Block]:
+        k = self.filled
+        X = sparse.vstack([p[0] for p in self._pieces], self.d or 0)
+        y = (np.concatenate([np.asarray(p[1], dtype=np.float64) for p in self._pieces])
+             if self.has_y else None)
+        w = (np.concatenate([np.asarray(p[2], dtype=np.float64) for p in self._pieces])
+             if self.has_w else None)
+        if len(self._pieces) == 1:  # a view of the slice: copy it so it holds only its rows
+            X = sparse.csr(np.array(X.data, dtype=np.float64), np.array(X.indices),
+                           np.array(X.indptr), X.shape[1])
+        self._pieces = []
+        yield Block(self.partition, self.start, X, y, w)
+        self.start += k
+        self.filled = 0
+
     def flush(self) -> Iterator[Block]:
         """The partly filled block, if any (the partition's last)."""
         if not self.filled:
+            return
+        if self.layout == "sparse":
+            yield from self._flush_sparse()
             return
         k = self.filled
         # The last, partial block of a partition is copied so it holds only its rows.
@@ -172,3 +243,11 @@ class BlockCutter:
 
 def _shifted(r: int, *, where: RowNamer, base: int) -> str:
     return where(base + r)
+
+
+def _as_matrix(X: object) -> np.ndarray:
+    """A dense slice (a matrix, or a sequence of feature columns) as an (n, d) matrix."""
+    if isinstance(X, np.ndarray):
+        return X
+    columns = [np.asarray(c, dtype=np.float64) for c in X]  # type: ignore[attr-defined]
+    return np.column_stack(columns) if columns else np.zeros((0, 0))

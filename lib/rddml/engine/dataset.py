@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from rddml.engine.content_keys import row_keys as content_row_keys
+from rddml.engine.content_keys import value_keys
 from rddml.errors import DatasetReleasedError
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class BlockView(NamedTuple):
 
     ``first_row`` is the global index of the first row where the backend has a stable
     row order (RDD backend), or None (DataFrame backend: rows are keyed by content).
+    ``X`` is a dense array or, for sparse data, a CSR matrix (:mod:`rddml.engine.sparse`).
     """
 
     X: np.ndarray
@@ -77,13 +78,13 @@ class BlockView(NamedTuple):
         """One 64-bit key per row for counter-based random draws (:mod:`rddml.engine.counter_rng`).
 
         The global row index where there is one, so a seed gives the same draws for any
-        partitioning of the same ordered rows; otherwise a hash of the row's feature
-        values (:mod:`rddml.engine.content_keys`), the same for any partitioning or row
-        order of the same rows.
+        partitioning of the same ordered rows; otherwise a hash of the row's non-zero
+        feature values (:func:`rddml.engine.content_keys.value_keys`), the same for any
+        partitioning or row order of the same rows, and for their dense and sparse layouts.
         """
         if self.first_row is not None:
             return np.arange(self.first_row, self.first_row + self.n_rows, dtype=np.int64)
-        return content_row_keys(self.X).astype(np.int64)
+        return value_keys(self.X).astype(np.int64)
 
 
 #: Parameters of at least this many bytes travel as a broadcast on the RDD backend;
@@ -139,12 +140,22 @@ class KeyedMerge:
 
 def fold_blocks(blocks: Iterable[BlockView], fn: BlockFn, params: Any,
                 merge: Callable[[Any, Any], Any]) -> Iterator[Any]:
-    """One partial for a partition's blocks (nothing for an empty partition)."""
+    """One partial for a partition's blocks (nothing for an empty partition).
+
+    The accumulator belongs to the fold (a block function's fresh result, or a merge's),
+    so a partial that offers ``absorb_block(other)`` (merge ``other`` into itself in
+    place, returning itself) is grown in place: a sparse k-means partial then allocates
+    its dense k x d sums once per partition instead of once per block."""
     acc: Any = None
     first = True
     for block in blocks:
         part = fn(block, params)
-        acc = part if first else merge(acc, part)
+        if first:
+            acc = part
+        elif hasattr(acc, "absorb_block"):
+            acc = acc.absorb_block(part)
+        else:
+            acc = merge(acc, part)
         first = False
     if not first:
         yield acc
@@ -218,6 +229,11 @@ class Dataset(ABC):
     input_path : str or None
         The file or directory the rows were read from, when a reader knows it
         (:mod:`rddml.engine.sources.text`); checkpoints refuse to resume from another path.
+    layout : {"dense", "sparse"}
+        How the blocks hold the features: arrays, or CSR matrices
+        (:mod:`rddml.engine.sparse`).
+    nnz : int
+        Values the blocks store: the non-zeros of sparse blocks, rows x features of dense ones.
     label_census : LabelCensus or None
         Per-class row counts, weights and weighted feature means and squared deviations
         of the labelled rows, with the invalid labels seen
@@ -243,6 +259,8 @@ class Dataset(ABC):
     skipped_examples: tuple[str, ...]
     digest: str
     input_path: str | None = None
+    layout: str = "dense"
+    nnz: int = 0
     label_census: LabelCensus | None = None
     _transforms: tuple[Transform, ...] = ()
     _owner: bool = True  # False for a transform() view, which shares the cached data
@@ -330,6 +348,7 @@ class Dataset(ABC):
         self.unpersist()
 
     def __repr__(self) -> str:
+        layout = ", layout='sparse'" if self.layout == "sparse" else ""
         return (f"{type(self).__name__}(n_rows={self.n_rows}, n_features={self.n_features}, "
                 f"partitions={self.num_partitions}, labels={self.has_labels}, "
-                f"weights={self.has_weights})")
+                f"weights={self.has_weights}{layout})")

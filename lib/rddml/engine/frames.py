@@ -44,6 +44,7 @@ from rddml.engine.columns import arrow_batch_to_arrays, column_names, select_mod
 from rddml.engine.convert import checked_batches
 from rddml.engine.dataset import BlockFn, BlockView, Carrier, Dataset, KeyedMerge, Transform
 from rddml.engine.job_progress import spark_tasks_progress
+from rddml.engine.sparse_columns import resolve_layout
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -202,12 +203,17 @@ class FrameDataset(Dataset):
 
         ``columns`` are those of :meth:`BlockDataset.from_dataframe
         <rddml.engine.blocks.BlockDataset.from_dataframe>`: ``features_col`` (default
-        ``"features"``) or ``feature_cols``, and optional ``label_col`` / ``weight_col``.
+        ``"features"``) or ``feature_cols``, and optional ``label_col`` / ``weight_col``,
+        and ``layout`` (``"auto"``, ``"dense"`` or ``"sparse"``: how a vector column is
+        read, :func:`rddml.engine.sparse_columns.resolve_layout`; sparse blocks are made
+        from each Arrow batch of the vectors' struct form, never densified).
         Raises :class:`InvalidParameterError` for a missing or non-numeric column (before
         any job) and :class:`DataValidationError` for null, NaN/Inf, ragged or no rows.
         """
         columns = {"features_col": "features", **columns}
-        selected = select_model_columns(df, **columns)
+        kind = resolve_layout(df, columns["features_col"], columns.get("feature_cols"),
+                              columns.pop("layout", "auto"))
+        selected = select_model_columns(df, **columns, sparse=kind == "sparse")
         names = column_names(**columns)
         layout = _Layout(names["label_source"] is not None, names["weight_source"] is not None,
                          names)

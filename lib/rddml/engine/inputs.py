@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rddml.engine.backend import is_dataframe, is_rdd, resolve_backend
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.dataset import Dataset
 from rddml.engine.frames import FrameDataset
+from rddml.engine.sparse_columns import describe
 from rddml.errors import InvalidParameterError
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["as_dataset", "is_dataframe", "is_rdd"]
 
@@ -23,6 +27,7 @@ def as_dataset(
     feature_cols: list[str] | None,
     label_col: str | None = None,
     weight_col: str | None = None,
+    layout: str = "auto",
     dtype: str = "float64",
 ) -> tuple[Dataset, bool]:
     """Return ``(dataset, owned)`` for ``data`` on the backend :func:`resolve_backend`
@@ -31,10 +36,26 @@ def as_dataset(
     A dataset the user built (BlockDataset or FrameDataset) is used as it is: its
     columns and storage were chosen when it was built. ``storage`` applies to the RDD
     backend (:mod:`rddml.engine.storage`); the DataFrame backend caches with Spark
-    only, so ``storage="executor"`` there is an error. ``dtype`` is the precision the
-    RDD backend stores the features in (:mod:`rddml.engine.precision`); the DataFrame
-    backend reads Arrow batches as float64 in every pass.
+    only, so ``storage="executor"`` there is an error. ``layout`` says how the features
+    are held (:mod:`rddml.engine.sparse`): ``"auto"`` picks sparse blocks for sparse
+    inputs (a wide column of SparseVectors, an RDD of sparse vectors); the choice is
+    logged at INFO. ``dtype`` is the precision the RDD backend stores the features in
+    (:mod:`rddml.engine.precision`; a sparse block narrows its stored values); the
+    DataFrame backend reads Arrow batches as float64 in every pass.
     """
+    ds, owned = _as_dataset(data, backend=backend, storage=storage, labeled=labeled,
+                            features_col=features_col, feature_cols=feature_cols,
+                            label_col=label_col, weight_col=weight_col, layout=layout,
+                            dtype=dtype)
+    if owned:
+        logger.info("rddml: input read as %s", describe(ds))
+    return ds, owned
+
+
+def _as_dataset(data: Any, *, backend: str, storage: str, labeled: bool,
+                features_col: str | None, feature_cols: list[str] | None,
+                label_col: str | None, weight_col: str | None,
+                layout: str, dtype: str) -> tuple[Dataset, bool]:
     if isinstance(data, Dataset):
         if backend not in ("auto", data.backend):
             raise InvalidParameterError(
@@ -53,14 +74,15 @@ def as_dataset(
     if resolved == "dataframe":
         return FrameDataset.from_dataframe(
             data, features_col=features_col, feature_cols=feature_cols, label_col=label_col,
-            weight_col=weight_col,
+            weight_col=weight_col, layout=layout,
         ), True
     if is_rdd(data):
-        return BlockDataset.from_rdd(data, labeled=labeled, storage=storage, dtype=dtype), True
+        return BlockDataset.from_rdd(data, labeled=labeled, storage=storage,
+                                     layout=layout, dtype=dtype), True
     if is_dataframe(data):
         return BlockDataset.from_dataframe(
             data, features_col=features_col, feature_cols=feature_cols, label_col=label_col,
-            weight_col=weight_col, storage=storage, dtype=dtype,
+            weight_col=weight_col, storage=storage, layout=layout, dtype=dtype,
         ), True
     raise InvalidParameterError(
         "The 'data' argument must be a pyspark RDD, a pyspark DataFrame or an "

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rddml.engine.census import LabelCensus, block_label_census
-from rddml.engine.content_keys import row_key_sums
+from rddml.engine.content_keys import row_key_sums, value_key_sums
 from rddml.errors import DataValidationError
 
 MAX_LABELS = 16  # distinct labels kept per partition (enough to report bad labels)
@@ -34,7 +34,11 @@ _MASK = (1 << 64) - 1
 
 
 class Block(NamedTuple):
-    """A slice of consecutive rows of one partition, as the RDD backend stores it."""
+    """A slice of consecutive rows of one partition, as the RDD backend stores it.
+
+    ``X`` is a dense ``(rows, d)`` array, or for sparse data a canonical CSR matrix
+    (:mod:`rddml.engine.sparse`).
+    """
 
     partition: int
     start: int
@@ -69,7 +73,9 @@ class PartitionSummary:
     ``census`` is the per-class row count and weighted feature moments of the
     partition's labelled rows (:class:`~rddml.engine.census.LabelCensus`), or None: no
     labels, an error, or more than :data:`MAX_CENSUS_VALUES` classes x features. It
-    takes no part in comparisons (it holds arrays).
+    takes no part in comparisons (it holds arrays). ``sparse``: the blocks are CSR.
+    ``nnz``: values the blocks store (the non-zeros of CSR blocks, rows x features of
+    dense ones).
     """
 
     partition: int
@@ -84,6 +90,8 @@ class PartitionSummary:
     skipped_examples: tuple[str, ...] = ()
     digest: tuple[int, int] = (0, 0)
     census: LabelCensus | None = field(default=None, compare=False)
+    sparse: bool = False
+    nnz: int = field(default=0, compare=False)
 
 
 def content_digest(X: np.ndarray, y: np.ndarray | None, w: np.ndarray | None) -> tuple[int, int]:
@@ -94,7 +102,16 @@ def content_digest(X: np.ndarray, y: np.ndarray | None, w: np.ndarray | None) ->
     hash per row during the summary pass and no extra job. The row hash is
     :func:`~rddml.engine.content_keys.row_keys`; the second sum is of SplitMix64 of each
     row hash xor a salt (:func:`~rddml.engine.content_keys.row_key_sums`).
+
+    CSR blocks hash each row's stored values instead
+    (:func:`~rddml.engine.content_keys.value_key_sums`): the dense row hash chains every
+    column, zeros included, which a sparse row of 2^18 columns cannot afford. So the
+    two layouts of the same rows have different digests (and a dataset's digest names
+    its layout, see :func:`apply_summaries`); making them equal would change the digest
+    of every dense dataset, which checkpoints made earlier hold.
     """
+    if not isinstance(X, np.ndarray):
+        return value_key_sums(X, y, w, salt=_DIGEST_SALT)
     return row_key_sums(X, y, w, salt=_DIGEST_SALT)
 
 
@@ -118,6 +135,8 @@ def summarise_partition(
     d1 = d2 = 0
     census: LabelCensus | None = None
     census_ok = True  # False once a block has no labels or the census grew too large
+    is_sparse = False
+    nnz = 0
     for item in items:
         if isinstance(item, BlockError):
             return PartitionSummary(partition, n_rows, n_features, has_y, has_w, (), None, item)
@@ -133,6 +152,11 @@ def summarise_partition(
                            f"{item.X.shape[1]} features"),
             )
         n_features = item.X.shape[1]
+        block_sparse = not isinstance(item.X, np.ndarray)
+        is_sparse = is_sparse or block_sparse
+        nnz += int(getattr(item.X, "nnz", 0)) if block_sparse else int(item.X.size)
+        if n_features > MAX_CENSUS_VALUES:  # a census this wide is never kept: skip it
+            census_ok = False
         if item.y is not None:
             has_y = True
             if len(labels) <= MAX_LABELS:
@@ -152,7 +176,7 @@ def summarise_partition(
         d1, d2 = (d1 + a) & _MASK, (d2 + b) & _MASK
     return PartitionSummary(
         partition, n_rows, n_features, has_y, has_w, tuple(sorted(labels)), min_w, None,
-        skipped, tuple(examples), (d1, d2), census if census_ok else None,
+        skipped, tuple(examples), (d1, d2), census if census_ok else None, is_sparse, nnz,
     )
 
 
@@ -194,7 +218,11 @@ def apply_summaries(ds: Any, summaries: list[PartitionSummary]) -> None:
     ds.skipped_examples = tuple(e for s in summaries for e in s.skipped_examples)[:5]
     d1 = sum(s.digest[0] for s in summaries) & _MASK
     d2 = sum(s.digest[1] for s in summaries) & _MASK
-    ds.digest = f"{ds.n_rows}:{ds.n_features}:{d1:016x}{d2:016x}"
+    ds.layout = "sparse" if any(s.sparse for s in summaries) else "dense"
+    ds.nnz = int(sum(s.nnz for s in summaries))
+    # Sparse blocks hash their rows another way (see content_digest): say so in the digest.
+    kind = "csr:" if ds.layout == "sparse" else ""
+    ds.digest = f"{ds.n_rows}:{ds.n_features}:{kind}{d1:016x}{d2:016x}"
     ds.label_census = merged_census(summaries)
 
 

@@ -65,6 +65,7 @@ from typing import Any
 
 import numpy as np
 
+from rddml.engine import sparse
 from rddml.engine.dataset import BlockView, Transform, apply_transforms
 from rddml.engine.records import Block, BlockError, PartitionSummary, SkippedRows, summarise_partition
 from rddml.errors import DataValidationError, InvalidParameterError
@@ -93,12 +94,15 @@ class SourceChanged(RuntimeError):
 
 @dataclass(frozen=True)
 class BlockFile:
-    """One stored block: its first row within the partition and which arrays it has."""
+    """One stored block: its first row within the partition and which arrays it has
+    (a sparse block's features are three files, :func:`rddml.engine.sparse.save_csr`)."""
 
     start: int
     n_rows: int
     has_y: bool
     has_w: bool
+    sparse: bool = False
+    n_features: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,13 +216,17 @@ def write_partition(partition: int, items: Iterable[Block | BlockError | Skipped
         for item in stream:
             if isinstance(item, Block):
                 i = len(blocks)
-                _save(os.path.join(tmp, f"b{i:06d}.X.npy"), item.X)
+                is_sparse = sparse.is_sparse(item.X)
+                if is_sparse:
+                    sparse.save_csr(os.path.join(tmp, f"b{i:06d}"), item.X)
+                else:
+                    _save(os.path.join(tmp, f"b{i:06d}.X.npy"), item.X)
                 if item.y is not None:
                     _save(os.path.join(tmp, f"b{i:06d}.y.npy"), item.y)
                 if item.w is not None:
                     _save(os.path.join(tmp, f"b{i:06d}.w.npy"), item.w)
                 blocks.append(BlockFile(item.start, int(item.X.shape[0]), item.y is not None,
-                                        item.w is not None))
+                                        item.w is not None, is_sparse, int(item.X.shape[1])))
             yield item
 
     try:
@@ -286,7 +294,8 @@ def open_views(handles: Iterable[Any], offsets: np.ndarray, transforms: tuple[Tr
         maps = _worker_maps(os.path.dirname(handle.directory))
         for i, spec in enumerate(handle.blocks):
             stem = os.path.join(handle.directory, f"b{i:06d}")
-            X = maps.open(handle, f"{stem}.X.npy", spec.n_rows)
+            X = (maps.open_csr(handle, stem, spec.n_rows, spec.n_features) if spec.sparse
+                 else maps.open(handle, f"{stem}.X.npy", spec.n_rows))
             y = maps.open(handle, f"{stem}.y.npy", spec.n_rows) if spec.has_y else None
             w = maps.open(handle, f"{stem}.w.npy", spec.n_rows) if spec.has_w else None
             view = BlockView(X, y, w, base + spec.start)
@@ -337,6 +346,18 @@ class WorkerMaps:
         array = _mapped(handle, path, n_rows)
         self._maps[path] = (key, array)
         return array
+
+    def open_csr(self, handle: Handle, stem: str, n_rows: int, n_features: int) -> Any:
+        """A stored CSR block (:func:`rddml.engine.sparse.save_csr`) over its maps, with
+        the same checks as a dense block: ``n_rows + 1`` row starts from 0, and as many
+        values and column indices as the last row start says."""
+        indptr = self.open(handle, f"{stem}.indptr.npy", n_rows + 1)
+        nnz = int(indptr[-1])
+        if int(indptr[0]) != 0 or nnz < 0:
+            raise _missing(handle, f"have a corrupt {os.path.basename(stem)}.indptr.npy")
+        data = self.open(handle, f"{stem}.data.npy", nnz)
+        indices = self.open(handle, f"{stem}.indices.npy", nnz)
+        return sparse.csr(data, indices, indptr, n_features)
 
 
 _MAPS: list[WorkerMaps] = []

@@ -19,9 +19,12 @@ from rddml.errors import DataValidationError
 
 
 def record_width(features: Any) -> int:
-    """The number of features of one record's features (a scalar is one feature)."""
+    """The number of features of one record's features (a scalar is one feature; a
+    vector, sparse or dense, its size; a one-row SciPy sparse matrix its columns)."""
     if np.isscalar(features):
         return 1
+    if hasattr(features, "tocsr") and getattr(features, "ndim", 0) == 2:
+        return int(features.shape[1])
     return len(features)
 
 

@@ -68,9 +68,10 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
 #: Parameters that never change what a fit computes, so they are left out of fingerprints.
-#: The kernel choice changes rounding only: a fit may resume under another one.
+#: The kernel choice changes rounding only: a fit may resume under another one;
+#: ``layout`` changes how the blocks hold the rows, which the data's digest records.
 NOT_FINGERPRINTED = ("checkpoint_dir", "checkpoint_interval", "prediction_col",
-                     "probability_col", "kernels")
+                     "probability_col", "kernels", "layout")
 
 
 def encode(value: Any) -> Any:

@@ -14,11 +14,13 @@ import numpy as np
 import rddml._jit as _jit
 from rddml.base import BaseEstimator
 from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
-from rddml.engine.blocks import BlockDataset
+from rddml.engine.blocks import BlockDataset, is_scipy_sparse
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import Dataset
 from rddml.engine.inputs import as_dataset
 from rddml.engine.precision import DTYPES
+from rddml.engine.sparse import LAYOUTS, canonical
+from rddml.engine.sparse_columns import sparse_scoring, vector_column_width
 from rddml.engine.storage import STORAGES
 from rddml.engine.widths import check_width, dataframe_width, rdd_width
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
@@ -62,6 +64,7 @@ from rddml.linear.predict import (
     predict_blocks,
     predict_dataframe,
     predict_records,
+    predict_sparse_dataframe,
     scores,
 )
 from rddml.linear.softmax import theta_to_original
@@ -196,6 +199,15 @@ class LogisticRegression(BaseEstimator):
         The precision the blocks are stored and multiplied in; ``"float32"`` halves the
         cached blocks and runs single-precision matrix-vector products, with the per-row
         terms and all sums in float64 (docs/performance-kernels.md states the agreement).
+    layout : {"auto", "dense", "sparse"}, default="auto"
+        How the features are held in the cached blocks (:mod:`rddml.engine.sparse`):
+        ``"sparse"`` as CSR matrices, never densified (margins ``X·w`` and gradients
+        ``Xᵀ·r`` from the non-zeros); ``"auto"`` picks sparse for sparse inputs (a wide
+        column of SparseVectors, an RDD of sparse vectors, SciPy sparse arrays) and logs
+        the choice. Both layouts give the same model (to rounding). A dataset built
+        beforehand keeps its own layout.
+        Sparse blocks run their own CSR kernels whatever ``kernels`` says, and
+        ``dtype="float32"`` narrows their stored values only (docs/sparse.md).
 
     Attributes
     ----------
@@ -270,6 +282,7 @@ class LogisticRegression(BaseEstimator):
         upper_bounds_intercept: Any = None,
         kernels: str | None = None,
         dtype: str = "float64",
+        layout: str = "auto",
     ) -> None:
         self.optimizer = optimizer
         self.step_size = step_size
@@ -302,6 +315,7 @@ class LogisticRegression(BaseEstimator):
         self.upper_bounds_intercept = upper_bounds_intercept
         self.kernels = kernels
         self.dtype = dtype
+        self.layout = layout
 
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
@@ -349,6 +363,7 @@ class LogisticRegression(BaseEstimator):
         if self.kernels is not None:
             check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
         check_choice("dtype", self.dtype, DTYPES)
+        check_choice("layout", self.layout, LAYOUTS)
         self._bounded()
 
     def _bounded(self) -> bool:
@@ -379,6 +394,7 @@ class LogisticRegression(BaseEstimator):
             data, backend=self.backend, storage=self.storage, labeled=True, features_col=self.features_col,
             feature_cols=self.feature_cols, label_col=self.label_col, weight_col=self.weight_col,
             dtype=self.dtype,
+            layout=str(self.layout),
         )
 
     def _fit_dataset(self, ds: Dataset) -> None:
@@ -434,8 +450,9 @@ class LogisticRegression(BaseEstimator):
         self._check_finite(coef, intercept, result.n_iter)
         self._fitted(coef, intercept, result, setup, class_weights,
                      np.array([0.0, 1.0]), "binomial")
-        logger.info("logistic regression (%s): %d iterations, %d passes, objective %.10g, "
-                    "converged=%s, %.2fs", self.optimizer, self.n_iter_, self.n_passes_,
+        logger.info("logistic regression (%s, %s layout): %d iterations, %d passes, "
+                    "objective %.10g, converged=%s, %.2fs", self.optimizer, ds.layout,
+                    self.n_iter_, self.n_passes_,
                     self.loss_history_[-1] if self.loss_history_ else float("nan"),
                     self.converged_, time.perf_counter() - started)
 
@@ -642,8 +659,9 @@ class LogisticRegression(BaseEstimator):
                      None if setup["class_weight"] is None
                      else tuple(float(v) for v in setup["class_weight"]),
                      np.arange(K, dtype=np.float64), "multinomial")
-        logger.info("multinomial logistic regression (%s, K=%d): %d iterations, %d passes, "
-                    "objective %.10g, converged=%s, %.2fs", self.optimizer, K, self.n_iter_,
+        logger.info("multinomial logistic regression (%s, K=%d, %s layout): %d iterations, "
+                    "%d passes, objective %.10g, converged=%s, %.2fs", self.optimizer, K,
+                    ds.layout, self.n_iter_,
                     self.n_passes_,
                     self.loss_history_[-1] if self.loss_history_ else float("nan"),
                     self.converged_, time.perf_counter() - started)
@@ -670,7 +688,8 @@ class LogisticRegression(BaseEstimator):
         (multinomial: lists of K floats) in the same order; DataFrame → the DataFrame plus
         a double ``probability_col`` (multinomial: ``array<double>`` of K); BlockDataset →
         RDD of arrays, one per block ((rows, K) for multinomial); NumPy array (n, d) →
-        array (n,) (multinomial: (n, K)).
+        array (n,) (multinomial: (n, K)); a SciPy sparse matrix likewise. A DataFrame whose
+        features are sparse vectors (``layout``) is scored from their non-zeros.
         """
         return self._score(data, threshold=None, out_col=self.probability_col)
 
@@ -686,8 +705,8 @@ class LogisticRegression(BaseEstimator):
         intercept = (np.asarray(self.intercept_, dtype=np.float64) if coef.ndim == 2
                      else float(self.intercept_))
         d = coef.shape[-1]
-        if isinstance(data, np.ndarray):
-            X = np.asarray(data, dtype=np.float64)
+        if isinstance(data, np.ndarray) or is_scipy_sparse(data):
+            X = canonical(data) if is_scipy_sparse(data) else np.asarray(data, dtype=np.float64)
             if X.ndim != 2 or X.shape[1] != d:
                 raise InvalidParameterError(
                     f"The 'data' array must have shape (n, {d}), got {X.shape}."
@@ -700,6 +719,12 @@ class LogisticRegression(BaseEstimator):
             check_width(rdd_width(data, features_of), d, "RDD")
             return predict_records(data, coef, intercept, threshold)
         if is_dataframe(data):
+            if sparse_scoring(data, self.features_col, self.feature_cols, str(self.layout)):
+                assert self.features_col is not None
+                check_width(vector_column_width(data, self.features_col), d, "DataFrame")
+                return predict_sparse_dataframe(data, features_col=self.features_col,
+                                                out_col=out_col, coef=coef,
+                                                intercept=intercept, threshold=threshold)
             features = features_expression(data, self.features_col, self.feature_cols)
             check_width(dataframe_width(data, self.features_col, self.feature_cols, features),
                         d, "DataFrame")

@@ -28,6 +28,7 @@ import rddml._jit as _jit
 from rddml.engine.census import LabelCensus, block_label_census
 from rddml.engine.counter_rng import uniform_for_rows
 from rddml.engine.dataset import BlockView, Dataset, KeyedMerge
+from rddml.engine.sparse import is_sparse
 from rddml.errors import DataValidationError
 from rddml.linear import fused
 from rddml.linear.fused import loss_grad
@@ -53,6 +54,7 @@ from rddml.linear.softmax import (
     softmax_objective,
     theta_to_original,
 )
+from rddml.linear.sparse_kernels import csr_loss_grad, csr_softmax_loss_grad, margins
 
 EVAL_KEY = -1  # evaluate_pass: the key carrying the confusion counts and log loss
 ClassWeights = tuple[float, float] | None
@@ -76,6 +78,10 @@ def _loss_grad_block(block: BlockView,
     assert block.y is not None
     _jit.limit_blas_threads()
     keep = None if batch is None else batch_mask(block, *batch)
+    if is_sparse(block.X):
+        # CSR blocks have their own kernels (rddml.linear.sparse_kernels): ``kernels``
+        # chooses between NumPy and the fused dense kernel, neither of which reads CSR.
+        return csr_loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep)
     return loss_grad(block.X, block.y, block.w, coef, intercept, class_weights, keep,
                      kernels=kernels)
 
@@ -87,9 +93,10 @@ def _warm_up(kernels: str) -> bool:
 
 def warm_up_kernels(ds: Dataset, kernels: str = "auto", dtype: str = "float64") -> None:
     """Compile (or load from numba's cache) the fused kernel in every partition's worker
-    before the first timed pass (only where the kernel will run: the executors decide
-    with the same ``kernels`` mode); reads no block."""
-    if dtype == "float64" and _jit.use_fused(fused.use_fused_logistic(ds.n_features), kernels):
+    before the first timed pass (only where the kernel will run: dense blocks, and the
+    executors decide with the same ``kernels`` mode); reads no block."""
+    if (ds.layout != "sparse" and dtype == "float64"
+            and _jit.use_fused(fused.use_fused_logistic(ds.n_features), kernels)):
         ds.per_partition(_warm_up, kernels)
 
 
@@ -190,7 +197,7 @@ def _evaluation_block(block: BlockView, params: tuple[np.ndarray, float, float]
                       ) -> tuple[EvalStats, ScoreCounts]:
     coef, intercept, threshold = params
     assert block.y is not None
-    z = block.X @ coef + intercept
+    z = margins(block.X, coef, intercept)
     return (block_eval_stats(z, block.y, block.w, threshold),
             block_score_counts(sigmoid(z), block.y, block.w))
 
@@ -250,6 +257,9 @@ def _softmax_loss_grad_block(
     coef, intercept, class_weights, batch = params
     assert block.y is not None
     keep = None if batch is None else batch_mask(block, *batch)
+    if is_sparse(block.X):
+        return csr_softmax_loss_grad(block.X, block.y, block.w, coef, intercept,
+                                     class_weights, keep)
     return block_softmax_loss_grad(block.X, block.y, block.w, coef, intercept, class_weights,
                                    keep)
 

@@ -20,7 +20,9 @@ import numpy as np
 
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import with_features_column
+from rddml.engine.convert import records_matrix
 from rddml.engine.dataset import BlockView
+from rddml.engine.sparse_columns import with_sparse_features_column
 from rddml.engine.widths import record_width
 from rddml.linear.kernels import sigmoid
 from rddml.linear.softmax import softmax_rows
@@ -77,10 +79,12 @@ def _predict_records(
     def flush() -> list[Any]:
         nonlocal done
         try:
-            X = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), d)
+            X = records_matrix(chunk, d, partition=partition, first=done)
         except ValueError:
             # Only on the error path: name the first element of another width.
-            bad = next(i for i, f in enumerate(chunk) if record_width(f) != d)
+            bad = next((i for i, f in enumerate(chunk) if record_width(f) != d), None)
+            if bad is None:
+                raise
             raise ValueError(
                 f"element {done + bad} of partition {partition} has "
                 f"{record_width(chunk[bad])} features, but the model was fitted on {d}"
@@ -103,6 +107,19 @@ def predict_records(rdd: Any, coef: np.ndarray, intercept: Intercept,
     (multinomial), or the predicted class (a float) when ``threshold`` is set."""
     return rdd.mapPartitionsWithIndex(partial(_predict_records, coef=coef,
                                               intercept=intercept, threshold=threshold))
+
+
+def predict_sparse_dataframe(
+    df: Any, *, features_col: str, out_col: str, coef: np.ndarray, intercept: Intercept,
+    threshold: float | None,
+) -> Any:
+    """:func:`predict_dataframe` for a column of sparse vectors, scored from their
+    non-zeros (CSR batches, :func:`rddml.engine.sparse_columns.with_sparse_features_column`)."""
+    vector_out = coef.ndim == 2 and threshold is None
+    return with_sparse_features_column(
+        df, features_col, out_col,
+        partial(scores, coef=coef, intercept=intercept, threshold=threshold),
+        coef.shape[-1], "array<double>" if vector_out else "double")
 
 
 def predict_dataframe(

@@ -179,6 +179,13 @@ def _check_finite(value: float, vector: np.ndarray, iteration: int, optimizer: s
             squared = float(vector @ vector)
         if math.isfinite(squared):
             return
+        if what != "gradient" and step is not None:
+            # The step overshot: the features are fine, the parameters ran away.
+            raise ConvergenceError(
+                f"optimizer={optimizer!r} diverged at iteration {iteration} with "
+                f"step_size={step}: the {what} became too large for double precision "
+                f"(largest component {float(np.max(np.abs(vector))):.3g}). {DIVERGENCE_HINT}"
+            )
         raise ConvergenceError(
             f"optimizer={optimizer!r} cannot continue at iteration {iteration}: the "
             f"{what} is too large for double precision (largest component "

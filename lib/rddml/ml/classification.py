@@ -40,6 +40,7 @@ from rddml.ml._params import (
     add_setters,
     optional_col,
 )
+from rddml.ml._sparse import binary_scores_column, multinomial_scores_column, reads_sparse
 from rddml.ml.summary import (
     BinaryLogisticRegressionSummary,
     BinaryLogisticRegressionTrainingSummary,
@@ -379,15 +380,19 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
         intercept = float(self.rddmlModel.intercept_)
         threshold = float(self.getThreshold())
         d = coef.shape[0]
-        features = features_expression(dataset, self.getOrDefault("featuresCol"), None)
-
-        def score(col: pd.Series) -> pd.DataFrame:
-            z = feature_matrix(col, d) @ coef + intercept
-            return pd.DataFrame({"z": z, "p": np.asarray(sigmoid(z), dtype=np.float64)})
-
-        udf = series_udf(score, pd.DataFrame, "z double, p double")
+        features_col = self.getOrDefault("featuresCol")
         tmp = "__rddml_scores"
-        scored = dataset.withColumn(tmp, udf(features))
+        if reads_sparse(dataset, features_col):  # scored from the vectors' non-zeros
+            scored = dataset.withColumn(tmp, binary_scores_column(features_col, coef, intercept))
+        else:
+            features = features_expression(dataset, features_col, None)
+
+            def score(col: pd.Series) -> pd.DataFrame:
+                z = feature_matrix(col, d) @ coef + intercept
+                return pd.DataFrame({"z": z, "p": np.asarray(sigmoid(z), dtype=np.float64)})
+
+            udf = series_udf(score, pd.DataFrame, "z double, p double")
+            scored = dataset.withColumn(tmp, udf(features))
         z, p = F.col(f"{tmp}.z"), F.col(f"{tmp}.p")
         columns = []
         if raw_col:
@@ -415,17 +420,23 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
         intercept = np.asarray(self.rddmlModel.intercept_, dtype=np.float64)
         thresholds = self._class_thresholds()
         d = coef.shape[1]
-        features = features_expression(dataset, self.getOrDefault("featuresCol"), None)
-
-        def score(col: pd.Series) -> pd.DataFrame:
-            Z = feature_matrix(col, d) @ coef.T + intercept
-            P = softmax_rows(Z) if len(Z) else Z
-            k = np.argmax(Z, axis=1) if thresholds is None else thresholded_argmax(P, thresholds)
-            return pd.DataFrame({"z": list(Z), "p": list(P), "k": k.astype(np.float64)})
-
-        udf = series_udf(score, pd.DataFrame, "z array<double>, p array<double>, k double")
+        features_col = self.getOrDefault("featuresCol")
         tmp = "__rddml_scores"
-        scored = dataset.withColumn(tmp, udf(features))
+        if reads_sparse(dataset, features_col):  # scored from the vectors' non-zeros
+            scored = dataset.withColumn(
+                tmp, multinomial_scores_column(features_col, coef, intercept, thresholds))
+        else:
+            features = features_expression(dataset, features_col, None)
+
+            def score(col: pd.Series) -> pd.DataFrame:
+                Z = feature_matrix(col, d) @ coef.T + intercept
+                P = softmax_rows(Z) if len(Z) else Z
+                k = (np.argmax(Z, axis=1) if thresholds is None
+                     else thresholded_argmax(P, thresholds))
+                return pd.DataFrame({"z": list(Z), "p": list(P), "k": k.astype(np.float64)})
+
+            udf = series_udf(score, pd.DataFrame, "z array<double>, p array<double>, k double")
+            scored = dataset.withColumn(tmp, udf(features))
         columns = []
         if raw_col:
             columns.append(array_to_vector(F.col(f"{tmp}.z")).alias(raw_col))

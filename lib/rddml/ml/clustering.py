@@ -35,6 +35,7 @@ from rddml.ml._params import (
     add_setters,
     optional_col,
 )
+from rddml.ml._sparse import cluster_column, reads_sparse
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -236,7 +237,10 @@ class KMeansModel(RddmlModel, KMeansParams, RddmlReadable["KMeansModel"]):
         centres = np.asarray(self.rddmlModel.cluster_centers_, dtype=np.float64)
         cosine = self.rddmlModel.distance == "cosine"
         d = centres.shape[1]
-        features = features_expression(dataset, self.getOrDefault("featuresCol"), None)
+        features_col = self.getOrDefault("featuresCol")
+        if reads_sparse(dataset, features_col):  # assigned from the vectors' non-zeros
+            return dataset.withColumn(pred_col, cluster_column(features_col, centres, cosine))
+        features = features_expression(dataset, features_col, None)
 
         def assign(col: pd.Series) -> pd.Series:
             labels = assign_points(feature_matrix(col, d), centres, cosine)
