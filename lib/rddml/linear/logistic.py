@@ -13,15 +13,13 @@ import numpy as np
 
 import rddml._jit as _jit
 from rddml.base import BaseEstimator
-from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
+from rddml.engine.backend import is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset, is_scipy_sparse
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import Dataset
-from rddml.engine.inputs import as_dataset
-from rddml.engine.precision import DTYPES
-from rddml.engine.sparse import LAYOUTS, canonical
+from rddml.engine.inputs import as_dataset, check_engine_params
+from rddml.engine.sparse import canonical
 from rddml.engine.sparse_columns import sparse_scoring, vector_column_width
-from rddml.engine.storage import STORAGES
 from rddml.engine.widths import check_width, dataframe_width, rdd_width
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
 from rddml.io import tracking
@@ -74,9 +72,7 @@ from rddml.params import (
     check_float,
     check_int,
     check_is_fitted,
-    check_optional_str,
     check_seed,
-    check_str_list,
 )
 from rddml.progress import Bar, progress_bar
 
@@ -316,20 +312,8 @@ class LogisticRegression(BaseEstimator):
                 )
         check_float("threshold", self.threshold, low=0.0, high=1.0)
         check_seed("seed", self.seed)
-        check_optional_str("features_col", self.features_col)
-        check_str_list("feature_cols", self.feature_cols)
-        check_optional_str("label_col", self.label_col)
-        check_optional_str("weight_col", self.weight_col)
-        check_optional_str("prediction_col", self.prediction_col)
-        check_optional_str("probability_col", self.probability_col)
-        check_optional_str("checkpoint_dir", self.checkpoint_dir)
-        check_int("checkpoint_interval", self.checkpoint_interval, low=1)
-        check_choice("backend", self.backend, BACKENDS)
-        check_choice("storage", self.storage, STORAGES)
-        if self.kernels is not None:
-            check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
-        check_choice("dtype", self.dtype, DTYPES)
-        check_choice("layout", self.layout, LAYOUTS)
+        check_engine_params(self, columns=("features_col", "label_col", "weight_col",
+                                           "prediction_col", "probability_col"))
 
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> LogisticRegression:
