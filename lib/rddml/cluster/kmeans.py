@@ -27,7 +27,7 @@ from rddml.engine.blocks import BlockDataset, is_scipy_sparse
 from rddml.engine.columns import features_expression, with_features_column
 from rddml.engine.convert import score_records
 from rddml.engine.dataset import BlockView, Dataset
-from rddml.engine.inputs import as_dataset, check_engine_params
+from rddml.engine.inputs import check_engine_params
 from rddml.engine.sparse import canonical, csr, is_sparse, row_norms_sq
 from rddml.engine.sparse_columns import (
     sparse_scoring,
@@ -36,7 +36,6 @@ from rddml.engine.sparse_columns import (
 )
 from rddml.engine.widths import check_width, dataframe_width, rdd_width
 from rddml.errors import InvalidParameterError
-from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_kmeans_model
 from rddml.params import (
@@ -242,27 +241,12 @@ class KMeans(BaseEstimator):
         """Cluster ``data``: an RDD of points (or ``(point, weight)`` pairs), a DataFrame,
         or a dataset built with :class:`~rddml.BlockDataset` /
         :class:`~rddml.engine.frames.FrameDataset`. Returns ``self``."""
-        self._validate_params()
-        ds, owned = self._dataset(data)
-        try:
-            work = unit_rows_view(ds) if self.distance == "cosine" else ds
-            self._fit_dataset(work)
-        finally:
-            if owned:
-                ds.unpersist()
-        tracking.log_fit(self, backend=ds.backend)
-        return self
-
-    def _dataset(self, data: Any) -> tuple[Dataset, bool]:
-        """An engine dataset of ``data`` on the backend ``backend`` resolves to."""
-        return as_dataset(
-            data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
-            layout=str(self.layout),
-        )
+        return self._fit(data)
 
     def _fit_dataset(self, ds: Dataset) -> None:
         """The fit on an engine dataset: initialisation, Lloyd loop, checkpoints."""
+        if self.distance == "cosine":
+            ds = unit_rows_view(ds)
         k = int(self.k)
         if ds.has_weights and ds.min_weight is not None and ds.min_weight < 0:
             raise InvalidParameterError(
@@ -408,13 +392,9 @@ class KMeans(BaseEstimator):
         """Weighted sum of squared distances of ``data`` to the fitted centres (``1 - cos``
         summed for ``distance="cosine"``): one pass, on the backend ``fit`` would use."""
         check_is_fitted(self, "cluster_centers_")
-        ds, owned = self._dataset(data)
-        try:
+        with self._data(data) as ds:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
             cost = cost_pass(work, self.cluster_centers_)
-        finally:
-            if owned:
-                ds.unpersist()
         return cost / 2 if self.distance == "cosine" else cost
 
     # ----------------------------------------------------------- persistence

@@ -17,12 +17,11 @@ from rddml.engine.backend import is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset, is_scipy_sparse
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import Dataset
-from rddml.engine.inputs import as_dataset, check_engine_params
+from rddml.engine.inputs import check_engine_params
 from rddml.engine.sparse import canonical
 from rddml.engine.sparse_columns import sparse_scoring, vector_column_width
 from rddml.engine.widths import check_width, dataframe_width, rdd_width
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
-from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_logistic_model
 from rddml.linear import multinomial
@@ -219,6 +218,8 @@ class LogisticRegression(BaseEstimator):
 
     _repr_params = ("optimizer", "reg_param", "l1_ratio", "max_iter", "standardize")
 
+    _labeled = True
+
     def __init__(
         self,
         optimizer: str = "lbfgs",
@@ -320,24 +321,7 @@ class LogisticRegression(BaseEstimator):
         """Fit on ``data``: an RDD of ``(features, label)`` or ``(features, label, weight)``
         tuples, a DataFrame, or a labelled dataset (:class:`~rddml.BlockDataset` or
         :class:`~rddml.engine.frames.FrameDataset`). Labels must be 0 or 1. Returns ``self``."""
-        self._validate_params()
-        ds, owned = self._dataset(data)
-        try:
-            self._fit_dataset(ds)
-        finally:
-            if owned:
-                ds.unpersist()
-        tracking.log_fit(self, backend=ds.backend)
-        return self
-
-    def _dataset(self, data: Any) -> tuple[Dataset, bool]:
-        """An engine dataset of ``data`` on the backend ``backend`` resolves to."""
-        return as_dataset(
-            data, backend=self.backend, storage=self.storage, labeled=True, features_col=self.features_col,
-            feature_cols=self.feature_cols, label_col=self.label_col, weight_col=self.weight_col,
-            dtype=self.dtype,
-            layout=str(self.layout),
-        )
+        return self._fit(data)
 
     def _fit_dataset(self, ds: Dataset) -> None:
         check_labels_and_weights(ds)
@@ -650,27 +634,19 @@ class LogisticRegression(BaseEstimator):
         check_is_fitted(self, "coef_")
         if self.coef_.ndim == 2:
             return self._evaluate_multinomial(data)
-        ds, owned = self._dataset(data)
-        try:
+        with self._data(data) as ds:
             check_labelled(ds, require_both=False)
             self._check_width(ds.n_features)
             stats, auc = evaluate_pass(ds, self.coef_, float(self.intercept_),
                                        float(self.threshold))
-        finally:
-            if owned:
-                ds.unpersist()
         metrics = classification_metrics(stats, auc)
         metrics["threshold"] = float(self.threshold)
         return metrics
 
     def _evaluate_multinomial(self, data: Any) -> dict[str, Any]:
-        ds, owned = self._dataset(data)
-        try:
+        with self._data(data) as ds:
             return multinomial.evaluate(ds, self.coef_, np.asarray(self.intercept_),
                                         self._check_width)
-        finally:
-            if owned:
-                ds.unpersist()
 
     # ----------------------------------------------------------- persistence
     _fitted_attribute = "coef_"
