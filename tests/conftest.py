@@ -20,6 +20,7 @@ def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "xdist_group(name): tests that run in one xdist worker")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups in its own hook
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """Under ``pytest -n 2 --dist loadgroup`` (``make test``) keep each module's tests in
     one worker, so module-scoped fixtures (fitted models, datasets) are built once, and all
