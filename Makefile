@@ -14,14 +14,22 @@ SPARK35_TESTS := tests/test_backends.py tests/test_logistic_job.py \
 	tests/test_dataframe_backend.py::test_the_mapinarrow_fallback_builds_the_same_blocks \
 	tests/test_ml_persistence.py tests/test_ml_compat.py tests/test_ml_docstrings.py
 
+# Two pytest workers (pytest-xdist): many tests wait on Spark's scheduling and JVM round
+# trips rather than on the CPU. Each worker takes whole modules (tests/conftest.py).
+PYTEST_PARALLEL := -n 2
+
+# The pyspark 3.5 environment is built while the main suite runs (pip waits on I/O).
 test: bootstrap
-	$(VENV)/python -m pytest
+	@mkdir -p build
+	@set -e; RDDML_ENV=spark35 tools/bootstrap.sh > build/bootstrap-spark35.log 2>&1 & boot=$$!; \
+	status=0; $(VENV)/python -m pytest $(PYTEST_PARALLEL) || status=$$?; \
+	if ! wait $$boot; then cat build/bootstrap-spark35.log; exit 1; fi; exit $$status
 	$(MAKE) test-spark35
 	$(VENV)/ruff check lib jobs tests tools
 	$(VENV)/mypy lib jobs tools
 
 pytest: bootstrap
-	$(VENV)/python -m pytest
+	$(VENV)/python -m pytest $(PYTEST_PARALLEL)
 
 test-spark35:
 	@RDDML_ENV=spark35 tools/bootstrap.sh

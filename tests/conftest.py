@@ -15,19 +15,19 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
-def pytest_configure(config: Any) -> None:
-    # pytest-xdist registers this marker itself; without it the suite still runs serially.
-    config.addinivalue_line("markers", "xdist_group(name): tests that run in one xdist worker")
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist (``make test``: ``-n 2``)
+def pytest_xdist_make_scheduler(config: Any, log: Any) -> Any:
+    """Hand each worker whole modules, so module-scoped fixtures (fitted models,
+    datasets) are built once, and all of ``tests/cluster/`` to one worker, so one local
+    cluster serves them. (xdist's own ``--dist loadgroup`` does not group under pytest 9.)"""
+    from xdist.scheduler import LoadScopeScheduling
 
+    class ByModule(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/cluster/" if path.startswith("tests/cluster/") else path
 
-def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """Under ``pytest -n 2 --dist loadgroup`` (``make test``) keep each module's tests in
-    one worker, so module-scoped fixtures (fitted models, datasets) are built once, and all
-    cluster tests in one worker, so one local cluster serves them."""
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        group = "cluster" if path.startswith("tests/cluster/") else path
-        item.add_marker(pytest.mark.xdist_group(group))
+    return ByModule(config, log)
 
 
 @pytest.fixture(scope="session")

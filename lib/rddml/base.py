@@ -1,4 +1,5 @@
-"""What both estimators share: scikit-learn's parameter protocol.
+"""What both estimators share: scikit-learn's parameter protocol, and reading the data
+a fit or a score is given as an engine dataset.
 
 ``get_params(deep=True)`` and ``set_params(**params)`` read and write the constructor
 parameters, so :func:`sklearn.base.clone`, ``GridSearchCV``-style tools and
@@ -10,9 +11,14 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
+from rddml.engine.dataset import Dataset
+from rddml.engine.inputs import as_dataset
 from rddml.errors import InvalidParameterError
+from rddml.io import tracking
 from rddml.io.persist import load_model, model_file, save_model
 from rddml.params import check_is_fitted
 
@@ -28,6 +34,52 @@ class BaseEstimator:
     """
 
     _fitted_attribute: ClassVar[str] = ""
+    #: Whether the data carry labels (read from ``label_col``) besides the features.
+    _labeled: ClassVar[bool] = False
+
+    # The engine parameters every estimator's ``__init__`` stores.
+    features_col: str | None
+    feature_cols: list[str] | None
+    weight_col: str | None
+    backend: str
+    storage: str
+    dtype: str
+    layout: str
+
+    def _validate_params(self) -> None:
+        raise NotImplementedError
+
+    def _fit_dataset(self, ds: Dataset) -> None:
+        raise NotImplementedError
+
+    def _dataset(self, data: Any) -> tuple[Dataset, bool]:
+        """``(dataset, owned)``: an engine dataset of ``data`` on the backend ``backend``
+        resolves to (:func:`~rddml.engine.inputs.as_dataset`)."""
+        return as_dataset(
+            data, backend=self.backend, storage=self.storage, labeled=self._labeled,
+            features_col=self.features_col, feature_cols=self.feature_cols,
+            label_col=getattr(self, "label_col", None) if self._labeled else None,
+            weight_col=self.weight_col, dtype=self.dtype, layout=str(self.layout),
+        )
+
+    @contextmanager
+    def _data(self, data: Any) -> Iterator[Dataset]:
+        """``data`` as an engine dataset for a ``with`` block; one built here is
+        unpersisted when the block ends, however it ends."""
+        ds, owned = self._dataset(data)
+        try:
+            yield ds
+        finally:
+            if owned:
+                ds.unpersist()
+
+    def _fit(self: E, data: Any) -> E:
+        """``fit``: validate the parameters, fit on ``data``'s dataset, log the fit."""
+        self._validate_params()
+        with self._data(data) as ds:
+            self._fit_dataset(ds)
+        tracking.log_fit(self, backend=ds.backend)
+        return self
 
     @classmethod
     def _param_names(cls) -> list[str]:

@@ -17,7 +17,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -308,18 +310,21 @@ def n_local_trials(k: int) -> int:
     return 2 + int(np.log(k))
 
 
-def weighted_kmeans_plus_plus(
-    points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Greedy k-means++ seeding on a small weighted set of points (driver side of k-means||).
+def greedy_kmeans_plus_plus(
+    weights: np.ndarray, k: int, rng: np.random.Generator,
+    to_row: Callable[[int], np.ndarray], to_rows: Callable[[np.ndarray], np.ndarray],
+) -> list[int]:
+    """The rows greedy k-means++ seeding chooses among weighted points, in order.
 
-    The first centre is drawn with probability proportional to weight; each next one is
-    the best (lowest resulting cost) of ``n_local_trials(k)`` candidates drawn with
-    probability proportional to weight × squared distance to the closest chosen centre.
+    The first is drawn with probability proportional to weight; each next one is the
+    best (lowest resulting cost) of ``n_local_trials(k)`` candidates drawn with
+    probability proportional to weight × squared distance to the closest chosen row.
+    ``to_row(i)`` gives every point's squared distance to point ``i`` (n,), ``to_rows``
+    those to each of several points (n, len(rows)): the points' layout stays theirs.
     """
-    n = points.shape[0]
+    n = weights.shape[0]
     chosen = [int(rng.choice(n, p=weights / weights.sum()))]
-    d2 = ((points - points[chosen[0]]) ** 2).sum(axis=1)
+    d2 = to_row(chosen[0])
     trials = n_local_trials(k)
     for _ in range(1, k):
         p = weights * d2
@@ -327,11 +332,29 @@ def weighted_kmeans_plus_plus(
         if total <= 0:
             break
         cands = rng.choice(n, size=trials, p=p / total)
-        cand_d2 = squared_distances(points, points[cands])  # (n, trials)
+        cand_d2 = to_rows(cands)  # (n, trials)
         costs = (np.minimum(d2[:, None], cand_d2) * weights[:, None]).sum(axis=0)
         best = int(cands[int(np.argmin(costs))])
         chosen.append(best)
-        d2 = np.minimum(d2, ((points - points[best]) ** 2).sum(axis=1))
+        d2 = np.minimum(d2, to_row(best))
+    return chosen
+
+
+def _sq_dist_to_row(points: np.ndarray, i: int) -> np.ndarray:
+    return np.asarray(((points - points[i]) ** 2).sum(axis=1))
+
+
+def _sq_dist_to_rows(points: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return squared_distances(points, points[rows])
+
+
+def weighted_kmeans_plus_plus(
+    points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Greedy k-means++ seeding on a small weighted set of points (driver side of k-means||):
+    the rows :func:`greedy_kmeans_plus_plus` chooses."""
+    chosen = greedy_kmeans_plus_plus(weights, k, rng, partial(_sq_dist_to_row, points),
+                                     partial(_sq_dist_to_rows, points))
     return points[chosen].copy()
 
 

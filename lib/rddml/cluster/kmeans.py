@@ -22,23 +22,20 @@ from rddml.cluster.passes import (
     unit_rows_view,
     warm_up_kernels,
 )
-from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
+from rddml.engine.backend import is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset, is_scipy_sparse
 from rddml.engine.columns import features_expression, with_features_column
-from rddml.engine.convert import records_matrix
+from rddml.engine.convert import score_records
 from rddml.engine.dataset import BlockView, Dataset
-from rddml.engine.inputs import as_dataset
-from rddml.engine.precision import DTYPES
-from rddml.engine.sparse import LAYOUTS, canonical, csr, is_sparse, row_norms_sq
+from rddml.engine.inputs import check_engine_params
+from rddml.engine.sparse import canonical, csr, is_sparse, row_norms_sq
 from rddml.engine.sparse_columns import (
     sparse_scoring,
     vector_column_width,
     with_sparse_features_column,
 )
-from rddml.engine.storage import STORAGES
-from rddml.engine.widths import check_width, dataframe_width, rdd_width, record_width
+from rddml.engine.widths import check_width, dataframe_width, rdd_width
 from rddml.errors import InvalidParameterError
-from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_kmeans_model
 from rddml.params import (
@@ -47,9 +44,7 @@ from rddml.params import (
     check_int,
     check_is_fitted,
     check_matrix,
-    check_optional_str,
     check_seed,
-    check_str_list,
 )
 from rddml.progress import Bar, progress_bar
 
@@ -235,18 +230,7 @@ class KMeans(BaseEstimator):
         check_choice("distance", self.distance, DISTANCES)
         check_choice("empty_cluster", self.empty_cluster, EMPTY_CLUSTER)
         check_choice("aggregation", self.aggregation, AGGREGATIONS)
-        check_optional_str("features_col", self.features_col)
-        check_str_list("feature_cols", self.feature_cols)
-        check_optional_str("weight_col", self.weight_col)
-        check_optional_str("prediction_col", self.prediction_col)
-        check_optional_str("checkpoint_dir", self.checkpoint_dir)
-        check_int("checkpoint_interval", self.checkpoint_interval, low=1)
-        check_choice("backend", self.backend, BACKENDS)
-        check_choice("storage", self.storage, STORAGES)
-        if self.kernels is not None:
-            check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
-        check_choice("dtype", self.dtype, DTYPES)
-        check_choice("layout", self.layout, LAYOUTS)
+        check_engine_params(self, columns=("features_col", "weight_col", "prediction_col"))
         if isinstance(self.init, str):
             check_choice("init", self.init, INITS)
         else:
@@ -257,23 +241,12 @@ class KMeans(BaseEstimator):
         """Cluster ``data``: an RDD of points (or ``(point, weight)`` pairs), a DataFrame,
         or a dataset built with :class:`~rddml.BlockDataset` /
         :class:`~rddml.engine.frames.FrameDataset`. Returns ``self``."""
-        self._validate_params()
-        ds, owned = as_dataset(
-            data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
-            layout=str(self.layout),
-        )
-        try:
-            work = unit_rows_view(ds) if self.distance == "cosine" else ds
-            self._fit_dataset(work)
-        finally:
-            if owned:
-                ds.unpersist()
-        tracking.log_fit(self, backend=ds.backend)
-        return self
+        return self._fit(data)
 
     def _fit_dataset(self, ds: Dataset) -> None:
         """The fit on an engine dataset: initialisation, Lloyd loop, checkpoints."""
+        if self.distance == "cosine":
+            ds = unit_rows_view(ds)
         k = int(self.k)
         if ds.has_weights and ds.min_weight is not None and ds.min_weight < 0:
             raise InvalidParameterError(
@@ -405,7 +378,8 @@ class KMeans(BaseEstimator):
         if is_rdd(data):
             check_width(rdd_width(data, _record_features), d, "RDD")
             return data.mapPartitionsWithIndex(
-                partial(_predict_records, centres=centres, cosine=cosine)
+                partial(score_records, d=d, features_of=_record_features,
+                        score=partial(assign_points, centres=centres, cosine=cosine))
             )
         if is_dataframe(data):
             return _predict_dataframe(self, data)
@@ -418,17 +392,9 @@ class KMeans(BaseEstimator):
         """Weighted sum of squared distances of ``data`` to the fitted centres (``1 - cos``
         summed for ``distance="cosine"``): one pass, on the backend ``fit`` would use."""
         check_is_fitted(self, "cluster_centers_")
-        ds, owned = as_dataset(
-            data, backend=self.backend, storage=self.storage, labeled=False, features_col=self.features_col,
-            feature_cols=self.feature_cols, weight_col=self.weight_col, dtype=self.dtype,
-            layout=str(self.layout),
-        )
-        try:
+        with self._data(data) as ds:
             work = unit_rows_view(ds) if self.distance == "cosine" else ds
             cost = cost_pass(work, self.cluster_centers_)
-        finally:
-            if owned:
-                ds.unpersist()
         return cost / 2 if self.distance == "cosine" else cost
 
     # ----------------------------------------------------------- persistence
@@ -491,38 +457,6 @@ def _record_features(record: Any) -> Any:
     """The features of an RDD element: the element, or the first of a ``(features, x)`` pair."""
     is_pair = isinstance(record, tuple) and len(record) == 2 and not np.isscalar(record[0])
     return record[0] if is_pair else record
-
-
-def _predict_records(
-    partition: int, records: Any, *, centres: np.ndarray, cosine: bool
-) -> Any:
-    chunk: list[Any] = []
-    d = centres.shape[1]
-    done = 0
-
-    def flush() -> list[int]:
-        nonlocal done
-        try:
-            X = records_matrix(chunk, d, partition=partition, first=done)
-        except ValueError:
-            # Only on the error path: name the first element of another width.
-            bad = next((i for i, f in enumerate(chunk) if record_width(f) != d), None)
-            if bad is None:
-                raise
-            raise ValueError(
-                f"element {done + bad} of partition {partition} has "
-                f"{record_width(chunk[bad])} features, but the model was fitted on {d}"
-            ) from None
-        done += len(chunk)
-        chunk.clear()
-        return assign_points(X, centres, cosine).tolist()  # type: ignore[no-any-return]
-
-    for record in records:
-        chunk.append(_record_features(record))
-        if len(chunk) >= 8192:
-            yield from flush()
-    if chunk:
-        yield from flush()
 
 
 def _predict_dataframe(model: KMeans, df: Any) -> Any:

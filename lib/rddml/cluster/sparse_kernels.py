@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from rddml.cluster.kernels import LloydStats, _top_order, n_local_trials
+from rddml.cluster.kernels import LloydStats, _top_order, greedy_kmeans_plus_plus
 from rddml.engine.sparse import (
     canonical,
     csr,
@@ -263,25 +263,20 @@ def _sq_dist_to_row(P: Any, c: Any) -> np.ndarray:
     return segment_sums(np.asarray(diff.data, dtype=np.float64) ** 2, diff.indptr)
 
 
+def _sq_dist_to_point(points: Any, i: int) -> np.ndarray:
+    return _sq_dist_to_row(points, points[int(i)])
+
+
+def _sq_dist_to_points(points: Any, rows: np.ndarray) -> np.ndarray:
+    return np.stack([_sq_dist_to_point(points, int(c)) for c in rows], axis=1)
+
+
 def weighted_kmeans_plus_plus(points: Any, weights: np.ndarray, k: int,
                               rng: np.random.Generator) -> Any:
     """:func:`rddml.cluster.kernels.weighted_kmeans_plus_plus` on CSR points: the same
     draws, returning the chosen rows as CSR."""
-    n = points.shape[0]
-    chosen = [int(rng.choice(n, p=weights / weights.sum()))]
-    d2 = _sq_dist_to_row(points, points[chosen[0]])
-    trials = n_local_trials(k)
-    for _ in range(1, k):
-        p = weights * d2
-        total = p.sum()
-        if total <= 0:
-            break
-        cands = rng.choice(n, size=trials, p=p / total)
-        cand_d2 = np.stack([_sq_dist_to_row(points, points[int(c)]) for c in cands], axis=1)
-        costs = (np.minimum(d2[:, None], cand_d2) * weights[:, None]).sum(axis=0)
-        best = int(cands[int(np.argmin(costs))])
-        chosen.append(best)
-        d2 = np.minimum(d2, _sq_dist_to_row(points, points[best]))
+    chosen = greedy_kmeans_plus_plus(weights, k, rng, functools.partial(_sq_dist_to_point, points),
+                                     functools.partial(_sq_dist_to_points, points))
     return canonical(points[chosen])
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rddml.engine.sparse import is_sparse
-from rddml.engine.sparse_columns import is_vector_struct, struct_to_csr
+from rddml.engine.sparse_columns import batch_width, is_vector_struct, struct_to_csr
 from rddml.errors import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -206,13 +206,7 @@ def arrow_batch_columns(
             pos = _first_null(values)
             row = int(np.searchsorted(offsets, pos, side="right") - 1)
             raise ValueError(f"row {first_row + row} {where}")
-        d = int(lengths[0]) if n else 0
-        if n and np.any(lengths != d):
-            row = int(np.flatnonzero(lengths != d)[0])
-            raise ValueError(
-                f"row {first_row + row} of the partition has {int(lengths[row])} features, "
-                f"expected {d}"
-            )
+        d = batch_width(lengths, first_row, "has {size} features, expected {d}")
         X = _doubles(values).reshape(n, d)
     else:
         features = []

@@ -27,12 +27,14 @@ from rddml.engine.cutting import BlockCutter, check_finite, partition_row
 from rddml.engine.records import Block, BlockError
 from rddml.engine.sparse import check_csr, is_sparse
 from rddml.engine.storage import Build, write_partition
+from rddml.engine.widths import record_width
 
 if TYPE_CHECKING:
     from pyspark import RDD
     from pyspark.sql import DataFrame
 
-#: Records turned into one matrix at a time (one ``np.asarray`` call) before cutting.
+#: Records turned into one matrix at a time (one ``np.asarray`` call) before cutting or
+#: scoring.
 RECORDS_PER_SLICE = 8192
 
 #: Arrow batches of about 1 MiB for the DataFrame conversion (Spark's default of 10000
@@ -172,6 +174,44 @@ def records_matrix(features: list[Any], d: int, *, partition: int = 0, first: in
         except BadVectorIndex as exc:
             raise ValueError(f"{_element(i, partition=partition, offset=first)} {exc}") from None
     return np.asarray(rows_dense, dtype=np.float64).reshape(len(features), d)
+
+
+def score_records(
+    partition: int, records: Iterable[Any], *, d: int, features_of: Callable[[Any], Any],
+    score: Callable[[Any], np.ndarray],
+) -> Iterator[Any]:
+    """Score an RDD partition's records in their order, :data:`RECORDS_PER_SLICE` at a
+    time: ``score`` of the :func:`records_matrix` of the records' features
+    (``features_of`` of each record), as Python values (one per row of the result).
+
+    Raises ValueError naming the element of ``partition`` that has not ``d`` features.
+    """
+    chunk: list[Any] = []
+    done = 0
+
+    def flush() -> list[Any]:
+        nonlocal done
+        try:
+            X = records_matrix(chunk, d, partition=partition, first=done)
+        except ValueError:
+            # Only on the error path: name the first element of another width.
+            bad = next((i for i, f in enumerate(chunk) if record_width(f) != d), None)
+            if bad is None:
+                raise
+            raise ValueError(
+                f"element {done + bad} of partition {partition} has "
+                f"{record_width(chunk[bad])} features, but the model was fitted on {d}"
+            ) from None
+        done += len(chunk)
+        chunk.clear()
+        return score(X).tolist()  # type: ignore[no-any-return]
+
+    for record in records:
+        chunk.append(features_of(record))
+        if len(chunk) >= RECORDS_PER_SLICE:
+            yield from flush()
+    if chunk:
+        yield from flush()
 
 
 def _csr_rows(rows: list[tuple[np.ndarray, np.ndarray]], d: int) -> Any:

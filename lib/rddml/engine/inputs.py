@@ -5,16 +5,45 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rddml.engine.backend import is_dataframe, is_rdd, resolve_backend
+import rddml._jit as _jit
+from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd, resolve_backend
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.dataset import Dataset
 from rddml.engine.frames import FrameDataset
+from rddml.engine.precision import DTYPES
+from rddml.engine.sparse import LAYOUTS
 from rddml.engine.sparse_columns import describe
+from rddml.engine.storage import STORAGES
 from rddml.errors import InvalidParameterError
+from rddml.params import check_choice, check_int, check_optional_str, check_str_list
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["as_dataset", "is_dataframe", "is_rdd"]
+__all__ = ["as_dataset", "check_engine_params", "is_dataframe", "is_rdd"]
+
+
+def check_engine_params(estimator: Any, *, columns: tuple[str, ...]) -> None:
+    """Check the parameters every estimator hands to the engine, read from
+    ``estimator``'s attributes: the optional column names ``columns`` (in that order),
+    ``feature_cols``, the checkpoints (``checkpoint_dir``, ``checkpoint_interval``), and
+    ``backend``, ``storage``, ``kernels``, ``dtype`` and ``layout``.
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the first parameter that is not valid, its value and what was expected.
+    """
+    for name in columns:
+        check_optional_str(name, getattr(estimator, name))
+    check_str_list("feature_cols", estimator.feature_cols)
+    check_optional_str("checkpoint_dir", estimator.checkpoint_dir)
+    check_int("checkpoint_interval", estimator.checkpoint_interval, low=1)
+    check_choice("backend", estimator.backend, BACKENDS)
+    check_choice("storage", estimator.storage, STORAGES)
+    if estimator.kernels is not None:
+        check_choice("kernels", estimator.kernels, _jit.KERNEL_MODES)
+    check_choice("dtype", estimator.dtype, DTYPES)
+    check_choice("layout", estimator.layout, LAYOUTS)
 
 
 def as_dataset(

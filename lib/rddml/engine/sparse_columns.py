@@ -43,6 +43,19 @@ def is_vector_struct(column: Any) -> bool:
                 and t.get_field_index("values") >= 0)
 
 
+def batch_width(sizes: np.ndarray, first_row: int, mismatch: str) -> int:
+    """The number of features every row of a batch has (``sizes``, one per row): that of
+    its first row, 0 for no row. Raises ValueError naming the first row of another size
+    (``first_row`` + its index in the batch) with ``mismatch`` formatted with its
+    ``size`` and the expected ``d``."""
+    d = int(sizes[0]) if sizes.size else 0
+    if sizes.size and np.any(sizes != d):
+        row = int(np.flatnonzero(sizes != d)[0])
+        raise ValueError(f"row {first_row + row} of the partition "
+                         + mismatch.format(size=int(sizes[row]), d=d))
+    return d
+
+
 def struct_to_csr(column: Any, first_row: int, source: list[str]) -> Any:
     """One batch of a vector column's struct as a canonical-form candidate CSR matrix
     (the caller checks the indices). Raises ValueError naming the first bad row
@@ -68,13 +81,9 @@ def struct_to_csr(column: Any, first_row: int, source: list[str]) -> Any:
         row = int(np.flatnonzero(bad_kind)[0])
         raise ValueError(f"row {first_row + row} of the partition is not a vector "
                          f"(type {int(kind[row])})")
-    d = int(sizes[0]) if n else 0
-    if n and np.any(sizes != d):
-        row = int(np.flatnonzero(sizes != d)[0])
-        raise ValueError(
-            f"row {first_row + row} of the partition is a vector of size {int(sizes[row])}, "
-            f"expected {d} like the first row of the partition (every vector needs the "
-            "same number of features)")
+    d = batch_width(sizes, first_row, "is a vector of size {size}, expected {d} like the "
+                    "first row of the partition (every vector needs the same number of "
+                    "features)")
     vals = np.asarray(values.flatten(), dtype=np.float64)
     sparse_rows = kind == 0
     entry_sparse = np.repeat(sparse_rows, lengths)

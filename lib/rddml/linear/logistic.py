@@ -13,18 +13,15 @@ import numpy as np
 
 import rddml._jit as _jit
 from rddml.base import BaseEstimator
-from rddml.engine.backend import BACKENDS, is_dataframe, is_rdd
+from rddml.engine.backend import is_dataframe, is_rdd
 from rddml.engine.blocks import BlockDataset, is_scipy_sparse
 from rddml.engine.columns import features_expression
 from rddml.engine.dataset import Dataset
-from rddml.engine.inputs import as_dataset
-from rddml.engine.precision import DTYPES
-from rddml.engine.sparse import LAYOUTS, canonical
+from rddml.engine.inputs import check_engine_params
+from rddml.engine.sparse import canonical
 from rddml.engine.sparse_columns import sparse_scoring, vector_column_width
-from rddml.engine.storage import STORAGES
 from rddml.engine.widths import check_width, dataframe_width, rdd_width
 from rddml.errors import ConvergenceError, DataValidationError, InvalidParameterError
-from rddml.io import tracking
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_logistic_model
 from rddml.linear import multinomial
@@ -82,9 +79,7 @@ from rddml.params import (
     check_float,
     check_int,
     check_is_fitted,
-    check_optional_str,
     check_seed,
-    check_str_list,
 )
 from rddml.progress import Bar, progress_bar
 
@@ -249,6 +244,8 @@ class LogisticRegression(BaseEstimator):
 
     _repr_params = ("optimizer", "reg_param", "l1_ratio", "max_iter", "standardize")
 
+    _labeled = True
+
     def __init__(
         self,
         optimizer: str = "lbfgs",
@@ -350,20 +347,8 @@ class LogisticRegression(BaseEstimator):
                 )
         check_float("threshold", self.threshold, low=0.0, high=1.0)
         check_seed("seed", self.seed)
-        check_optional_str("features_col", self.features_col)
-        check_str_list("feature_cols", self.feature_cols)
-        check_optional_str("label_col", self.label_col)
-        check_optional_str("weight_col", self.weight_col)
-        check_optional_str("prediction_col", self.prediction_col)
-        check_optional_str("probability_col", self.probability_col)
-        check_optional_str("checkpoint_dir", self.checkpoint_dir)
-        check_int("checkpoint_interval", self.checkpoint_interval, low=1)
-        check_choice("backend", self.backend, BACKENDS)
-        check_choice("storage", self.storage, STORAGES)
-        if self.kernels is not None:
-            check_choice("kernels", self.kernels, _jit.KERNEL_MODES)
-        check_choice("dtype", self.dtype, DTYPES)
-        check_choice("layout", self.layout, LAYOUTS)
+        check_engine_params(self, columns=("features_col", "label_col", "weight_col",
+                                           "prediction_col", "probability_col"))
         self._bounded()
 
     def _bounded(self) -> bool:
@@ -378,24 +363,7 @@ class LogisticRegression(BaseEstimator):
         """Fit on ``data``: an RDD of ``(features, label)`` or ``(features, label, weight)``
         tuples, a DataFrame, or a labelled dataset (:class:`~rddml.BlockDataset` or
         :class:`~rddml.engine.frames.FrameDataset`). Labels must be 0 or 1. Returns ``self``."""
-        self._validate_params()
-        ds, owned = self._dataset(data)
-        try:
-            self._fit_dataset(ds)
-        finally:
-            if owned:
-                ds.unpersist()
-        tracking.log_fit(self, backend=ds.backend)
-        return self
-
-    def _dataset(self, data: Any) -> tuple[Dataset, bool]:
-        """An engine dataset of ``data`` on the backend ``backend`` resolves to."""
-        return as_dataset(
-            data, backend=self.backend, storage=self.storage, labeled=True, features_col=self.features_col,
-            feature_cols=self.feature_cols, label_col=self.label_col, weight_col=self.weight_col,
-            dtype=self.dtype,
-            layout=str(self.layout),
-        )
+        return self._fit(data)
 
     def _fit_dataset(self, ds: Dataset) -> None:
         check_labels_and_weights(ds)
@@ -758,27 +726,19 @@ class LogisticRegression(BaseEstimator):
         check_is_fitted(self, "coef_")
         if self.coef_.ndim == 2:
             return self._evaluate_multinomial(data)
-        ds, owned = self._dataset(data)
-        try:
+        with self._data(data) as ds:
             check_labelled(ds, require_both=False)
             self._check_width(ds.n_features)
             stats, auc = evaluate_pass(ds, self.coef_, float(self.intercept_),
                                        float(self.threshold))
-        finally:
-            if owned:
-                ds.unpersist()
         metrics = classification_metrics(stats, auc)
         metrics["threshold"] = float(self.threshold)
         return metrics
 
     def _evaluate_multinomial(self, data: Any) -> dict[str, Any]:
-        ds, owned = self._dataset(data)
-        try:
+        with self._data(data) as ds:
             return multinomial.evaluate(ds, self.coef_, np.asarray(self.intercept_),
                                         self._check_width)
-        finally:
-            if owned:
-                ds.unpersist()
 
     # ----------------------------------------------------------- persistence
     _fitted_attribute = "coef_"

@@ -12,7 +12,6 @@ result is evaluated).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import Any
 
@@ -20,15 +19,11 @@ import numpy as np
 
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.columns import with_features_column
-from rddml.engine.convert import records_matrix
+from rddml.engine.convert import score_records
 from rddml.engine.dataset import BlockView
 from rddml.engine.sparse_columns import with_sparse_features_column
-from rddml.engine.widths import record_width
 from rddml.linear.kernels import sigmoid
 from rddml.linear.softmax import softmax_rows
-
-RECORD_CHUNK = 8192
-
 
 Intercept = float | np.ndarray
 
@@ -68,45 +63,13 @@ def features_of(record: Any) -> Any:
     return record
 
 
-def _predict_records(
-    partition: int, records: Iterable[Any], *, coef: np.ndarray, intercept: Intercept,
-    threshold: float | None,
-) -> Iterator[Any]:
-    chunk: list[Any] = []
-    d = coef.shape[-1]
-    done = 0
-
-    def flush() -> list[Any]:
-        nonlocal done
-        try:
-            X = records_matrix(chunk, d, partition=partition, first=done)
-        except ValueError:
-            # Only on the error path: name the first element of another width.
-            bad = next((i for i, f in enumerate(chunk) if record_width(f) != d), None)
-            if bad is None:
-                raise
-            raise ValueError(
-                f"element {done + bad} of partition {partition} has "
-                f"{record_width(chunk[bad])} features, but the model was fitted on {d}"
-            ) from None
-        done += len(chunk)
-        chunk.clear()
-        return scores(X, coef, intercept, threshold).tolist()  # type: ignore[no-any-return]
-
-    for record in records:
-        chunk.append(features_of(record))
-        if len(chunk) >= RECORD_CHUNK:
-            yield from flush()
-    if chunk:
-        yield from flush()
-
-
 def predict_records(rdd: Any, coef: np.ndarray, intercept: Intercept,
                     threshold: float | None) -> Any:
     """RDD in the input's order: floats P(y=1) (binary) or lists of K class probabilities
     (multinomial), or the predicted class (a float) when ``threshold`` is set."""
-    return rdd.mapPartitionsWithIndex(partial(_predict_records, coef=coef,
-                                              intercept=intercept, threshold=threshold))
+    return rdd.mapPartitionsWithIndex(partial(
+        score_records, d=coef.shape[-1], features_of=features_of,
+        score=partial(scores, coef=coef, intercept=intercept, threshold=threshold)))
 
 
 def predict_sparse_dataframe(

@@ -88,6 +88,19 @@ class SoftmaxLossGrad:
         return SoftmaxLossGrad(0.0, np.zeros((n_classes, d)), np.zeros(n_classes), 0.0, 0)
 
 
+def softmax_residuals(Z: np.ndarray, yi: np.ndarray, s: np.ndarray
+                      ) -> tuple[float, np.ndarray]:
+    """The weighted log-loss of margins ``Z`` (n, K) for classes ``yi`` and row weights
+    ``s``, and the residuals ``R = s·(softmax(Z) − onehot(yi))`` whose products with the
+    features give the gradient (``Z`` is left unchanged)."""
+    lse = logsumexp_rows(Z)
+    rows = np.arange(Z.shape[0])
+    R = np.exp(Z - lse[:, None])
+    R[rows, yi] -= 1.0
+    R *= s[:, None]
+    return float(s @ (lse - Z[rows, yi])), R
+
+
 def block_softmax_loss_grad(
     X: np.ndarray,
     y: np.ndarray,
@@ -111,14 +124,9 @@ def block_softmax_loss_grad(
         return SoftmaxLossGrad.empty(K, d)
     yi = class_indices(y)
     s = effective_weights(y, w, class_weights)
-    Z = X @ coef.T + intercept
-    lse = logsumexp_rows(Z)
-    rows = np.arange(n)
-    R = np.exp(Z - lse[:, None])
-    R[rows, yi] -= 1.0
-    R *= s[:, None]
+    loss, R = softmax_residuals(X @ coef.T + intercept, yi, s)
     return SoftmaxLossGrad(
-        loss=float(s @ (lse - Z[rows, yi])),
+        loss=loss,
         grad_coef=R.T @ X,
         grad_intercept=R.sum(axis=0),
         weight=float(s.sum()),

@@ -31,7 +31,7 @@ import numpy as np
 
 from rddml.labels import class_indices
 from rddml.linear.kernels import LossGrad, effective_weights, log_loss_terms, sigmoid
-from rddml.linear.softmax import SoftmaxLossGrad, logsumexp_rows
+from rddml.linear.softmax import SoftmaxLossGrad, softmax_residuals
 from rddml.linear.softmax import effective_weights as softmax_weights
 
 
@@ -96,14 +96,9 @@ def csr_softmax_loss_grad(
         return SoftmaxLossGrad.empty(K, d)
     yi = class_indices(y)
     s = softmax_weights(y, w, class_weights)
-    Z = margins(X, coef, intercept)
-    lse = logsumexp_rows(Z)
-    rows = np.arange(n)
-    R = np.exp(Z - lse[:, None])
-    R[rows, yi] -= 1.0
-    R *= s[:, None]
+    loss, R = softmax_residuals(margins(X, coef, intercept), yi, s)
     return SoftmaxLossGrad(
-        loss=float(s @ (lse - Z[rows, yi])),
+        loss=loss,
         grad_coef=np.ascontiguousarray(np.asarray(X.T @ R).T),
         grad_intercept=R.sum(axis=0),
         weight=float(s.sum()),

@@ -25,19 +25,13 @@ from functools import partial
 from typing import Any
 
 from rddml.data.libsvm_format import SparsePiece, hadoop_pieces, split_pieces
-from rddml.data.text_format import LineError, TextSplit, count_lines_before, display_path, hadoop_splits
+from rddml.data.text_format import LineError, display_path
 from rddml.engine import sparse
 from rddml.engine.blocks import BlockDataset
 from rddml.engine.cutting import BlockCutter
 from rddml.engine.precision import check_dtype
 from rddml.engine.records import Block, BlockError
-from rddml.engine.sources.text import (
-    _before,
-    _direct_path,
-    _text_with_offsets,
-    list_input_files,
-    spark_context,
-)
+from rddml.engine.sources.text import READERS, TextInputs, list_input_files, spark_context
 from rddml.errors import DataValidationError, InvalidParameterError
 from rddml.params import check_choice
 
@@ -121,8 +115,6 @@ def read_libsvm(
         positive integer, indices not strictly increasing (unsorted or repeated), or an
         index beyond ``n_features``; or when the files hold no row.
     """
-    from rddml.engine.sources.text import READERS
-
     check_choice("layout", layout, sparse.LAYOUTS)
     check_choice("reader", reader, READERS)
     check_dtype(dtype)
@@ -131,39 +123,9 @@ def read_libsvm(
         raise InvalidParameterError(
             f"The 'n_features' parameter must be None or an int >= 1, got {n_features!r}.")
     sc = spark_context(spark_or_sc)
-    files = list_input_files(sc, path)
-    uris = [f.uri for f in files]
-    local = [None if reader == "hadoop" else _direct_path(sc, f.uri) for f in files]
-    rdds: list[Any] = [None if lp is not None else _text_with_offsets(sc, f.uri)
-                       for f, lp in zip(files, local)]
-    conf = sc._jsc.hadoopConfiguration()
-    min_size = int(conf.getLong("mapreduce.input.fileinputformat.split.minsize", 1))
-    parts: list[Any] = []
-    by_partition: list[str] = []
-    direct: list[bool] = []
-    for f, lp, rdd in zip(files, local, rdds):
-        if lp is None:
-            parts.append(rdd)
-            n = rdd.getNumPartitions()
-        else:
-            splits = [TextSplit(lp, start, length, f.size) for start, length in hadoop_splits(
-                f.size, f.block_size, sc.defaultMinPartitions, min_size, split_bytes)]
-            n = len(splits)
-            parts.append(sc.parallelize(splits, n))
-        by_partition += [f.uri] * n
-        direct += [lp is not None] * n
-    text = parts[0] if len(parts) == 1 else sc.union(parts)
-
-    def describe(error: BlockError) -> str:
-        if error.file is None or error.offset is None:
-            return error.message
-        idx = uris.index(error.file)
-        lp = local[idx]
-        if lp is not None:
-            line_no = count_lines_before(lp, error.offset) + 1
-        else:
-            line_no = rdds[idx].filter(partial(_before, offset=error.offset)).count() + 1
-        return f"{display_path(error.file)} line {line_no}: {error.message}"
+    inputs = TextInputs(sc, list_input_files(sc, path), reader)
+    text, by_partition, direct = inputs.partitions(split_bytes)
+    describe = inputs.describe
 
     width = n_features
     if width is None:

@@ -223,6 +223,59 @@ def _before(item: tuple[int, str], *, offset: int) -> bool:
     return item[0] < offset
 
 
+class TextInputs:
+    """The listed text files of one read, each read either directly by the Python tasks
+    (``local``: its local path) or through Hadoop (``rdds``: its (offset, line) RDD).
+
+    Shared by the readers of line-oriented formats, so that they split files, and name
+    the file and line of a bad record, the same way.
+    """
+
+    def __init__(self, sc: SparkContext, files: list[_InputFile], reader: str) -> None:
+        self.sc = sc
+        self.files = files
+        self.uris = [f.uri for f in files]
+        self.local = [None if reader == "hadoop" else _direct_path(sc, f.uri) for f in files]
+        self.rdds: list[Any] = [None if lp is not None else _text_with_offsets(sc, f.uri)
+                                for f, lp in zip(files, self.local)]
+
+    def partitions(self, split_bytes: int | None) -> tuple[Any, list[str], list[bool]]:
+        r"""The RDD of all files' partitions (a direct file's :class:`TextSplit`\ s in
+        Hadoop's splits, or its Hadoop records), with each partition's file URI and
+        whether it is read directly."""
+        sc = self.sc
+        conf = sc._jsc.hadoopConfiguration()
+        min_size = int(conf.getLong("mapreduce.input.fileinputformat.split.minsize", 1))
+        parts: list[Any] = []
+        by_partition: list[str] = []
+        direct: list[bool] = []
+        for f, lp, rdd in zip(self.files, self.local, self.rdds):
+            if lp is None:
+                parts.append(rdd)
+                n = rdd.getNumPartitions()
+            else:
+                splits = [TextSplit(lp, start, length, f.size) for start, length in hadoop_splits(
+                    f.size, f.block_size, sc.defaultMinPartitions, min_size, split_bytes)]
+                n = len(splits)
+                parts.append(sc.parallelize(splits, n))
+            by_partition += [f.uri] * n
+            direct += [lp is not None] * n
+        return (parts[0] if len(parts) == 1 else sc.union(parts)), by_partition, direct
+
+    def describe(self, error: BlockError) -> str:
+        """``error``'s message prefixed by its file and line (driver side)."""
+        if error.file is None or error.offset is None:
+            return error.message
+        # Only on the error path: count the lines before the bad one.
+        idx = self.uris.index(error.file)
+        lp = self.local[idx]
+        if lp is not None:
+            line_no = count_lines_before(lp, error.offset) + 1
+        else:
+            line_no = self.rdds[idx].filter(partial(_before, offset=error.offset)).count() + 1
+        return f"{display_path(error.file)} line {line_no}: {error.message}"
+
+
 def read_text_blocks(
     sc: SparkContext,
     path: str,
@@ -254,11 +307,8 @@ def read_text_blocks(
     """
     check_choice("on_bad_rows", on_bad_rows, ON_BAD_ROWS)
     check_choice("reader", reader, READERS)
-    files = list_input_files(sc, path, recursive=recursive)
-    uris = [f.uri for f in files]
-    local = [None if reader == "hadoop" else _direct_path(sc, f.uri) for f in files]
-    rdds: list[Any] = [None if lp is not None else _text_with_offsets(sc, f.uri)
-                       for f, lp in zip(files, local)]
+    inputs = TextInputs(sc, list_input_files(sc, path, recursive=recursive), reader)
+    files, uris, local, rdds = inputs.files, inputs.uris, inputs.local, inputs.rdds
     # The first line of the first non-empty file sets the number of fields (an empty part
     # file, e.g. an empty partition Spark wrote, is just an empty partition).
     first, first_file = None, uris[0]
@@ -284,42 +334,15 @@ def read_text_blocks(
         )
     if check_features is not None:
         check_features(n_fields - 1 if labeled else n_fields)
-    conf = sc._jsc.hadoopConfiguration()
-    min_size = int(conf.getLong("mapreduce.input.fileinputformat.split.minsize", 1))
-    parts: list[Any] = []
-    by_partition: list[str] = []
-    direct: list[bool] = []
-    for f, lp, rdd in zip(files, local, rdds):
-        if lp is None:
-            parts.append(rdd)
-            n = rdd.getNumPartitions()
-        else:
-            splits = [TextSplit(lp, start, length, f.size) for start, length in hadoop_splits(
-                f.size, f.block_size, sc.defaultMinPartitions, min_size, split_bytes)]
-            n = len(splits)
-            parts.append(sc.parallelize(splits, n))
-        by_partition += [f.uri] * n
-        direct += [lp is not None] * n
-    text = parts[0] if len(parts) == 1 else sc.union(parts)
+    text, by_partition, direct = inputs.partitions(split_bytes)
     blocks = text.mapPartitionsWithIndex(
         partial(parse_text_partition, files=by_partition, sep=sep, n_fields=n_fields,
                 labeled=labeled, skip=on_bad_rows == "skip", max_rows=max_block_rows,
                 direct=direct)
     )
 
-    def describe(error: BlockError) -> str:
-        if error.file is None or error.offset is None:
-            return error.message
-        # Only on the error path: count the lines before the bad one.
-        idx = uris.index(error.file)
-        lp = local[idx]
-        if lp is not None:
-            line_no = count_lines_before(lp, error.offset) + 1
-        else:
-            line_no = rdds[idx].filter(partial(_before, offset=error.offset)).count() + 1
-        return f"{display_path(error.file)} line {line_no}: {error.message}"
-
-    ds = BlockDataset.from_blocks(blocks, source=path, describe_error=describe, storage=storage)
+    ds = BlockDataset.from_blocks(blocks, source=path, describe_error=inputs.describe,
+                                  storage=storage)
     # Checkpoints made from this dataset remember where it came from (see fit_fingerprint).
     ds.input_path = display_path(path)
     return ds
