@@ -11,7 +11,8 @@ bootstrap:
 SPARK35_TESTS := tests/test_backends.py tests/test_logistic_job.py \
 	tests/test_kmeans_job.py::test_job_writes_centres_model_summary_and_plot \
 	tests/test_kmeans_job.py::test_parquet_input_with_feature_columns \
-	tests/test_dataframe_backend.py::test_the_mapinarrow_fallback_builds_the_same_blocks
+	tests/test_dataframe_backend.py::test_the_mapinarrow_fallback_builds_the_same_blocks \
+	tests/test_ml_persistence.py tests/test_ml_compat.py tests/test_ml_docstrings.py
 
 # Two pytest workers (pytest-xdist): many tests wait on Spark's scheduling and JVM round
 # trips rather than on the CPU. Each worker takes whole modules (tests/conftest.py).

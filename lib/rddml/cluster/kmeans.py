@@ -91,7 +91,7 @@ class KMeans(BaseEstimator):
         ``"k-means++"`` is exact D² seeding (k passes); ``"k-means||"`` is the scalable
         variant of Bahmani et al. (a few passes), Spark MLlib's default.
     max_iter : int, default=20
-        Maximum number of Lloyd iterations.
+        Maximum number of Lloyd iterations; 0 keeps the initial centres.
     tol : float, default=1e-4
         Stop when every centre moved less than ``tol`` (Euclidean) in an iteration.
     seed : int or None, default=None
@@ -224,7 +224,7 @@ class KMeans(BaseEstimator):
     # ---------------------------------------------------------------- params
     def _validate_params(self) -> None:
         check_int("k", self.k, low=1)
-        check_int("max_iter", self.max_iter, low=1)
+        check_int("max_iter", self.max_iter, low=0)
         check_float("tol", self.tol, low=0.0)
         check_seed("seed", self.seed)
         check_choice("distance", self.distance, DISTANCES)

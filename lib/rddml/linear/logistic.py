@@ -25,6 +25,13 @@ from rddml.errors import ConvergenceError, DataValidationError, InvalidParameter
 from rddml.io.checkpoint import FitCheckpoint, fit_fingerprint
 from rddml.io.validation import check_logistic_model
 from rddml.linear import multinomial
+from rddml.linear.bounds import (
+    BOUND_PARAMS,
+    bounds_as_json,
+    check_bound_settings,
+    original_bounds,
+    theta_bounds,
+)
 from rddml.linear.classes import (
     FAMILIES,
     binary_class_key,
@@ -63,6 +70,7 @@ from rddml.linear.solvers import (
     SolverState,
     gradient_descent,
     lbfgs,
+    lbfgsb,
     owlqn,
     stochastic_gradient_descent,
 )
@@ -109,7 +117,8 @@ class LogisticRegression(BaseEstimator):
     step_size : float, default=1.0
         Learning rate of ``"gd"``/``"sgd"`` (ignored by ``"lbfgs"``).
     max_iter : int, default=100
-        Maximum number of iterations (parameter updates).
+        Maximum number of iterations (parameter updates); 0 returns the initial model
+        (``init_coef`` / ``init_intercept``) after one pass that records its objective.
     tol : float, default=1e-6
         ``"gd"``/``"sgd"``: stop when ‖Δθ‖ < tol·max(‖θ‖, 1) (MLlib's rule); ``"lbfgs"``:
         stop when the largest (pseudo-)gradient component ≤ tol or an iteration lowers
@@ -135,8 +144,11 @@ class LogisticRegression(BaseEstimator):
         Classes a dict leaves out weigh 1.
     init_coef : array of shape (d,) ((K, d) for multinomial) or None, default=None
         Starting coefficients in original units (zeros by default).
-    init_intercept : float (array of shape (K,) for multinomial) or None, default=None
-        Starting intercept(s) (0 by default).
+    init_intercept : float (array of shape (K,) for multinomial), "prior" or None, default=None
+        Starting intercept(s) (0 by default). ``"prior"`` starts where Spark MLlib does:
+        log(W₁ / W₀) for the binary model and the centred log(1 + W_k) for the
+        multinomial one, W_k the weighted class totals (class weights applied); 0
+        without an intercept.
     threshold : float in [0, 1], default=0.5
         Binary: ``predict`` gives 1 when P(y=1) > threshold (multinomial: the most
         probable class; the threshold is not used).
@@ -164,6 +176,16 @@ class LogisticRegression(BaseEstimator):
         As Spark MLlib: ``"auto"`` fits the binary model when the labels are 0 and 1 and
         the multinomial one otherwise. Labels must be the integers 0 .. K-1 (every class
         present, K <= 1000); ``"multinomial"`` with K = 2 fits two softmax rows.
+    lower_bounds_coef, upper_bounds_coef : array of shape (d,) or (1, d) (binary), (K, d)
+        (multinomial), or None, default=None
+        Box constraints on the coefficients in original units (``None`` or ±inf in an
+        entry: no bound there), as Spark MLlib's ``lower/upperBoundsOnCoefficients``.
+        With any bound the fit runs L-BFGS-B (SciPy, on the driver; each evaluation is
+        one pass) on standardised, uncentred features, and the multinomial model is not
+        centred (see :mod:`rddml.linear.bounds`); it needs ``optimizer="lbfgs"``, no L1
+        term and no ``checkpoint_dir``.
+    lower_bounds_intercept, upper_bounds_intercept : float or array of shape (K,), or None
+        Box constraints on the intercept(s) (``fit_intercept=True`` only).
     kernels : {"auto", "numpy", "fused"} or None, default=None
         The implementation of the binomial loss/gradient pass, as for
         :class:`~rddml.cluster.kmeans.KMeans` (None: the driver's ``RDDML_KERNELS``, else
@@ -199,6 +221,10 @@ class LogisticRegression(BaseEstimator):
         The objective at the parameters each iteration started from (for ``"lbfgs"``:
         at every point the optimiser evaluated, one per pass; for ``"sgd"``: on the
         iteration's mini-batch).
+    objective_history_ : list of float
+        For ``"lbfgs"``: the objective at the start and after each iteration
+        (``n_iter_ + 1`` values, Spark MLlib's ``objectiveHistory``); for ``"gd"`` and
+        ``"sgd"``, ``loss_history_``. Set by ``fit`` (a loaded model has none).
     n_passes_ : int
         Passes over the data during ``fit`` (a statistics pass included, when one ran);
         for a resumed fit, those of the whole fit, as if it had not been interrupted.
@@ -233,7 +259,7 @@ class LogisticRegression(BaseEstimator):
         batch_fraction: float = 1.0,
         class_weight: str | dict[Any, float] | None = None,
         init_coef: Any = None,
-        init_intercept: float | None = None,
+        init_intercept: float | str | None = None,
         threshold: float = 0.5,
         seed: int | None = None,
         features_col: str | None = "features",
@@ -247,6 +273,10 @@ class LogisticRegression(BaseEstimator):
         backend: str = "auto",
         storage: str = "auto",
         family: str = "auto",
+        lower_bounds_coef: Any = None,
+        upper_bounds_coef: Any = None,
+        lower_bounds_intercept: Any = None,
+        upper_bounds_intercept: Any = None,
         kernels: str | None = None,
         dtype: str = "float64",
         layout: str = "auto",
@@ -276,6 +306,10 @@ class LogisticRegression(BaseEstimator):
         self.backend = backend
         self.storage = storage
         self.family = family
+        self.lower_bounds_coef = lower_bounds_coef
+        self.upper_bounds_coef = upper_bounds_coef
+        self.lower_bounds_intercept = lower_bounds_intercept
+        self.upper_bounds_intercept = upper_bounds_intercept
         self.kernels = kernels
         self.dtype = dtype
         self.layout = layout
@@ -284,7 +318,7 @@ class LogisticRegression(BaseEstimator):
     def _validate_params(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_float("step_size", self.step_size, low=0.0, low_inclusive=False)
-        check_int("max_iter", self.max_iter, low=1)
+        check_int("max_iter", self.max_iter, low=0)
         check_float("tol", self.tol, low=0.0)
         check_float("reg_param", self.reg_param, low=0.0)
         check_float("l1_ratio", self.l1_ratio, low=0.0, high=1.0)
@@ -304,7 +338,7 @@ class LogisticRegression(BaseEstimator):
             _class_weight_any(self.class_weight)
         if self.init_coef is not None:
             _init_coef(self.init_coef, None, self.family != "binomial")
-        if self.init_intercept is not None:
+        if self.init_intercept is not None and not _is_prior(self.init_intercept):
             _init_intercept(self.init_intercept, None, self.family != "binomial")
             if not self.fit_intercept and np.any(np.asarray(self.init_intercept) != 0):
                 raise InvalidParameterError(
@@ -315,6 +349,14 @@ class LogisticRegression(BaseEstimator):
         check_seed("seed", self.seed)
         check_engine_params(self, columns=("features_col", "label_col", "weight_col",
                                            "prediction_col", "probability_col"))
+        self._bounded()
+
+    def _bounded(self) -> bool:
+        """Whether bounds are set (checked against the other parameters)."""
+        return check_bound_settings(
+            {name: getattr(self, name) for name in BOUND_PARAMS}, optimizer=self.optimizer,
+            l1_strength=float(self.reg_param) * float(self.l1_ratio),
+            fit_intercept=bool(self.fit_intercept), checkpoint_dir=self.checkpoint_dir)
 
     # ------------------------------------------------------------------- fit
     def fit(self, data: Any) -> LogisticRegression:
@@ -346,14 +388,23 @@ class LogisticRegression(BaseEstimator):
         mean, std = setup["feature_mean"], setup["feature_std"]
         if setup["seed"] is not None:
             self.seed_ = int(setup["seed"])
+        bounded = self._bounded()
         if mean is not None and std is not None:
-            scaling = Scaling.from_std(mean, std, bool(self.fit_intercept))
+            # Bounds are per coefficient in original units: standardise without centring,
+            # so each stays a bound on one parameter (as MLlib).
+            scaling = Scaling.from_std(np.zeros(d) if bounded else mean, std,
+                                       bool(self.fit_intercept))
         else:
             scaling = Scaling.identity(d, bool(self.fit_intercept))
         coef0 = np.zeros(d) if self.init_coef is None else _init_coef(self.init_coef, d, False)
-        intercept0 = (0.0 if self.init_intercept is None
-                      else float(_init_intercept(self.init_intercept, None, False)[0]))
+        if _is_prior(self.init_intercept):
+            intercept0 = float(self._prior_intercept(ds, 2, class_weights, solver_state,
+                                                     binary=True)[1])
+        else:
+            intercept0 = (0.0 if self.init_intercept is None
+                          else float(_init_intercept(self.init_intercept, None, False)[0]))
         theta0 = scaling.from_original(coef0, intercept0)
+        box = self._theta_box(scaling, 1, d) if bounded else None
         l2 = float(self.reg_param) * (1.0 - float(self.l1_ratio))
         l1_strength = float(self.reg_param) * float(self.l1_ratio)
         l1 = l1_strength * penalty_mask(d, bool(self.fit_intercept)) if l1_strength else None
@@ -362,7 +413,7 @@ class LogisticRegression(BaseEstimator):
         batch_fun = None if setup["seed"] is None else partial(
             batch_objective, ds=ds, scaling=scaling, class_weights=class_weights, l2=l2,
             seed=int(setup["seed"]), fraction=float(self.batch_fraction), kernels=kernels)
-        result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup)
+        result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup, box)
         coef, intercept = scaling.to_original(result.theta)
         self._check_finite(coef, intercept, result.n_iter)
         self._fitted(coef, intercept, result, setup, class_weights,
@@ -389,6 +440,8 @@ class LogisticRegression(BaseEstimator):
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.loss_history_ = [float(v) for v in result.history]
+        self.objective_history_ = [float(v) for v in (
+            result.path if result.path is not None else result.history)]
         self.n_passes_ = int(setup["stats_passes"]) + result.n_evals
         self.class_weight_ = class_weight
         self.feature_mean_ = setup["feature_mean"]
@@ -447,6 +500,33 @@ class LogisticRegression(BaseEstimator):
                 "class_weight": None if class_weights is None else list(class_weights),
                 "feature_mean": mean, "feature_std": std, "stats_passes": passes}
 
+    def _theta_box(self, scaling: Scaling, n_rows: int, d: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds as a box on the optimiser's θ (see :mod:`rddml.linear.bounds`)."""
+        lc, uc, li, ui = original_bounds({name: getattr(self, name) for name in BOUND_PARAMS},
+                                         n_rows, d)
+        return theta_bounds(scaling.scale, n_rows, bool(self.fit_intercept), lc, uc, li, ui)
+
+    def _prior_intercept(self, ds: Dataset, n_classes: int, class_weights: Any,
+                         resume: SolverState | None, *, binary: bool) -> np.ndarray:
+        """MLlib's starting intercepts (``init_intercept="prior"``): log(W₁/W₀) for the
+        binary model (returned as [0, that]), the centred log(1 + W_k) for K classes; 0
+        without an intercept, or when the fit resumes (its start is already past)."""
+        if not self.fit_intercept or resume is not None:
+            return np.zeros(n_classes)
+        census = ds.label_census
+        if census is None:
+            census = label_census_pass(ds)
+        totals = np.asarray(census.class_moments(n_classes).weight, dtype=np.float64)
+        if class_weights is not None:
+            totals = totals * np.asarray(class_weights, dtype=np.float64)
+        if binary:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_odds = float(np.log(totals[1] / totals[0]))
+            return np.array([0.0, log_odds if np.isfinite(log_odds) else 0.0])
+        raw = np.log1p(totals)
+        return np.asarray(raw - raw.mean())
+
     def _solver_kind(self) -> str:
         """``"gd"``, ``"sgd"``, ``"lbfgs"`` or ``"owlqn"`` (lbfgs with an L1 term)."""
         if self.optimizer == "lbfgs" and float(self.reg_param) * float(self.l1_ratio) > 0:
@@ -465,10 +545,15 @@ class LogisticRegression(BaseEstimator):
 
     def _solve(self, fun: Any, batch_fun: Any, theta0: np.ndarray, l1: np.ndarray | None,
                resume: SolverState | None, ckpt: FitCheckpoint,
-               setup: dict[str, Any]) -> SolverResult:
+               setup: dict[str, Any],
+               box: tuple[np.ndarray, np.ndarray] | None = None) -> SolverResult:
         """Run the optimiser on the flat θ: ``fun`` is the full objective (one pass per
         call), ``batch_fun`` the mini-batch one (``"sgd"``); ``ckpt`` gets the state with
-        ``setup`` every ``checkpoint_interval`` iterations and at the end."""
+        ``setup`` every ``checkpoint_interval`` iterations and at the end. With ``box``
+        (lower, upper) the fit is L-BFGS-B within it (never checkpointed)."""
+        if box is not None:
+            return lbfgsb(fun, theta0, box[0], box[1], max_iter=int(self.max_iter),
+                          tol=float(self.tol))
         result = self._run_solver(fun, batch_fun, theta0, l1, resume,
                                   _SolverCheckpoint(ckpt, setup, int(self.max_iter)))
         # The final state too: running the same fit again then runs no pass at all.
@@ -521,16 +606,23 @@ class LogisticRegression(BaseEstimator):
             self.seed_ = int(setup["seed"])
         coef0 = (np.zeros((K, d)) if self.init_coef is None
                  else _init_coef(self.init_coef, d, True, K))
-        intercept0 = (np.zeros(K) if self.init_intercept is None
-                      else _init_intercept(self.init_intercept, K, True))
+        if _is_prior(self.init_intercept):
+            intercept0 = self._prior_intercept(ds, K, setup["class_weight"], solver_state,
+                                               binary=False)
+        else:
+            intercept0 = (np.zeros(K) if self.init_intercept is None
+                          else _init_intercept(self.init_intercept, K, True))
+        bounded = self._bounded()
         scaling, theta0, l1, fun, batch_fun = multinomial.problem(
             ds, setup, coef0, intercept0, fit_intercept=bool(self.fit_intercept),
             reg_param=float(self.reg_param), l1_ratio=float(self.l1_ratio),
-            batch_fraction=float(self.batch_fraction))
-        result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup)
+            batch_fraction=float(self.batch_fraction), centre=not bounded)
+        box = self._theta_box(scaling, K, d) if bounded else None
+        result = self._solve(fun, batch_fun, theta0, l1, solver_state, ckpt, setup, box)
         coef, intercept = theta_to_original(scaling, result.theta, K)
         self._check_finite(coef, intercept, result.n_iter)
-        coef, intercept = multinomial.centred(coef, intercept, float(self.reg_param))
+        if not bounded:  # a bounded optimum is not shift-invariant: MLlib keeps it as is
+            coef, intercept = multinomial.centred(coef, intercept, float(self.reg_param))
         self._fitted(coef, intercept, result, setup,
                      None if setup["class_weight"] is None
                      else tuple(float(v) for v in setup["class_weight"]),
@@ -663,6 +755,8 @@ class LogisticRegression(BaseEstimator):
                                                  .items())}
         if params["init_coef"] is not None:
             params["init_coef"] = np.asarray(params["init_coef"], dtype=float).tolist()
+        for name in BOUND_PARAMS:
+            params[name] = bounds_as_json(params[name], name.split("_")[0])
         if isinstance(params["init_intercept"], (list, tuple, np.ndarray)):
             params["init_intercept"] = np.asarray(params["init_intercept"],
                                                   dtype=float).tolist()
@@ -806,6 +900,11 @@ def _init_intercept(value: Any, n_classes: int | None, multinomial: bool) -> np.
             f"The 'init_intercept' parameter must be {want}, got {value!r}."
         )
     return arr
+
+
+def _is_prior(value: Any) -> bool:
+    """``init_intercept="prior"``: start from MLlib's intercepts (class log-odds)."""
+    return isinstance(value, str) and value == "prior"
 
 
 def _report_iteration(iteration: int, objective: float, *, bar: Bar) -> None:

@@ -74,17 +74,18 @@ def setup(ds: Dataset, *, standardize: bool, class_weight: Any, solver_kind: str
 
 def problem(ds: Dataset, setup: dict[str, Any], coef0: np.ndarray, intercept0: np.ndarray,
             *, fit_intercept: bool, reg_param: float, l1_ratio: float,
-            batch_fraction: float
+            batch_fraction: float, centre: bool = True
             ) -> tuple[Scaling, np.ndarray, np.ndarray | None, Objective, Objective | None]:
     """The optimisation problem of a fit with ``setup`` started at ``(coef0, intercept0)``
     (original units): the scaling, θ0, the L1 weights (None without an L1 term), the full
-    objective and the mini-batch one (None unless ``setup`` has an SGD seed)."""
+    objective and the mini-batch one (None unless ``setup`` has an SGD seed).
+    ``centre=False`` standardises without centring (a bound-constrained fit)."""
     d = ds.n_features
     K = int(setup["n_classes"])
     class_weights = (None if setup["class_weight"] is None
                      else np.asarray(setup["class_weight"], dtype=np.float64))
     mean, std = setup["feature_mean"], setup["feature_std"]
-    scaling = (Scaling.from_std(mean, std, fit_intercept)
+    scaling = (Scaling.from_std(mean if centre else np.zeros_like(mean), std, fit_intercept)
                if mean is not None and std is not None
                else Scaling.identity(d, fit_intercept))
     theta0 = original_to_theta(scaling, coef0, intercept0)

@@ -157,6 +157,10 @@ class SolverResult:
     n_evals: int = 0
     message: str = ""
     state: SolverState = field(default_factory=dict)
+    #: The quasi-Newton solvers' objective at the start and after each iteration
+    #: (``n_iter + 1`` values: pyspark.ml's ``objectiveHistory``); None for GD and SGD,
+    #: whose ``history`` is already one value per iteration.
+    path: list[float] | None = None
 
 
 def l1_value(theta: np.ndarray, l1: np.ndarray | None) -> float:
@@ -328,11 +332,20 @@ def _memory_arrays(pairs: list[np.ndarray], p: int) -> np.ndarray:
 
 def _qn_state(kind: str, theta: np.ndarray, it: int, history: list[float], converged: bool,
               stopped: bool, value: float, grad: np.ndarray, s_hist: list[np.ndarray],
-              y_hist: list[np.ndarray]) -> SolverState:
+              y_hist: list[np.ndarray], path: list[float]) -> SolverState:
     p = theta.shape[0]
     return {**_base_state(kind, theta, it, history, converged, stopped),
             "value": float(value), "grad": grad.copy(), "memory": LBFGS_MEMORY,
-            "s": _memory_arrays(s_hist, p), "y": _memory_arrays(y_hist, p)}
+            "s": _memory_arrays(s_hist, p), "y": _memory_arrays(y_hist, p),
+            "path": [float(v) for v in path]}
+
+
+def _resumed_path(run: _Run, value: float) -> list[float]:
+    """The objective path so far: ``[f(θ0)]`` at a fresh start, the saved one on resume
+    (a state saved before paths were kept gives just the current value)."""
+    if run.resume is None:
+        return [float(value)]
+    return [float(v) for v in run.resume.get("path", [value])]
 
 
 def _qn_start(run: _Run, kind: str, theta0: np.ndarray, history: list[float],
@@ -501,10 +514,11 @@ def lbfgs(fun: Objective, theta0: np.ndarray, **options: Unpack[SolverOptions]) 
     if run.resume is None:
         converged = stopped = float(np.max(np.abs(grad), initial=0.0)) <= tol
     message = ""
+    path = _resumed_path(run, value)
 
     def state() -> SolverState:
         return _qn_state("lbfgs", theta, it, history, converged, stopped, value, grad,
-                         s_hist, y_hist)
+                         s_hist, y_hist, path)
 
     ftol = max(tol * tol, 1e-15)
     eps = float(np.finfo(np.float64).eps)
@@ -539,6 +553,7 @@ def lbfgs(fun: Objective, theta0: np.ndarray, **options: Unpack[SolverOptions]) 
         _remember(s, y, s_hist, y_hist, eps * float(y @ y))
         decrease = _relative_decrease(value, new_value)
         theta, value, grad = new_theta, new_value, new_grad
+        path.append(float(value))
         if float(np.max(np.abs(grad), initial=0.0)) <= tol:
             converged = stopped = True
             message = "the largest gradient component is <= tol"
@@ -552,7 +567,7 @@ def lbfgs(fun: Objective, theta0: np.ndarray, **options: Unpack[SolverOptions]) 
         message = ("the largest gradient component is <= tol" if converged else
                    "max_iter reached")
     return SolverResult(theta, it, converged, history, n_evals=len(history),
-                        message=message, state=state())
+                        message=message, state=state(), path=path)
 
 
 # -------------------------------------------------------------------- OWL-QN
@@ -581,10 +596,11 @@ def owlqn(fun: Objective, theta0: np.ndarray, l1: np.ndarray, **options: Unpack[
     max_iter, tol = run.max_iter, run.tol
     theta, it, converged, stopped, total, grad, s_hist, y_hist = _qn_start(
         run, "owlqn", theta0, history, evaluate)
+    path = _resumed_path(run, total)
 
     def state() -> SolverState:
         return _qn_state("owlqn", theta, it, history, converged, stopped, total, grad,
-                         s_hist, y_hist)
+                         s_hist, y_hist, path)
 
     while it < max_iter and not stopped:
         it += 1
@@ -617,9 +633,81 @@ def owlqn(fun: Objective, theta0: np.ndarray, l1: np.ndarray, **options: Unpack[
                   1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)))
         decrease = _relative_decrease(total, new_total)
         theta, grad, total = trial, new_grad, new_total
+        path.append(float(total))
         logger.debug("OWL-QN iteration %d/%d objective=%.10g", it, max_iter, total)
         if decrease <= max(tol * tol, 1e-15):
             converged = stopped = True
             break
         run.save(it, stopped, state, total)
-    return SolverResult(theta, it, converged, history, n_evals=len(history), state=state())
+    return SolverResult(theta, it, converged, history, n_evals=len(history), state=state(),
+                        path=path)
+
+
+# ------------------------------------------------------------------ L-BFGS-B
+def lbfgsb(fun: Objective, theta0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+           *, max_iter: int, tol: float) -> SolverResult:
+    """Bound-constrained L-BFGS (SciPy's L-BFGS-B, as Spark MLlib runs Breeze's LBFGSB for
+    bounded logistic regression) on the smooth objective; one pass per evaluation.
+
+    ``lower`` ≤ θ ≤ ``upper`` elementwise (±inf where a parameter is free); θ0 is first
+    moved into the box, as MLlib does. Stops, converged, when the largest projected
+    gradient component is ≤ ``tol`` or an iteration lowers the objective by ≤
+    ``max(tol², 1e-15)`` relative (:func:`lbfgs`'s rules); ``max_iter=0`` evaluates θ0
+    only. SciPy keeps its state internally, so this solver cannot resume from a
+    checkpoint (the estimator refuses a checkpointed bounded fit).
+    """
+    from scipy.optimize import minimize
+
+    history: list[float] = []
+    values: dict[bytes, float] = {}
+
+    def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = fun(theta)
+        _check_finite(value, grad, len(history) + 1, "lbfgs (L-BFGS-B)", None)
+        history.append(value)
+        values[np.asarray(theta, dtype=np.float64).tobytes()] = float(value)
+        return value, grad
+
+    theta = np.clip(np.asarray(theta0, dtype=np.float64), lower, upper)
+    value, grad = evaluate(theta)
+    path = [float(value)]
+    projected = _projected_gradient(theta, grad, lower, upper)
+    if max_iter == 0 or float(np.max(np.abs(projected), initial=0.0)) <= tol:
+        converged = float(np.max(np.abs(projected), initial=0.0)) <= tol
+        return SolverResult(theta, 0, converged, history, n_evals=len(history),
+                            message="max_iter reached" if not converged else
+                            "the largest projected gradient component is <= tol",
+                            path=path)
+
+    # SciPy evaluates its start again: answer that from the pass already made.
+    first = {theta.tobytes(): (value, grad)}
+
+    def scipy_fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        known = first.pop(np.asarray(x, dtype=np.float64).tobytes(), None)
+        return known if known is not None else evaluate(x)
+
+    def record(xk: np.ndarray) -> None:
+        # The iterate SciPy accepted is the point its line search evaluated last.
+        path.append(values.get(np.asarray(xk, dtype=np.float64).tobytes(), history[-1]))
+
+    result = minimize(scipy_fun, theta, jac=True, method="L-BFGS-B",
+                      bounds=list(zip(lower.tolist(), upper.tolist())), callback=record,
+                      options={"maxiter": max_iter, "gtol": tol,
+                               "ftol": max(tol * tol, 1e-15), "maxcor": LBFGS_MEMORY,
+                               "maxls": MAX_LINE_SEARCH,
+                               "maxfun": max(max_iter, 1) * MAX_LINE_SEARCH})
+    theta = np.asarray(result.x, dtype=np.float64)
+    n_iter = int(result.nit)
+    # SciPy reports success when its gtol or ftol rule stopped it.
+    converged = bool(result.success)
+    logger.info("L-BFGS-B: %d iterations, %d passes, objective %.10g (%s)", n_iter,
+                len(history), float(result.fun), result.message)
+    return SolverResult(theta, n_iter, converged, history, n_evals=len(history),
+                        message=str(result.message), path=path[:n_iter + 1])
+
+
+def _projected_gradient(theta: np.ndarray, grad: np.ndarray, lower: np.ndarray,
+                        upper: np.ndarray) -> np.ndarray:
+    """The gradient with the components that push θ out of the box zeroed."""
+    blocked = ((theta <= lower) & (grad > 0)) | ((theta >= upper) & (grad < 0))
+    return np.where(blocked, 0.0, grad)

@@ -5,7 +5,9 @@
 ``pyspark.ml.clustering.KMeans``): the same Param names, defaults and output columns, so
 Pipeline, CrossValidator, TrainValidationSplit, the evaluators and ``PipelineModel.load``
 work unchanged, while the fit runs rddml (RDD backend on a classic session, DataFrame
-backend under Spark Connect). Importing this package imports pyspark.
+backend under Spark Connect); models have pyspark.ml's training summaries, ``evaluate``
+and (k-means) PMML export. Importing this package imports pyspark. Where rddml.ml
+differs from pyspark.ml: docs/pyspark-ml.md.
 
 ==========================================  =============================================
 class                                        fitted by
@@ -17,18 +19,23 @@ class                                        fitted by
 
 from __future__ import annotations
 
-from rddml.ml.classification import (
-    LogisticRegression,
-    LogisticRegressionModel,
+from rddml.ml.classification import LogisticRegression, LogisticRegressionModel
+from rddml.ml.clustering import KMeans, KMeansModel, KMeansSummary
+from rddml.ml.summary import (
+    BinaryLogisticRegressionSummary,
+    BinaryLogisticRegressionTrainingSummary,
+    LogisticRegressionSummary,
     LogisticRegressionTrainingSummary,
 )
-from rddml.ml.clustering import KMeans, KMeansModel, KMeansSummary
 
 __all__ = [
+    "BinaryLogisticRegressionSummary",
+    "BinaryLogisticRegressionTrainingSummary",
     "KMeans",
     "KMeansModel",
     "KMeansSummary",
     "LogisticRegression",
     "LogisticRegressionModel",
+    "LogisticRegressionSummary",
     "LogisticRegressionTrainingSummary",
 ]

@@ -12,13 +12,19 @@ Persistence layout (a stage directory, as ``pyspark.ml`` writes one)::
 
 Both are written and read through Spark DataFrames (``write.text`` / ``read.text``), so a
 path may be on any file system Spark reaches (local, DBFS, HDFS, S3...) and the same code
-runs under Spark Connect. Nothing is pickled.
+runs under Spark Connect. Nothing is pickled. rddml writes and reads the metadata itself
+rather than through ``DefaultParamsWriter.saveMetadata`` / ``DefaultParamsReader.loadMetadata``:
+those take a SparkContext on pyspark 3.5 (RDD ``saveAsTextFile`` / ``textFile``) and a
+SparkSession on pyspark 4, and a SparkContext does not exist under Spark Connect. The
+files are the same on both versions (one line of text per directory), and pyspark's own
+readers (``PipelineModel.load`` on either version) read them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -27,12 +33,10 @@ from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Params
 from pyspark.ml.util import (
-    DefaultParamsReader,
-    DefaultParamsWriter,
+    GeneralMLWriter,
     MLReadable,
     MLReader,
     MLWritable,
-    MLWriter,
 )
 
 from rddml.errors import DataValidationError, InvalidParameterError
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 DATA_DIR = "data"
+METADATA_DIR = "metadata"
 P = TypeVar("P", bound="MLReadable[Any]")
 M = TypeVar("M", bound="RddmlModel")
 
@@ -95,18 +100,96 @@ def is_connect_session(spark: Any) -> bool:
 
 
 # ------------------------------------------------------------------ writing
-class RddmlWriter(MLWriter):
+LINALG_KEY = "__rddml_linalg__"
+
+
+def param_to_json(value: Any) -> Any:
+    """A Param value as JSON: a pyspark.ml Vector or Matrix (bounds) as
+    ``{"__rddml_linalg__": "vector" | "matrix", "values": [...]}`` (rows for a matrix;
+    ±inf as JSON's ``Infinity``, which Python reads back); anything else as it is."""
+    from pyspark.ml.linalg import Matrix, Vector
+
+    if isinstance(value, Vector):
+        return {LINALG_KEY: "vector", "values": value.toArray().tolist()}
+    if isinstance(value, Matrix):
+        return {LINALG_KEY: "matrix", "values": value.toArray().tolist()}
+    return value
+
+
+def param_from_json(value: Any) -> Any:
+    """The inverse of :func:`param_to_json`."""
+    from pyspark.ml.linalg import DenseMatrix, DenseVector
+
+    if isinstance(value, dict) and value.get(LINALG_KEY) == "vector":
+        return DenseVector(value["values"])
+    if isinstance(value, dict) and value.get(LINALG_KEY) == "matrix":
+        rows = np.asarray(value["values"], dtype=np.float64).reshape(
+            len(value["values"]), -1)
+        return DenseMatrix(rows.shape[0], rows.shape[1], rows.ravel().tolist(),
+                           isTransposed=True)
+    return value
+
+
+def stage_metadata(instance: Params, spark_version: str) -> str:
+    """The metadata line of a stage, as pyspark's ``DefaultParamsWriter`` writes it: class,
+    timestamp, sparkVersion, uid, paramMap (the Params set) and defaultParamMap."""
+    return json.dumps({
+        "class": f"{type(instance).__module__}.{type(instance).__name__}",
+        "timestamp": round(time.time() * 1000),
+        "sparkVersion": spark_version,
+        "uid": instance.uid,
+        "paramMap": {p.name: param_to_json(v) for p, v in instance._paramMap.items()},
+        "defaultParamMap": {p.name: param_to_json(v)
+                            for p, v in instance._defaultParamMap.items()},
+    }, separators=(",", ":"))
+
+
+def write_line(spark: Any, directory: str, text: str) -> None:
+    """Write ``text`` as the one line of a text directory (one ``part-*`` file)."""
+    spark.createDataFrame([(text,)], "value string").coalesce(1).write.text(directory)
+
+
+def read_line(spark: Any, directory: str, what: str) -> str:
+    """The one line of a text directory written by :func:`write_line` (``what`` names it
+    in errors: "Stage metadata", "Model data")."""
+    rows = spark.read.text(directory).collect()
+    if len(rows) != 1:
+        raise DataValidationError(
+            f"{what} {directory!r}: expected one line of JSON, found {len(rows)} lines.")
+    return str(rows[0][0])
+
+
+def read_json_object(spark: Any, directory: str, what: str) -> dict[str, Any]:
+    """The JSON object on the one line of ``directory``."""
+    try:
+        document = json.loads(read_line(spark, directory, what))
+    except ValueError as exc:
+        raise DataValidationError(f"{what} {directory!r}: not valid JSON ({exc}).") from exc
+    if not isinstance(document, dict):
+        raise DataValidationError(
+            f"{what} {directory!r}: expected a JSON object, found {type(document).__name__}.")
+    return document
+
+
+class RddmlWriter(GeneralMLWriter):
     """Writes a stage's Params (pyspark's metadata format) and, for a fitted model, its
-    rddml document as JSON in ``data/``; works on classic and Spark Connect sessions."""
+    rddml document as JSON in ``data/``; works on classic and Spark Connect sessions, on
+    pyspark 3.5 and 4. ``format("pmml")`` writes a k-means model as PMML instead (the
+    XML document as the directory's one text file, as MLlib does)."""
 
     def __init__(self, instance: Params) -> None:
         super().__init__()
         self.instance = instance
+        self.source = "internal"
 
     def _handleOverwrite(self, path: str) -> None:
         if is_connect_session(self.sparkSession):
-            from pyspark.ml.connect.readwrite import RemoteMLWriter
-
+            try:
+                from pyspark.ml.connect.readwrite import RemoteMLWriter
+            except ImportError as exc:  # pyspark 3.5's Connect client cannot delete paths
+                raise InvalidParameterError(
+                    f"write().overwrite() under Spark Connect needs pyspark >= 4.0; delete "
+                    f"{path!r} first, or save to a new path.") from exc
             RemoteMLWriter.handleOverwrite(path, True)
         else:
             super()._handleOverwrite(path)
@@ -117,19 +200,29 @@ class RddmlWriter(MLWriter):
 
     def saveImpl(self, path: str) -> None:
         spark = self.sparkSession
-        DefaultParamsWriter.saveMetadata(self.instance, path, spark)
+        source = (self.source or "internal").lower()
+        pmml = getattr(self.instance, "_pmml", None)
+        if source == "pmml" and pmml is not None:
+            write_line(spark, path, pmml())
+            return
+        if source not in ("internal", "default"):
+            formats = "'internal' or 'pmml'" if pmml is not None else "'internal'"
+            raise InvalidParameterError(
+                f"{type(self.instance).__name__}.write().format({self.source!r}): this stage "
+                f"is written as {formats}.")
+        write_line(spark, os.path.join(path, METADATA_DIR),
+                   stage_metadata(self.instance, spark.version))
         document = getattr(self.instance, "_rddml_document", None)
         if document is not None:
-            text = json.dumps(document(), allow_nan=False, separators=(",", ":"))
-            spark.createDataFrame([(text,)], "value string").coalesce(1).write.text(
-                os.path.join(path, DATA_DIR))
+            write_line(spark, os.path.join(path, DATA_DIR),
+                       json.dumps(document(), allow_nan=False, separators=(",", ":")))
 
 
 class RddmlWritable(MLWritable):
     """``write()`` / ``save(path)`` through :class:`RddmlWriter`."""
 
-    def write(self) -> MLWriter:
-        """An MLWriter for this stage (``.overwrite()``, ``.save(path)``)."""
+    def write(self) -> GeneralMLWriter:
+        """An MLWriter for this stage (``.overwrite()``, ``.format(...)``, ``.save(path)``)."""
         assert isinstance(self, Params)
         return RddmlWriter(self)
 
@@ -146,34 +239,27 @@ class RddmlReader(MLReader[P], Generic[P]):
         spark = self.sparkSession
         path = expand_user(path, what="Model path")
         check_stage_files(spark, path)  # sizes first: Spark reads these whole
+        metadata_dir = os.path.join(path, METADATA_DIR)
         with stage_read_errors(path):
-            metadata = DefaultParamsReader.loadMetadata(path, spark)
+            metadata = read_json_object(spark, metadata_dir, "Stage metadata")
         expected = f"{self.cls.__module__}.{self.cls.__name__}"
         if metadata.get("class") != expected:
             raise DataValidationError(
-                f"{os.path.join(path, 'metadata')}: expected a saved {expected}, found "
+                f"{metadata_dir}: expected a saved {expected}, found "
                 f"{metadata.get('class')!r}."
             )
         instance: Any = self.cls()
         instance._resetUid(metadata["uid"])
-        set_saved_params(instance, metadata, os.path.join(path, "metadata"))
+        for section in ("paramMap", "defaultParamMap"):
+            if isinstance(metadata.get(section), dict):
+                metadata[section] = {name: param_from_json(value)
+                                     for name, value in metadata[section].items()}
+        set_saved_params(instance, metadata, metadata_dir)
         restore = getattr(instance, "_restore_document", None)
         if restore is not None:
             data = os.path.join(path, DATA_DIR)
             with stage_read_errors(path):
-                rows = spark.read.text(data).collect()
-            if len(rows) != 1:
-                raise DataValidationError(
-                    f"Model data {data!r}: expected one line of JSON, found {len(rows)} lines.")
-            try:
-                document = json.loads(rows[0][0])
-            except ValueError as exc:
-                raise DataValidationError(f"Model data {data!r}: not valid JSON ({exc}).") \
-                    from exc
-            if not isinstance(document, dict):
-                raise DataValidationError(
-                    f"Model data {data!r}: expected a JSON object, found "
-                    f"{type(document).__name__}.")
+                document = read_json_object(spark, data, "Model data")
             check_model_document(data, document, instance._rddml_kind)
             restore(data, document)
         return instance  # type: ignore[no-any-return]
@@ -214,7 +300,11 @@ class RddmlEstimator(Estimator[M], RddmlWritable, Generic[M]):
             fitted = self._rddml_estimator().fit(dataset)
         except InvalidParameterError as exc:
             raise renamed_error(exc, self._rddml_names(), stage) from exc
-        return self._copyValues(self._model_class(fitted))  # type: ignore[return-value]
+        model = self._model_class(fitted)
+        model._resetUid(self.uid)  # as pyspark.ml: a model has its estimator's uid
+        self._copyValues(model)
+        model._summary = model._new_training_summary(dataset)
+        return model  # type: ignore[return-value]
 
 
 class RddmlModel(Model, RddmlWritable):
@@ -223,10 +313,13 @@ class RddmlModel(Model, RddmlWritable):
 
     _rddml_kind: ClassVar[str]
     _rddml: Any = None
+    #: The training summary a fit attaches (None for a loaded or wrapped model).
+    _summary: Any = None
 
     def __init__(self, rddmlModel: Any = None) -> None:
         super().__init__()
         self._rddml = rddmlModel
+        self._summary = None
 
     @property
     def rddmlModel(self) -> Any:
@@ -265,7 +358,17 @@ class RddmlModel(Model, RddmlWritable):
             params["seed"] = fitted.seed
         return cls(fitted)._set(**params)
 
+    def _new_training_summary(self, dataset: DataFrame) -> Any:
+        raise NotImplementedError
+
     @property
     def hasSummary(self) -> bool:
-        """True: rddml keeps the training history in the model (also after loading)."""
-        return self._rddml is not None
+        """Whether a training summary exists: True after a fit, False for a loaded model
+        (as pyspark.ml; the loaded rddml model still has its ``loss_history_``)."""
+        return self._summary is not None
+
+    def _training_summary(self) -> Any:
+        if self._summary is None:
+            raise RuntimeError(
+                f"No training summary available for this {type(self).__name__}")
+        return self._summary

@@ -13,12 +13,14 @@ from typing import Any
 
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import (
+    HasAggregationDepth,
     HasCheckpointInterval,
     HasDistanceMeasure,
     HasElasticNetParam,
     HasFeaturesCol,
     HasFitIntercept,
     HasLabelCol,
+    HasMaxBlockSizeInMB,
     HasMaxIter,
     HasPredictionCol,
     HasProbabilityCol,
@@ -28,6 +30,7 @@ from pyspark.ml.param.shared import (
     HasStandardization,
     HasStepSize,
     HasThreshold,
+    HasThresholds,
     HasTol,
     HasWeightCol,
 )
@@ -111,9 +114,13 @@ def optional_col(params: Params, name: str) -> str | None:
 INIT_STEPS = 2
 
 
+#: KMeans ``solver`` values pyspark.ml accepts (rddml computes on NumPy blocks for all).
+KMEANS_SOLVERS = ("auto", "row", "block")
+
+
 class KMeansParams(HasFeaturesCol, HasPredictionCol, HasWeightCol, HasMaxIter, HasTol,
-                   HasSeed, HasDistanceMeasure, HasCheckpointInterval, HasBackend,
-                   HasKernels):
+                   HasSeed, HasDistanceMeasure, HasCheckpointInterval, HasMaxBlockSizeInMB,
+                   HasBackend, HasKernels):
     """Params of :class:`~rddml.ml.KMeans` and :class:`~rddml.ml.KMeansModel`."""
 
     k: Param[int] = rddml_param("k", "The number of clusters to create (>= 1).",
@@ -136,6 +143,10 @@ class KMeansParams(HasFeaturesCol, HasPredictionCol, HasWeightCol, HasMaxIter, H
     checkpointDir: Param[str] = rddml_param(
         "checkpointDir", "rddml: driver-side directory where the fit saves its state and "
         "resumes from", TypeConverters.identity)
+    solver: Param[str] = rddml_param(
+        "solver", "The solver algorithm for optimization. Supported options: auto, row, "
+        "block (accepted for pyspark.ml compatibility: rddml always computes on NumPy "
+        "blocks)", TypeConverters.toString)
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -144,13 +155,15 @@ class KMeansParams(HasFeaturesCol, HasPredictionCol, HasWeightCol, HasMaxIter, H
             distanceMeasure="euclidean", initialCenters=None, emptyCluster="farthest",
             aggregation="tree", checkpointDir=None, checkpointInterval=10, backend="auto",
             kernels=None, float32Inputs=False, seed=stable_seed("rddml.ml.KMeans"),
+            solver="auto", maxBlockSizeInMB=0.0,
         )
 
 
 KMEANS_PARAMS = [
     "featuresCol", "predictionCol", "weightCol", "k", "initMode", "initSteps", "maxIter",
     "tol", "seed", "distanceMeasure", "initialCenters", "emptyCluster", "aggregation",
-    "checkpointDir", "checkpointInterval", "backend", "kernels", "float32Inputs",
+    "checkpointDir", "checkpointInterval", "backend", "kernels", "float32Inputs", "solver",
+    "maxBlockSizeInMB",
 ]
 add_getters(KMeansParams, KMEANS_PARAMS)
 
@@ -159,10 +172,34 @@ add_getters(KMeansParams, KMEANS_PARAMS)
 class LogisticRegressionParams(
     HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol,
     HasWeightCol, HasMaxIter, HasTol, HasRegParam, HasElasticNetParam, HasStandardization,
-    HasFitIntercept, HasThreshold, HasStepSize, HasSeed, HasBackend, HasKernels,
+    HasFitIntercept, HasThreshold, HasThresholds, HasAggregationDepth, HasMaxBlockSizeInMB,
+    HasStepSize, HasSeed, HasBackend, HasKernels,
 ):
     """Params of :class:`~rddml.ml.LogisticRegression` and
-    :class:`~rddml.ml.LogisticRegressionModel`."""
+    :class:`~rddml.ml.LogisticRegressionModel`, with pyspark.ml's ``threshold`` /
+    ``thresholds`` accessors (setting one clears the other; a 2-long ``thresholds`` is the
+    binary ``threshold`` 1 / (1 + t₀/t₁))."""
+
+    lowerBoundsOnCoefficients: Param[Any] = rddml_param(
+        "lowerBoundsOnCoefficients", "The lower bounds on coefficients if fitting under bound "
+        "constrained optimization. The bound matrix must be compatible with the shape (1, "
+        "number of features) for binomial regression, or (number of classes, number of "
+        "features) for multinomial regression.", TypeConverters.toMatrix)
+    upperBoundsOnCoefficients: Param[Any] = rddml_param(
+        "upperBoundsOnCoefficients", "The upper bounds on coefficients if fitting under bound "
+        "constrained optimization. The bound matrix must be compatible with the shape (1, "
+        "number of features) for binomial regression, or (number of classes, number of "
+        "features) for multinomial regression.", TypeConverters.toMatrix)
+    lowerBoundsOnIntercepts: Param[Any] = rddml_param(
+        "lowerBoundsOnIntercepts", "The lower bounds on intercepts if fitting under bound "
+        "constrained optimization. The bounds vector size must be equal with 1 for binomial "
+        "regression, or the number of classes for multinomial regression.",
+        TypeConverters.toVector)
+    upperBoundsOnIntercepts: Param[Any] = rddml_param(
+        "upperBoundsOnIntercepts", "The upper bounds on intercepts if fitting under bound "
+        "constrained optimization. The bound vector size must be equal with 1 for binomial "
+        "regression, or the number of classes for multinomial regression.",
+        TypeConverters.toVector)
 
     family: Param[str] = rddml_param(
         "family", "label distribution: 'auto' (binomial for labels 0/1, else multinomial), "
@@ -183,14 +220,65 @@ class LogisticRegressionParams(
             maxIter=100, tol=1e-6, regParam=0.0, elasticNetParam=0.0, standardization=True,
             fitIntercept=True, threshold=0.5, family="auto", optimizer="lbfgs", stepSize=1.0,
             batchFraction=1.0, classWeight=None, backend="auto", kernels=None,
-            float32Inputs=False, seed=stable_seed("rddml.ml.LogisticRegression"),
+            float32Inputs=False, aggregationDepth=2, maxBlockSizeInMB=0.0,
+            seed=stable_seed("rddml.ml.LogisticRegression"),
         )
+
+    def setThreshold(self, value: float) -> Any:
+        """Sets the value of :py:attr:`threshold` and clears :py:attr:`thresholds`."""
+        self._set(threshold=value)
+        self.clear(self.thresholds)
+        return self
+
+    def getThreshold(self) -> float:
+        """The binary threshold: from a 2-long :py:attr:`thresholds` when that is set
+        (1 / (1 + t₀/t₁)), else :py:attr:`threshold` or its default."""
+        self._checkThresholdConsistency()
+        if self.isSet(self.thresholds):
+            ts = self.getOrDefault(self.thresholds)
+            if len(ts) != 2:
+                raise ValueError(
+                    "Logistic Regression getThreshold only applies to binary classification, "
+                    f"but thresholds has length != 2.  thresholds: {ts}")
+            return 1.0 / (1.0 + ts[0] / ts[1])
+        return float(self.getOrDefault(self.threshold))
+
+    def setThresholds(self, value: list[float]) -> Any:
+        """Sets the value of :py:attr:`thresholds` and clears :py:attr:`threshold`."""
+        self._set(thresholds=value)
+        self.clear(self.threshold)
+        return self
+
+    def getThresholds(self) -> list[float]:
+        """:py:attr:`thresholds` when set; else, when :py:attr:`threshold` is set,
+        ``[1 - threshold, threshold]``; else an error, as pyspark.ml."""
+        self._checkThresholdConsistency()
+        if not self.isSet(self.thresholds) and self.isSet(self.threshold):
+            t = self.getOrDefault(self.threshold)
+            return [1.0 - t, t]
+        return list(self.getOrDefault("thresholds"))
+
+    def _checkThresholdConsistency(self) -> None:
+        if self.isSet(self.threshold) and self.isSet(self.thresholds):
+            ts = self.getOrDefault(self.thresholds)
+            if len(ts) != 2:
+                raise ValueError(
+                    "Logistic Regression getThreshold only applies to binary classification, "
+                    f"but thresholds has length != 2. thresholds: {ts}")
+            t = 1.0 / (1.0 + ts[0] / ts[1])
+            t2 = self.getOrDefault(self.threshold)
+            if abs(t2 - t) >= 1e-5:
+                raise ValueError(
+                    "Logistic Regression getThreshold found inconsistent values for threshold "
+                    f"({t2:g}) and thresholds (equivalent to {t:g})")
 
 
 LOGISTIC_REGRESSION_PARAMS = [
     "featuresCol", "labelCol", "predictionCol", "probabilityCol", "rawPredictionCol",
     "weightCol", "maxIter", "tol", "regParam", "elasticNetParam", "standardization",
-    "fitIntercept", "threshold", "stepSize", "seed", "family", "optimizer", "batchFraction",
-    "classWeight", "backend", "kernels", "float32Inputs",
+    "fitIntercept", "threshold", "thresholds", "stepSize", "seed", "family", "optimizer",
+    "batchFraction", "classWeight", "backend", "kernels", "float32Inputs", "aggregationDepth",
+    "maxBlockSizeInMB", "lowerBoundsOnCoefficients", "upperBoundsOnCoefficients",
+    "lowerBoundsOnIntercepts", "upperBoundsOnIntercepts",
 ]
 add_getters(LogisticRegressionParams, LOGISTIC_REGRESSION_PARAMS)

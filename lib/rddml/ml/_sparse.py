@@ -29,13 +29,15 @@ def _binary_scores(X: Any, *, coef: np.ndarray, intercept: float) -> dict[str, n
     return {"z": z, "p": np.asarray(sigmoid(z), dtype=np.float64)}
 
 
-def _multinomial_scores(X: Any, *, coef: np.ndarray, intercept: np.ndarray
-                        ) -> dict[str, np.ndarray]:
+def _multinomial_scores(X: Any, *, coef: np.ndarray, intercept: np.ndarray,
+                        thresholds: np.ndarray | None = None) -> dict[str, np.ndarray]:
     from rddml.linear.softmax import softmax_rows
+    from rddml.ml._evaluation import thresholded_argmax
 
     Z = np.asarray(X @ coef.T) + intercept
     P = softmax_rows(Z) if len(Z) else Z
-    return {"z": Z, "p": P, "k": np.argmax(Z, axis=1).astype(np.float64)}
+    k = np.argmax(Z, axis=1) if thresholds is None else thresholded_argmax(P, thresholds)
+    return {"z": Z, "p": P, "k": k.astype(np.float64)}
 
 
 def binary_scores_column(features_col: str, coef: np.ndarray, intercept: float) -> Any:
@@ -47,13 +49,14 @@ def binary_scores_column(features_col: str, coef: np.ndarray, intercept: float) 
     return udf(F.col(features_col))
 
 
-def multinomial_scores_column(features_col: str, coef: np.ndarray,
-                              intercept: np.ndarray) -> Any:
+def multinomial_scores_column(features_col: str, coef: np.ndarray, intercept: np.ndarray,
+                              thresholds: np.ndarray | None = None) -> Any:
     """A ``struct<z array<double>, p array<double>, k double>`` column: the K margins,
-    their softmax and the most probable class of each row."""
+    their softmax and the predicted class of each row (the most probable; with
+    ``thresholds``, that of the largest p_k / t_k, as pyspark.ml)."""
     from pyspark.sql import functions as F
 
-    fn = partial(_multinomial_scores, coef=coef, intercept=intercept)
+    fn = partial(_multinomial_scores, coef=coef, intercept=intercept, thresholds=thresholds)
     udf = sparse_features_udf(fn, coef.shape[1], "z array<double>, p array<double>, k double",
                               features_col)
     return udf(F.col(features_col))

@@ -7,7 +7,13 @@ under Spark Connect) and returns a :class:`LogisticRegressionModel` that writes 
 pyspark.ml's does: ``rawPrediction`` = [−z, z], ``probability`` = [1 − p, p] (vectors) and
 ``prediction`` (double, 1.0 when p > threshold); for a multinomial model (``family``
 ``"multinomial"``, or ``"auto"`` with labels 0 .. K-1, K > 2) ``rawPrediction`` = the K
-margins, ``probability`` = their softmax and ``prediction`` = the most probable class.
+margins, ``probability`` = their softmax and ``prediction`` = the most probable class
+(with ``thresholds``: the largest p_k / t_k, as pyspark.ml).
+
+The model's ``summary`` (training DataFrame) and ``evaluate(df)`` are pyspark.ml's
+summaries (:mod:`rddml.ml.summary`); bounds on coefficients and intercepts run a
+bound-constrained L-BFGS-B fit (:mod:`rddml.linear.bounds`); ``coefficientMatrix`` is
+compressed to a sparse matrix where pyspark.ml's is (:func:`compressed_matrix`).
 
 Examples
 --------
@@ -23,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
-from pyspark.ml.linalg import DenseMatrix, DenseVector, Vector
+from pyspark.ml.linalg import DenseMatrix, DenseVector, Matrix, SparseMatrix, SparseVector, Vector
 
 from rddml.errors import InvalidParameterError
 from rddml.ml._base import RddmlEstimator, RddmlModel, RddmlReadable
+from rddml.ml._evaluation import Scorer, thresholded_argmax
 from rddml.ml._params import (
     LOGISTIC_REGRESSION_PARAMS,
     LogisticRegressionParams,
@@ -34,6 +41,13 @@ from rddml.ml._params import (
     optional_col,
 )
 from rddml.ml._sparse import binary_scores_column, multinomial_scores_column, reads_sparse
+from rddml.ml.summary import (
+    BinaryLogisticRegressionSummary,
+    BinaryLogisticRegressionTrainingSummary,
+    LogisticRegressionSummary,
+    LogisticRegressionTrainingSummary,
+    new_summary,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -46,7 +60,10 @@ RDDML_NAMES = {
     "l1_ratio": "elasticNetParam", "fit_intercept": "fitIntercept",
     "standardize": "standardization", "batch_fraction": "batchFraction",
     "class_weight": "classWeight", "features_col": "featuresCol", "label_col": "labelCol",
-    "weight_col": "weightCol",
+    "weight_col": "weightCol", "lower_bounds_coef": "lowerBoundsOnCoefficients",
+    "upper_bounds_coef": "upperBoundsOnCoefficients",
+    "lower_bounds_intercept": "lowerBoundsOnIntercepts",
+    "upper_bounds_intercept": "upperBoundsOnIntercepts",
 }
 
 
@@ -60,7 +77,11 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
     and a tight ``tol`` the coefficients equal pyspark.ml's. rddml's own settings
     (``optimizer``, ``stepSize``, ``batchFraction``, ``classWeight``, ``backend``) are
     Params too. ``family`` is MLlib's: ``"auto"`` fits the softmax over K classes when the
-    labels are 0 .. K-1 with K > 2.
+    labels are 0 .. K-1 with K > 2. As MLlib, the fit starts from the class log-odds
+    intercepts, ``maxIter=0`` returns that start, and bounds on the coefficients or
+    intercepts (original units) make it an L-BFGS-B fit (L2 penalty only).
+    ``aggregationDepth`` and ``maxBlockSizeInMB`` are accepted for compatibility: rddml
+    chooses its tree depth and block sizes itself.
     """
 
     @keyword_only
@@ -70,13 +91,25 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
         rawPredictionCol: str = "rawPrediction", weightCol: str | None = None,
         maxIter: int = 100, tol: float = 1e-6, regParam: float = 0.0,
         elasticNetParam: float = 0.0, standardization: bool = True, fitIntercept: bool = True,
-        threshold: float = 0.5, family: str = "auto", optimizer: str = "lbfgs",
-        stepSize: float = 1.0, batchFraction: float = 1.0, classWeight: Any = None,
-        seed: int | None = None, backend: str = "auto", kernels: str | None = None,
-        float32Inputs: bool = False,
+        threshold: float = 0.5, thresholds: list[float] | None = None, family: str = "auto",
+        aggregationDepth: int = 2, lowerBoundsOnCoefficients: Matrix | None = None,
+        upperBoundsOnCoefficients: Matrix | None = None,
+        lowerBoundsOnIntercepts: Vector | None = None,
+        upperBoundsOnIntercepts: Vector | None = None, maxBlockSizeInMB: float = 0.0,
+        optimizer: str = "lbfgs", stepSize: float = 1.0, batchFraction: float = 1.0,
+        classWeight: Any = None, seed: int | None = None, backend: str = "auto",
+        kernels: str | None = None, float32Inputs: bool = False,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
+        self._checkThresholdConsistency()
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> LogisticRegression:
+        """Set Params by keyword (as ``__init__``); returns ``self``."""
+        self._set(**self._input_kwargs)
+        self._checkThresholdConsistency()
+        return self
 
     def _rddml_names(self) -> dict[str, str]:
         return RDDML_NAMES
@@ -89,6 +122,8 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
             raise InvalidParameterError(
                 "rddml.ml.LogisticRegression: the 'family' Param must be one of 'auto', "
                 f"'binomial', 'multinomial', got {family!r}.")
+        check_compatibility_params(self)
+        thresholds = self.getOrDefault("thresholds") if self.isSet("thresholds") else None
         return RddmlLogisticRegression(
             family=family,
             optimizer=self.getOrDefault("optimizer"),
@@ -101,7 +136,13 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
             standardize=self.getOrDefault("standardization"),
             batch_fraction=self.getOrDefault("batchFraction"),
             class_weight=self.getOrDefault("classWeight"),
-            threshold=self.getOrDefault("threshold"),
+            threshold=(self.getThreshold() if thresholds is None or len(thresholds) == 2
+                       else 0.5),
+            init_intercept="prior",
+            lower_bounds_coef=_array_param(self, "lowerBoundsOnCoefficients"),
+            upper_bounds_coef=_array_param(self, "upperBoundsOnCoefficients"),
+            lower_bounds_intercept=_array_param(self, "lowerBoundsOnIntercepts"),
+            upper_bounds_intercept=_array_param(self, "upperBoundsOnIntercepts"),
             seed=self.getOrDefault("seed"),
             features_col=self.getOrDefault("featuresCol"),
             label_col=self.getOrDefault("labelCol"),
@@ -114,19 +155,66 @@ class LogisticRegression(RddmlEstimator["LogisticRegressionModel"], LogisticRegr
 add_setters(LogisticRegression, LOGISTIC_REGRESSION_PARAMS)
 
 
-class LogisticRegressionTrainingSummary:
-    """What the fit did: ``objectiveHistory`` (the objective at every point the optimiser
-    evaluated, one per pass over the data), ``totalIterations`` and ``converged``."""
+def _array_param(params: Any, name: str) -> Any:
+    """A Matrix / Vector Param as a NumPy array (None when unset)."""
+    if not params.isDefined(name) or params.getOrDefault(name) is None:
+        return None
+    return params.getOrDefault(name).toArray()
 
-    def __init__(self, fitted: Any) -> None:
-        self.objectiveHistory: list[float] = list(fitted.loss_history_)
-        self.totalIterations: int = int(fitted.n_iter_)
-        self.converged: bool = bool(fitted.converged_)
+
+def check_compatibility_params(params: Any) -> None:
+    """``aggregationDepth`` (>= 2) and ``maxBlockSizeInMB`` (>= 0) must be what
+    pyspark.ml accepts, though rddml does not use them."""
+    depth = params.getOrDefault("aggregationDepth")
+    if depth < 2:
+        raise InvalidParameterError(
+            f"rddml.ml.LogisticRegression: the 'aggregationDepth' Param must be >= 2, got "
+            f"{depth!r}.")
+    size = params.getOrDefault("maxBlockSizeInMB")
+    if size < 0:
+        raise InvalidParameterError(
+            f"rddml.ml.LogisticRegression: the 'maxBlockSizeInMB' Param must be >= 0, got "
+            f"{size!r}.")
+
+
+def compressed_matrix(values: np.ndarray) -> Matrix:
+    """A row-major matrix as Spark's ``Matrix.compressed`` stores it: dense when that is
+    no larger than the smaller sparse layout, else CSC when it is no larger than CSR,
+    else CSR (sizes in bytes as MLlib counts them). ``isTransposed`` is 1 / 0, as the
+    matrices pyspark.ml returns from the JVM have it."""
+    m, n = values.shape
+    nnz = int(np.count_nonzero(values))
+
+    def sparse_size(n_ptrs: int) -> int:
+        return 12 * nnz + 4 * n_ptrs + 3 * 12 + 9
+
+    dense_size = 8 * m * n + 12 + 9
+    csc, csr = sparse_size(n + 1), sparse_size(m + 1)
+    if dense_size <= min(csc, csr):
+        return DenseMatrix(m, n, values.ravel().tolist(), isTransposed=1)  # type: ignore[arg-type]
+    if csc <= csr:
+        col_of, row_of = np.nonzero(values.T)  # in column-major order
+        ptrs = np.concatenate([[0], np.cumsum(np.bincount(col_of, minlength=n))])
+        return SparseMatrix(m, n, ptrs.tolist(), row_of.tolist(),
+                            values[row_of, col_of].tolist(), isTransposed=0)  # type: ignore[arg-type]
+    rows, cols = np.nonzero(values)
+    ptrs = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=m))])
+    return SparseMatrix(m, n, ptrs.tolist(), cols.tolist(), values[rows, cols].tolist(),
+                        isTransposed=1)  # type: ignore[arg-type]
+
+
+def compressed_vector(values: np.ndarray) -> Vector:
+    """Spark's ``Vector.compressed``: sparse when 1.5 · (nnz + 1) < size."""
+    nnz = np.flatnonzero(values)
+    if 1.5 * (nnz.size + 1.0) < values.size:
+        return SparseVector(values.size, nnz.tolist(), values[nnz].tolist())
+    return DenseVector(values)
 
 
 class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
                               RddmlReadable["LogisticRegressionModel"]):
-    """A fitted :class:`LogisticRegression`: pyspark.ml's attributes and output columns."""
+    """A fitted :class:`LogisticRegression`: pyspark.ml's attributes, output columns,
+    ``summary`` (after a fit) and ``evaluate``."""
 
     _rddml_kind = "LogisticRegression"
 
@@ -148,14 +236,19 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
         return bool(np.ndim(self.rddmlModel.coef_) == 2)
 
     @property
-    def coefficients(self) -> DenseVector:
+    def coefficients(self) -> Vector:
         """Coefficients in the original feature units (binomial models; a multinomial one
-        has :attr:`coefficientMatrix`, as in pyspark.ml)."""
+        has :attr:`coefficientMatrix`, as in pyspark.ml): dense, or sparse where
+        :attr:`coefficientMatrix` is."""
         if self._multinomial:
             raise InvalidParameterError(
                 "Multinomial models contain a matrix of coefficients, use coefficientMatrix "
                 "instead.")
-        return DenseVector(np.asarray(self.rddmlModel.coef_, dtype=np.float64))
+        coef = np.asarray(self.rddmlModel.coef_, dtype=np.float64)
+        if isinstance(self.coefficientMatrix, SparseMatrix):
+            nonzero = np.flatnonzero(coef)
+            return SparseVector(coef.size, nonzero.tolist(), coef[nonzero].tolist())
+        return DenseVector(coef)
 
     @property
     def intercept(self) -> float:
@@ -168,18 +261,19 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
         return float(self.rddmlModel.intercept_)
 
     @property
-    def coefficientMatrix(self) -> DenseMatrix:
+    def coefficientMatrix(self) -> Matrix:
         """The coefficients as a numClasses × numFeatures matrix (1 × numFeatures for a
-        binomial model, pyspark.ml's form)."""
+        binomial model), stored as pyspark.ml stores it: sparse when that is smaller
+        (an L1 fit's zeros), see :func:`compressed_matrix`."""
         coef = np.atleast_2d(np.asarray(self.rddmlModel.coef_, dtype=np.float64))
-        return DenseMatrix(coef.shape[0], coef.shape[1], coef.ravel().tolist(),
-                           isTransposed=True)
+        return compressed_matrix(coef)
 
     @property
-    def interceptVector(self) -> DenseVector:
-        """The intercepts, one per class (length 1 for a binomial model)."""
-        return DenseVector(np.atleast_1d(np.asarray(self.rddmlModel.intercept_,
-                                                    dtype=np.float64)))
+    def interceptVector(self) -> Vector:
+        """The intercepts, one per class (length 1 for a binomial model); sparse when that
+        is smaller, as pyspark.ml's (the zeros of a multinomial fit without intercept)."""
+        values = np.atleast_1d(np.asarray(self.rddmlModel.intercept_, dtype=np.float64))
+        return compressed_vector(values) if self._multinomial else DenseVector(values)
 
     @property
     def numFeatures(self) -> int:
@@ -191,17 +285,55 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
         """2 for a binomial model, K for a multinomial one."""
         return int(np.asarray(self.rddmlModel.coef_).shape[0]) if self._multinomial else 2
 
+    # -------------------------------------------------------------- summaries
     @property
     def summary(self) -> LogisticRegressionTrainingSummary:
-        """Training summary: ``objectiveHistory``, ``totalIterations``, ``converged``."""
-        return LogisticRegressionTrainingSummary(self.rddmlModel)
+        """The training summary (pyspark.ml's): metrics on the training DataFrame, computed
+        in one pass when first read, ``objectiveHistory`` and ``totalIterations``
+        (``BinaryLogisticRegressionTrainingSummary`` for a binary model). A loaded or
+        wrapped model has none (``hasSummary`` is False): RuntimeError."""
+        return self._training_summary()  # type: ignore[no-any-return]
 
+    def evaluate(self, dataset: DataFrame) -> LogisticRegressionSummary:
+        """The summary of this model on ``dataset`` (needs the label column): the same
+        metrics as :attr:`summary` (a ``BinaryLogisticRegressionSummary`` for a binary
+        model), computed in one pass when first read."""
+        from rddml.engine.backend import is_dataframe
+
+        if not is_dataframe(dataset):
+            raise TypeError(f"dataset must be a DataFrame but got {type(dataset)}.")
+        return new_summary(self, dataset, training=False)  # type: ignore[no-any-return]
+
+    def _new_training_summary(self, dataset: DataFrame) -> Any:
+        if self.isSet("thresholds"):  # MLlib checks them against the classes at fit time
+            check_thresholds(np.asarray(self.getOrDefault("thresholds"), dtype=np.float64),
+                             self.numClasses)
+        return new_summary(self, dataset, training=True)
+
+    def _scorer(self) -> Scorer:
+        """The model's scoring as its ``transform`` does it, for the summary pass."""
+        coef = np.asarray(self.rddmlModel.coef_, dtype=np.float64)
+        if not self._multinomial:
+            return Scorer(coef, float(self.rddmlModel.intercept_),
+                          threshold=self.getThreshold())
+        return Scorer(coef, np.asarray(self.rddmlModel.intercept_, dtype=np.float64),
+                      thresholds=self._class_thresholds())
+
+    def _class_thresholds(self) -> np.ndarray | None:
+        """``thresholds`` (checked against numClasses) when set, for a multinomial model."""
+        if not self.isSet("thresholds"):
+            return None
+        ts = np.asarray(self.getOrDefault("thresholds"), dtype=np.float64)
+        check_thresholds(ts, self.numClasses)
+        return ts
+
+    # ------------------------------------------------------------ prediction
     def predictRaw(self, value: Vector) -> DenseVector:
         """[−z, z] for one feature vector (multinomial: the K margins)."""
         if self._multinomial:
             coef = np.asarray(self.rddmlModel.coef_, dtype=np.float64)
             return DenseVector(coef @ value.toArray() + np.asarray(self.rddmlModel.intercept_))
-        z = float(np.dot(self.coefficients.toArray(), value.toArray())) + self.intercept
+        z = float(np.dot(np.asarray(self.rddmlModel.coef_), value.toArray())) + self.intercept
         return DenseVector([-z, z])
 
     def predictProbability(self, value: Vector) -> DenseVector:
@@ -216,10 +348,14 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
 
     def predict(self, value: Vector) -> float:
         """0.0 or 1.0 for one feature vector (1.0 when p > threshold); multinomial: the
-        most probable class."""
+        most probable class (with ``thresholds``: the largest p_k / t_k)."""
         if self._multinomial:
+            thresholds = self._class_thresholds()
+            if thresholds is not None:
+                P = self.predictProbability(value).toArray()[None, :]
+                return float(thresholded_argmax(P, thresholds)[0])
             return float(np.argmax(self.predictRaw(value).toArray()))
-        return 1.0 if self.predictProbability(value)[1] > self.getOrDefault("threshold") else 0.0
+        return 1.0 if self.predictProbability(value)[1] > self.getThreshold() else 0.0
 
     # -------------------------------------------------------------- transform
     def _transform(self, dataset: DataFrame) -> DataFrame:
@@ -242,7 +378,7 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
             return self._transform_multinomial(dataset, raw_col, prob_col, pred_col)
         coef = np.asarray(self.rddmlModel.coef_, dtype=np.float64)
         intercept = float(self.rddmlModel.intercept_)
-        threshold = float(self.getOrDefault("threshold"))
+        threshold = float(self.getThreshold())
         d = coef.shape[0]
         features_col = self.getOrDefault("featuresCol")
         tmp = "__rddml_scores"
@@ -270,7 +406,8 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
 
     def _transform_multinomial(self, dataset: DataFrame, raw_col: str | None,
                                prob_col: str | None, pred_col: str | None) -> DataFrame:
-        """The K-class columns: margins, softmax probabilities (vectors), argmax class."""
+        """The K-class columns: margins, softmax probabilities (vectors), argmax class
+        (of p_k / t_k with ``thresholds``)."""
         import pandas as pd
         from pyspark.ml.functions import array_to_vector
         from pyspark.sql import functions as F
@@ -281,20 +418,22 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
 
         coef = np.asarray(self.rddmlModel.coef_, dtype=np.float64)
         intercept = np.asarray(self.rddmlModel.intercept_, dtype=np.float64)
+        thresholds = self._class_thresholds()
         d = coef.shape[1]
         features_col = self.getOrDefault("featuresCol")
         tmp = "__rddml_scores"
         if reads_sparse(dataset, features_col):  # scored from the vectors' non-zeros
             scored = dataset.withColumn(
-                tmp, multinomial_scores_column(features_col, coef, intercept))
+                tmp, multinomial_scores_column(features_col, coef, intercept, thresholds))
         else:
             features = features_expression(dataset, features_col, None)
 
             def score(col: pd.Series) -> pd.DataFrame:
                 Z = feature_matrix(col, d) @ coef.T + intercept
                 P = softmax_rows(Z) if len(Z) else Z
-                return pd.DataFrame({"z": list(Z), "p": list(P),
-                                     "k": np.argmax(Z, axis=1).astype(np.float64)})
+                k = (np.argmax(Z, axis=1) if thresholds is None
+                     else thresholded_argmax(P, thresholds))
+                return pd.DataFrame({"z": list(Z), "p": list(P), "k": k.astype(np.float64)})
 
             udf = series_udf(score, pd.DataFrame, "z array<double>, p array<double>, k double")
             scored = dataset.withColumn(tmp, udf(features))
@@ -314,6 +453,28 @@ class LogisticRegressionModel(RddmlModel, LogisticRegressionParams,
                 f"numFeatures={self.numFeatures}")
 
 
+def check_thresholds(thresholds: np.ndarray, n_classes: int) -> None:
+    """``thresholds`` must have one value per class, all >= 0, at most one 0 (pyspark.ml)."""
+    if thresholds.shape != (n_classes,):
+        raise InvalidParameterError(
+            f"rddml.ml.LogisticRegressionModel: the 'thresholds' Param must have "
+            f"numClasses={n_classes} values, got {len(thresholds)} ({thresholds.tolist()}).")
+    if np.any(thresholds < 0) or np.count_nonzero(thresholds == 0) > 1:
+        raise InvalidParameterError(
+            "rddml.ml.LogisticRegressionModel: the 'thresholds' Param must hold values >= 0 "
+            f"with at most one 0, got {thresholds.tolist()}.")
+
+
 add_setters(LogisticRegressionModel,
-            ["featuresCol", "predictionCol", "probabilityCol", "rawPredictionCol", "threshold"])
+            ["featuresCol", "predictionCol", "probabilityCol", "rawPredictionCol", "threshold",
+             "thresholds"])
 LogisticRegression._model_class = LogisticRegressionModel
+
+__all__ = [
+    "BinaryLogisticRegressionSummary",
+    "BinaryLogisticRegressionTrainingSummary",
+    "LogisticRegression",
+    "LogisticRegressionModel",
+    "LogisticRegressionSummary",
+    "LogisticRegressionTrainingSummary",
+]

@@ -5,7 +5,9 @@
 ``weightCol``...) plus rddml's (``initialCenters``, ``emptyCluster``, ``aggregation``,
 ``checkpointDir``, ``checkpointInterval``, ``backend``); ``fit`` runs :class:`rddml.KMeans`
 and returns a :class:`KMeansModel` that writes an int ``prediction`` column, as
-pyspark.ml's does, so ``ClusteringEvaluator`` scores it unchanged.
+pyspark.ml's does, so ``ClusteringEvaluator`` scores it unchanged. The model's
+``summary`` is pyspark.ml's :class:`KMeansSummary` (``clusterSizes``, ``predictions``...)
+and ``write().format("pmml")`` exports it as PMML (:mod:`rddml.ml.pmml`).
 
 Examples
 --------
@@ -25,7 +27,14 @@ from pyspark.ml.linalg import Vector
 
 from rddml.errors import InvalidParameterError
 from rddml.ml._base import RddmlEstimator, RddmlModel, RddmlReadable
-from rddml.ml._params import INIT_STEPS, KMEANS_PARAMS, KMeansParams, add_setters, optional_col
+from rddml.ml._params import (
+    INIT_STEPS,
+    KMEANS_PARAMS,
+    KMEANS_SOLVERS,
+    KMeansParams,
+    add_setters,
+    optional_col,
+)
 from rddml.ml._sparse import cluster_column, reads_sparse
 
 if TYPE_CHECKING:
@@ -44,7 +53,9 @@ class KMeans(RddmlEstimator["KMeansModel"], KMeansParams, RddmlReadable["KMeans"
     ``initialCenters`` (rddml) fixes the initial centres; otherwise ``initMode`` and
     ``seed`` draw them. ``initSteps`` other than 2 is refused (rddml's k-means|| runs two
     rounds). ``emptyCluster`` defaults to rddml's ``"farthest"``; ``"keep"`` is Spark
-    MLlib's behaviour.
+    MLlib's behaviour. ``maxIter=0`` returns the initial centres. ``solver`` and
+    ``maxBlockSizeInMB`` are accepted (and checked) for compatibility: rddml always
+    computes on NumPy blocks of its own size.
     """
 
     @keyword_only
@@ -53,6 +64,7 @@ class KMeans(RddmlEstimator["KMeansModel"], KMeansParams, RddmlReadable["KMeans"
         k: int = 2, initMode: str = "k-means||", initSteps: int = INIT_STEPS,
         tol: float = 1e-4, maxIter: int = 20, seed: int | None = None,
         distanceMeasure: str = "euclidean", weightCol: str | None = None,
+        solver: str = "auto", maxBlockSizeInMB: float = 0.0,
         initialCenters: Any = None, emptyCluster: str = "farthest", aggregation: str = "tree",
         checkpointDir: str | None = None, checkpointInterval: int = 10, backend: str = "auto",
         kernels: str | None = None, float32Inputs: bool = False,
@@ -68,6 +80,15 @@ class KMeans(RddmlEstimator["KMeansModel"], KMeansParams, RddmlReadable["KMeans"
     def _rddml_estimator(self) -> Any:
         from rddml import KMeans as RddmlKMeans
 
+        solver = self.getOrDefault("solver")
+        if solver not in KMEANS_SOLVERS:
+            raise InvalidParameterError(
+                f"rddml.ml.KMeans: the 'solver' Param must be one of 'auto', 'row', 'block', "
+                f"got {solver!r}.")
+        if self.getOrDefault("maxBlockSizeInMB") < 0:
+            raise InvalidParameterError(
+                "rddml.ml.KMeans: the 'maxBlockSizeInMB' Param must be >= 0, got "
+                f"{self.getOrDefault('maxBlockSizeInMB')!r}.")
         steps = self.getOrDefault("initSteps")
         if steps != INIT_STEPS:
             raise InvalidParameterError(
@@ -96,17 +117,55 @@ add_setters(KMeans, KMEANS_PARAMS)
 
 
 class KMeansSummary:
-    """What the fit did: ``trainingCost`` (weighted sum of squared distances to the closest
-    centre; Σ 1 − cos for cosine), ``objectiveHistory`` (the cost at the start of each
-    iteration), ``totalIterations`` (= ``numIter``), ``k`` and ``converged``."""
+    """pyspark.ml's summary of a k-means fit on its training DataFrame: ``predictions``
+    (the model's ``transform``, lazy), ``cluster`` (its prediction column),
+    ``clusterSizes`` (rows per cluster, one count when first read), ``k``, ``numIter``,
+    ``trainingCost`` (weighted sum of squared distances to the closest final centre;
+    Σ 1 − cos for cosine), ``predictionCol``, ``featuresCol``; and rddml's
+    ``objectiveHistory`` (the cost at the start of each iteration), ``totalIterations``
+    and ``converged``."""
 
-    def __init__(self, fitted: Any) -> None:
+    def __init__(self, model: KMeansModel, dataset: DataFrame) -> None:
+        fitted = model.rddmlModel
+        # A copy: the summary keeps the columns of the fit (a later setPredictionCol on
+        # the model does not move them), as pyspark.ml's summary does.
+        self._model = model.copy() if optional_col(model, "predictionCol") else \
+            model.copy({model.predictionCol: "prediction"})
+        self._model._summary = None
+        self._dataset = dataset
+        self._predictions: DataFrame | None = None
+        self._sizes: list[int] | None = None
         self.trainingCost: float = float(fitted.inertia_)
         self.objectiveHistory: list[float] = [float(h["cost"]) for h in fitted.history_]
         self.totalIterations: int = int(fitted.n_iter_)
         self.numIter: int = self.totalIterations
         self.k: int = int(np.asarray(fitted.cluster_centers_).shape[0])
         self.converged: bool = bool(fitted.converged_)
+        self.predictionCol: str = str(self._model.getOrDefault("predictionCol"))
+        self.featuresCol: str = str(self._model.getOrDefault("featuresCol"))
+
+    @property
+    def predictions(self) -> DataFrame:
+        """The model's ``transform`` of the training DataFrame."""
+        if self._predictions is None:
+            self._predictions = self._model.transform(self._dataset)
+        return self._predictions
+
+    @property
+    def cluster(self) -> DataFrame:
+        """The predicted cluster of each training row (a one-column DataFrame)."""
+        return self.predictions.select(self.predictionCol)
+
+    @property
+    def clusterSizes(self) -> list[int]:
+        """Rows in each cluster (unweighted, as pyspark.ml counts them; 0 for an empty
+        one), from one aggregation when first read."""
+        if self._sizes is None:
+            sizes = [0] * self.k
+            for row in self.cluster.groupBy(self.predictionCol).count().collect():
+                sizes[int(row[0])] = int(row[1])
+            self._sizes = sizes
+        return self._sizes
 
 
 class KMeansModel(RddmlModel, KMeansParams, RddmlReadable["KMeansModel"]):
@@ -138,8 +197,23 @@ class KMeansModel(RddmlModel, KMeansParams, RddmlReadable["KMeansModel"]):
 
     @property
     def summary(self) -> KMeansSummary:
-        """Training summary: ``trainingCost``, ``objectiveHistory``, ``totalIterations``."""
-        return KMeansSummary(self.rddmlModel)
+        """The training summary (pyspark.ml's :class:`KMeansSummary`); a loaded or wrapped
+        model has none (``hasSummary`` is False): RuntimeError."""
+        return self._training_summary()  # type: ignore[no-any-return]
+
+    def _new_training_summary(self, dataset: DataFrame) -> KMeansSummary:
+        return KMeansSummary(self, dataset)
+
+    def _pmml(self) -> str:
+        """The model as PMML, as the installed Spark MLlib's ``KMeansModel.toPMML`` writes
+        it (PMML 4.4 from Spark 4, 4.3 before)."""
+        import pyspark
+
+        from rddml.ml.pmml import kmeans_pmml
+
+        version = "4.4" if int(pyspark.__version__.split(".")[0]) >= 4 else "4.3"
+        return kmeans_pmml(np.asarray(self.rddmlModel.cluster_centers_, dtype=np.float64),
+                           version=version)
 
     def predict(self, value: Vector) -> int:
         """Index of the closest centre of one feature vector."""
