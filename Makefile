@@ -34,7 +34,7 @@ pytest: bootstrap
 test-spark35:
 	@RDDML_ENV=spark35 tools/bootstrap.sh
 	.venv-spark35/bin/python -c 'import pyspark; print("pyspark", pyspark.__version__)'
-	.venv-spark35/bin/python -m pytest -p no:cacheprovider $(SPARK35_TESTS)
+	.venv-spark35/bin/python -m pytest -p no:cacheprovider $(PYTEST_PARALLEL) $(SPARK35_TESTS)
 
 lint: bootstrap
 	$(VENV)/ruff check lib jobs tests tools
