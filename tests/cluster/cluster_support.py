@@ -254,6 +254,10 @@ class DriverRun:
         for pid, start in procs:
             kill_recorded(pid, start)
         self.proc.wait(30)
+        # SIGKILL is delivered asynchronously: on a busy machine a process can still be
+        # listed for a moment after the signal.
+        for pid, start in procs:
+            wait_gone(pid, start)
         return procs
 
     def tail(self, n: int = 40) -> str:

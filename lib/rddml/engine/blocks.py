@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -342,8 +343,11 @@ class BlockDataset(Dataset):
 
 
 def is_scipy_sparse(X: Any) -> bool:
-    """Whether ``X`` is any SciPy sparse matrix or array (without importing SciPy)."""
-    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+    """Whether ``X`` is any SciPy sparse matrix or array (without importing SciPy: an
+    object of SciPy's exists only once SciPy has been imported). Not by attribute: a Spark
+    Connect DataFrame answers every attribute name with a column."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(X))
 
 
 def _row_label(r: int, *, offset: int) -> str:
