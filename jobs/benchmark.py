@@ -597,8 +597,8 @@ def _measure_and_write(spark: Any, config: Config) -> dict[str, Any]:
             d=config.quick_sparse_features if config.quick else config.sparse_features,
             nnz=config.quick_sparse_nnz if config.quick else config.sparse_nnz,
             k=config.sparse_k, pass_iter=config.pass_iter, kmeans_low=config.ml_iter_low,
-            kmeans_high=config.ml_iter_high, rounds=config.rounds,
-            partitions=config.num_partitions, seed=config.seed))
+            kmeans_high=config.ml_iter_high, min_iteration_gap=config.min_iteration_gap,
+            rounds=config.rounds, partitions=config.num_partitions, seed=config.seed))
     results["peak_rss"] = peak_rss(spark)
     results.update(_wide_results(spark, config))
     # After the peak above: the sweep restarts the peak RSS count at each of its sizes.

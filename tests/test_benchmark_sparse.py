@@ -16,7 +16,8 @@ from rddml.bench.sparse_bench import SparseBench, run_sparse_bench, sparse_markd
 def test_quick_sparse_benchmark_measures_both_libraries(spark: Any) -> None:
     # 2^17 features: wider than a partition's label census is kept for, as in the real rows
     bench = SparseBench(n=3000, d=1 << 17, nnz=15, k=4, reg_param=0.1, pass_iter=2,
-                        kmeans_low=1, kmeans_high=2, rounds=1, max_budget=16)
+                        kmeans_low=1, kmeans_high=2, min_iteration_gap=1, rounds=1,
+                        max_budget=16)
     r = run_sparse_bench(spark, bench)
     assert r["n"] == 3000 and r["d"] == 1 << 17
     assert 10 < r["nnz_per_row"] < 16  # Poisson(15) ids, repeats within a row merged

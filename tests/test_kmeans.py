@@ -213,7 +213,7 @@ def test_predict_before_fit_is_a_clear_error() -> None:
     [
         ({"k": 0}, r"The 'k' parameter must be an int >= 1, got 0"),
         ({"k": 2.5}, r"The 'k' parameter must be an int >= 1, got 2.5"),
-        ({"max_iter": 0}, r"'max_iter' parameter must be an int >= 1"),
+        ({"max_iter": -1}, r"'max_iter' parameter must be an int >= 0, got -1"),
         ({"tol": -1.0}, r"'tol' parameter must be a finite float >= 0.0, got -1.0"),
         ({"init": "kmeans"}, r"'init' parameter must be one of 'random', 'k-means\+\+'"),
         ({"distance": "manhattan"}, r"'distance' parameter must be one of"),

@@ -20,6 +20,7 @@ from rddml.io.jobkit import parse_job_args
 @pytest.fixture
 def bars_forced(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(rddml.progress, "DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(rddml.progress, "MIN_INTERVAL", 0.0)  # draw every update
     rddml.progress.show_progress(True)
     yield
     rddml.progress.show_progress(None)

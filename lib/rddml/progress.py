@@ -26,6 +26,8 @@ from typing import Any
 
 #: A bar appears only once its task has run this long.
 DELAY_SECONDS = 2.0
+#: tqdm's least interval between two redraws, seconds.
+MIN_INTERVAL = 0.1
 
 _forced: bool | None = None
 
@@ -97,4 +99,5 @@ def _tqdm(description: str, total: int | None, unit: str, initial: int) -> Any:
     except ImportError:  # an environment without tqdm: no bars
         return None
     return tqdm(total=total, desc=description, unit=unit, initial=initial,
-                delay=DELAY_SECONDS, leave=False, file=sys.stderr, dynamic_ncols=True)
+                delay=DELAY_SECONDS, mininterval=MIN_INTERVAL, leave=False, file=sys.stderr,
+                dynamic_ncols=True)

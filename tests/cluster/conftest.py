@@ -9,7 +9,9 @@ started) survives. Deselect these tests with ``-m "not cluster"``.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,8 +29,13 @@ def pytest_configure(config: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def local_cluster_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("local-cluster")
+def local_cluster_dir() -> Iterator[Path]:
+    # A short path of its own, not under pytest's basetemp: PySpark's daemons open Unix
+    # sockets under the Workers' temporary directories, and a socket path has at most 107
+    # bytes (pytest-xdist's popen-gwN level pushed some past it).
+    directory = Path(tempfile.mkdtemp(prefix="rddml-lc-"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ from rddml.ml._params import (
     optional_col,
 )
 from rddml.ml._sparse import cluster_column, reads_sparse
+from rddml.ml.summary import PredictionsOf
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -116,7 +117,7 @@ class KMeans(RddmlEstimator["KMeansModel"], KMeansParams, RddmlReadable["KMeans"
 add_setters(KMeans, KMEANS_PARAMS)
 
 
-class KMeansSummary:
+class KMeansSummary(PredictionsOf):
     """pyspark.ml's summary of a k-means fit on its training DataFrame: ``predictions``
     (the model's ``transform``, lazy), ``cluster`` (its prediction column),
     ``clusterSizes`` (rows per cluster, one count when first read), ``k``, ``numIter``,
@@ -143,13 +144,6 @@ class KMeansSummary:
         self.converged: bool = bool(fitted.converged_)
         self.predictionCol: str = str(self._model.getOrDefault("predictionCol"))
         self.featuresCol: str = str(self._model.getOrDefault("featuresCol"))
-
-    @property
-    def predictions(self) -> DataFrame:
-        """The model's ``transform`` of the training DataFrame."""
-        if self._predictions is None:
-            self._predictions = self._model.transform(self._dataset)
-        return self._predictions
 
     @property
     def cluster(self) -> DataFrame:

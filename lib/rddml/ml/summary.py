@@ -46,7 +46,23 @@ __all__ = [
 ]
 
 
-class LogisticRegressionSummary:
+class PredictionsOf:
+    """``predictions``: the model's ``transform`` of the summarised DataFrame, made on
+    first use (a summary that is never asked for them runs no Spark job)."""
+
+    _model: Any
+    _dataset: DataFrame
+    _predictions: DataFrame | None
+
+    @property
+    def predictions(self) -> DataFrame:
+        """The model's ``transform`` of the DataFrame."""
+        if self._predictions is None:
+            self._predictions = self._model.transform(self._dataset)
+        return self._predictions
+
+
+class LogisticRegressionSummary(PredictionsOf):
     """Results of a :class:`~rddml.ml.LogisticRegressionModel` on a DataFrame: its
     ``predictions`` and pyspark.ml's ``ClassificationSummary`` metrics (``labels``,
     ``accuracy``, by-label and weighted precision / recall / F-measure / TPR / FPR)."""
@@ -60,13 +76,6 @@ class LogisticRegressionSummary:
         self._metrics: MulticlassSummary | None = None
 
     # --------------------------------------------------------------- columns
-    @property
-    def predictions(self) -> DataFrame:
-        """The model's ``transform`` of the DataFrame."""
-        if self._predictions is None:
-            self._predictions = self._model.transform(self._dataset)
-        return self._predictions
-
     @property
     def predictionCol(self) -> str:
         """Field in ``predictions`` which gives the prediction of each class."""
