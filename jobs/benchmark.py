@@ -223,7 +223,12 @@ def parse_lr_size(text: str) -> tuple[int, int]:
 
 
 def _labelled_frames(spark: Any, X: np.ndarray, y: np.ndarray, parts: int,
-                     workdir: Path, storage: str) -> tuple[Any, Any]:
+                     workdir: Path, storage: str, dtypes: tuple[str, ...] = ("float64",)
+                     ) -> tuple[list[BlockDataset], Any]:
+    """rddml datasets of (X, y) in each of ``dtypes`` and pyspark.ml's cached vector
+    DataFrame, all read from one Parquet file. The datasets are built first: at 1e6 × 512
+    a repartition shuffle beside pyspark.ml's cached copy ran a 10 GiB driver heap out
+    of memory."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from pyspark.ml.feature import VectorAssembler
@@ -234,11 +239,13 @@ def _labelled_frames(spark: Any, X: np.ndarray, y: np.ndarray, parts: int,
     table = {c: X[:, j] for j, c in enumerate(cols)} | {"label": y}
     pq.write_table(pa.table(table), path)
     raw = spark.read.parquet(str(path)).repartition(parts)
-    ds = BlockDataset.from_dataframe(raw, feature_cols=cols, label_col="label", storage=storage)
+    datasets = [BlockDataset.from_dataframe(raw, feature_cols=cols, label_col="label",
+                                            storage=storage, dtype=dtype)
+                for dtype in dtypes]
     df = (VectorAssembler(inputCols=cols, outputCol="features").transform(raw)
           .select("features", "label").persist(StorageLevel.MEMORY_AND_DISK))
     df.count()
-    return ds, df
+    return datasets, df
 
 
 def bench_logistic_size(spark: Any, config: Config, n: int, d: int) -> dict[str, Any]:
@@ -256,7 +263,7 @@ def bench_logistic_size(spark: Any, config: Config, n: int, d: int) -> dict[str,
     parts = config.num_partitions or sc.defaultParallelism
     logger.info("logistic %dx%d: optimal log loss %.8f, target %.8f", n, d, best, target)
     workdir = Path(tempfile.mkdtemp(prefix="rddml-bench-"))
-    ds, df = _labelled_frames(spark, X, y, parts, workdir, config.storages[0])
+    (ds,), df = _labelled_frames(spark, X, y, parts, workdir, config.storages[0])
     records = lb.per_record_rdd(ds) if config.per_record and n <= config.per_record_max_rows \
         else None
 
@@ -332,6 +339,15 @@ def bench_logistic_size(spark: Any, config: Config, n: int, d: int) -> dict[str,
     }
 
 
+def _wide_logistic_data(seed: int, n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dense logistic benchmark's data, the same for the same seed."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    true_w = rng.standard_normal(d) / np.sqrt(d)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ true_w + 0.3)))).astype(float)
+    return X, y
+
+
 def bench_logistic_wide(spark: Any, config: Config, n: int, d: int) -> dict[str, Any]:
     """Dense logistic regression: seconds per pass of rddml (float64, float32) and of
     pyspark.ml, each the best of ``pass_repeats`` differences of two fits (2 and
@@ -342,18 +358,16 @@ def bench_logistic_wide(spark: Any, config: Config, n: int, d: int) -> dict[str,
     from rddml.bench import logistic_bench as lb
 
     sc = spark.sparkContext
-    rng = np.random.default_rng(config.seed + 2)
-    X = rng.standard_normal((n, d))
-    true_w = rng.standard_normal(d) / np.sqrt(d)
-    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ true_w + 0.3)))).astype(float)
+    X, y = _wide_logistic_data(config.seed + 2, n, d)
+    raw_bytes = int(X.nbytes)
     parts = config.num_partitions or sc.defaultParallelism
     workdir = Path(tempfile.mkdtemp(prefix="rddml-bench-"))
     reset_peak_rss(spark)
-    ds, df = _labelled_frames(spark, X, y, parts, workdir, config.storages[0])
-    ds32 = BlockDataset.from_dataframe(
-        spark.read.parquet(str(workdir / "labelled.parquet")).repartition(parts),
-        feature_cols=[f"x{j}" for j in range(d)], label_col="label",
-        storage=config.storages[0], dtype="float32")
+    (ds, ds32), df = _labelled_frames(spark, X, y, parts, workdir, config.storages[0],
+                                      dtypes=("float64", "float32"))
+    # The driver's copy is not needed while the fits run (4 GB at 1e6 x 512): on a
+    # 24 GiB machine it pushed the executors' block files out of the page cache.
+    del X, y
     low, high = 2, 2 + config.pass_iter
     try:
         held = {"float64": ds.cached_bytes(), "float32": ds32.cached_bytes()}
@@ -376,6 +390,7 @@ def bench_logistic_wide(spark: Any, config: Config, n: int, d: int) -> dict[str,
         ds32.unpersist()
         df.unpersist()
         shutil.rmtree(workdir, ignore_errors=True)
+    X, y = _wide_logistic_data(config.seed + 2, n, d)
     losses = {name: lb.mean_log_loss(X, y, m.coef_, float(m.intercept_))
               for name, m in fits.items()}
     best = {name: min(v) for name, v in samples.items()}
@@ -391,7 +406,7 @@ def bench_logistic_wide(spark: Any, config: Config, n: int, d: int) -> dict[str,
         "float32_relative_difference": abs(losses["float32"] - losses["float64"])
         / abs(losses["float64"]),
         "iterations": {name: m.n_iter_ for name, m in fits.items()},
-        "bytes_held": held, "raw_bytes_float64": int(X.nbytes), "peak_rss": memory,
+        "bytes_held": held, "raw_bytes_float64": raw_bytes, "peak_rss": memory,
     }
 
 

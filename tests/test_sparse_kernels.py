@@ -192,6 +192,30 @@ def test_sparse_distances_assignment_and_sums_equal_the_dense_kernels() -> None:
     np.testing.assert_allclose(far.far_dists, ref_far.far_dists, rtol=1e-10)
 
 
+def test_centre_terms_give_the_array_results_bit_for_bit_and_pickle_as_the_centres() -> None:
+    """A pass hands its blocks CentreTerms (one transposed copy per task): the same
+    labels, sums, counts and cost as the plain centres, to the bit, and only the centres
+    travel when it is pickled."""
+    import pickle
+
+    X, C = blobs(700, 40, 6, 11)
+    A = csr_from_dense(X)
+    terms = sparse_km.CentreTerms(C)
+    w = np.random.default_rng(12).random(700)
+    for weights, n_far in ((None, 0), (w, 0), (w, 4)):
+        got = sparse_km.lloyd_partial(A, weights, terms, n_far).to_stats()
+        ref = sparse_km.lloyd_partial(A, weights, C, n_far).to_stats()
+        np.testing.assert_array_equal(got.sums, ref.sums)
+        np.testing.assert_array_equal(got.counts, ref.counts)
+        assert got.cost == ref.cost
+        np.testing.assert_array_equal(got.far_labels, ref.far_labels)
+    assert terms.transposed().flags.c_contiguous and terms.transposed().shape == (40, 6)
+    clone = pickle.loads(pickle.dumps(terms))
+    assert clone._t is None and clone._sq is None  # the terms are not shipped
+    np.testing.assert_array_equal(clone.C, C)
+    assert len(pickle.dumps(terms)) < C.nbytes + 1000
+
+
 def test_partition_fold_in_place_equals_merging() -> None:
     """absorb_block (the fold's in-place accumulation) gives merge's result, and merge
     leaves its arguments unchanged."""

@@ -38,17 +38,17 @@ MANY_COORDINATES = 1_000_000
 
 
 # ------------------------------------------------------------------ Lloyd pass
-def _sparse_lloyd_block(block: BlockView, params: tuple[np.ndarray, int, str]
+def _sparse_lloyd_block(block: BlockView, params: tuple[sparse_km.CentreTerms, int, str]
                         ) -> CsrLloydPartial:
     """The Lloyd partial of a block of a sparse dataset (a dense block's as a partial too:
     :class:`~rddml.cluster.sparse_kernels.CsrLloydPartial` merges both). A CSR block has
     its own kernels (:mod:`rddml.cluster.sparse_kernels`); ``kernels`` applies to dense
     blocks only."""
-    centres, n_far, _ = params
+    terms, n_far, kernels = params
     if is_sparse(block.X):
         _jit.limit_blas_threads()
-        return sparse_km.lloyd_partial(block.X, block.w, centres, n_far)
-    return CsrLloydPartial.of_stats(_lloyd_block(block, params))
+        return sparse_km.lloyd_partial(block.X, block.w, terms, n_far)
+    return CsrLloydPartial.of_stats(_lloyd_block(block, (terms.C, n_far, kernels)))
 
 
 def _split_sparse(part: CsrLloydPartial) -> list[tuple[int, Any]]:
@@ -128,15 +128,17 @@ def lloyd_pass(ds: Dataset, centres: np.ndarray, *, aggregation: str, n_far: int
     k, d = centres.shape
     params = (np.asarray(centres, dtype=np.float64), int(n_far), _jit.check_mode(kernels))
     sparse = ds.layout == "sparse"
+    sparse_params = (sparse_km.CentreTerms(params[0]), *params[1:])
     if aggregation == "tree":
         if sparse:  # per-block sums are sparse; each partition adds them into one array
-            part = ds.aggregate(_sparse_lloyd_block, params, CsrLloydPartial.empty(k, d),
-                                _merge)
+            part = ds.aggregate(_sparse_lloyd_block, sparse_params,
+                                CsrLloydPartial.empty(k, d), _merge)
             return part.to_stats()
         return ds.aggregate(_lloyd_block, params, LloydStats.empty(k, d), _merge)
     reducers = 1 if k * d <= MANY_COORDINATES else ds.num_partitions
     by_key = ds.aggregate_by_key(
-        _sparse_lloyd_block if sparse else _lloyd_block, params, KeyedMerge(
+        _sparse_lloyd_block if sparse else _lloyd_block,
+        sparse_params if sparse else params, KeyedMerge(
             merge=_merge, split=_split_sparse if sparse else _split_by_cluster,
             combine=_combine_keyed, num_reducers=reducers))
     stats = LloydStats.empty(k, d)
