@@ -226,9 +226,8 @@ def _labelled_frames(spark: Any, X: np.ndarray, y: np.ndarray, parts: int,
                      workdir: Path, storage: str, dtypes: tuple[str, ...] = ("float64",)
                      ) -> tuple[list[BlockDataset], Any]:
     """rddml datasets of (X, y) in each of ``dtypes`` and pyspark.ml's cached vector
-    DataFrame, all read from one Parquet file. The datasets are built first: at 1e6 × 512
-    a repartition shuffle beside pyspark.ml's cached copy ran a 10 GiB driver heap out
-    of memory."""
+    DataFrame, all read from one Parquet file. The datasets are built first, while the
+    heap the cached copy will hold is still free for their repartition shuffle."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from pyspark.ml.feature import VectorAssembler
@@ -365,8 +364,8 @@ def bench_logistic_wide(spark: Any, config: Config, n: int, d: int) -> dict[str,
     reset_peak_rss(spark)
     (ds, ds32), df = _labelled_frames(spark, X, y, parts, workdir, config.storages[0],
                                       dtypes=("float64", "float32"))
-    # The driver's copy is not needed while the fits run (4 GB at 1e6 x 512): on a
-    # 24 GiB machine it pushed the executors' block files out of the page cache.
+    # The driver's copy is not needed while the fits run, and held beside the JVM it can
+    # push the executors' block files out of the page cache: made again for the losses.
     del X, y
     low, high = 2, 2 + config.pass_iter
     try:
