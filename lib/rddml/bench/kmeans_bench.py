@@ -201,16 +201,28 @@ class Stepper:
 
 
 class CentreStepper(Stepper):
-    """Iterates centres with ``advance(centres) -> centres``; each call is one sample."""
+    """Iterates centres with ``advance(centres) -> centres``; each call is one sample.
+
+    ``settle``: run one untimed iteration right before each timed one. Within a fit the
+    passes follow one another; in the interleaved benchmark a pass can follow a minute
+    of other libraries' fits, long enough for Spark to retire its idle Python workers,
+    and would then time a worker's start instead of a pass.
+    """
 
     def __init__(self, name: str, advance: Callable[[np.ndarray], np.ndarray],
-                 init: np.ndarray) -> None:
+                 init: np.ndarray, settle: bool = False) -> None:
         self.centres = init.copy()
+        self.settle = settle
 
         def step() -> None:
             self.centres = advance(self.centres)
 
         super().__init__(name, step)
+
+    def measure(self) -> None:
+        if self.settle:
+            self.step()
+        super().measure()
 
 
 class PairStepper(Stepper):
@@ -259,6 +271,8 @@ def per_iteration_samples(stepper: Stepper) -> list[float]:
 
 #: How each variant's seconds per iteration are obtained (the tables and JSON state it).
 METHOD_STEPPED = "one iteration timed per measured unit; best of the units"
+METHOD_SETTLED = ("one iteration timed per measured unit, right after an untimed one; best of "
+                  "the units")
 METHOD_PAIR = ("(t(fit at ml_iter_high) - t(fit at ml_iter_low)) / (difference of the "
                "iterations the two fits reported), after a warm-up fit; best of the pairs")
 
@@ -267,6 +281,8 @@ def method(stepper: Stepper) -> dict[str, Any]:
     """How a variant was timed, with the reported iteration counts of a pair's fits."""
     if isinstance(stepper, PairStepper):
         return {"method": METHOD_PAIR, "reported_iterations": stepper.reported}
+    if isinstance(stepper, CentreStepper) and stepper.settle:
+        return {"method": METHOD_SETTLED}
     return {"method": METHOD_STEPPED}
 
 
@@ -374,14 +390,17 @@ def kmeans_steppers(variants: Sequence[str], data: KMeansInputs) -> list[Stepper
         other = OTHER_STORAGE.match(name)
         if name == "per-record RDD":
             steppers.append(CentreStepper("per-record RDD (write-up)",
-                                          partial(per_record_iteration, data.records), data.init))
+                                          partial(per_record_iteration, data.records), data.init,
+                                          settle=True))
         elif name in ("rddml tree", "rddml reduceByKey"):
             steppers.append(CentreStepper(name, partial(rddml_iteration, default,
-                                                        aggregation=name.split()[1]), data.init))
+                                                        aggregation=name.split()[1]), data.init,
+                                          settle=True))
         elif other:
             steppers.append(CentreStepper(name, partial(rddml_iteration,
                                                         data.datasets[other.group(1)],
-                                                        aggregation="tree"), data.init))
+                                                        aggregation="tree"), data.init,
+                                          settle=True))
         elif name.startswith("pyspark.ml "):
             steppers.append(PairStepper(name, partial(_ml_fit, data.df, k, name.split()[1],
                                                       data.seed),
@@ -391,7 +410,8 @@ def kmeans_steppers(variants: Sequence[str], data: KMeansInputs) -> list[Stepper
             if data.dataset32 is None:
                 raise ConfigError("variant 'rddml tree (float32)' needs the float32 dataset")
             steppers.append(CentreStepper(name, partial(rddml_iteration, data.dataset32,
-                                                        aggregation="tree"), data.init))
+                                                        aggregation="tree"), data.init,
+                                          settle=True))
         elif name == "scikit-learn lloyd (float32)":
             if data.X32 is None:
                 raise ConfigError("variant 'scikit-learn lloyd (float32)' needs float32 data")
