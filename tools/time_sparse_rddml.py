@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
@@ -28,9 +29,14 @@ def main() -> None:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    from rddml import BlockDataset, KMeans
+    from rddml import BlockDataset
     from rddml.bench.kmeans_bench import per_iteration_from_pair
-    from rddml.bench.sparse_bench import SparseBench, fit_rddml_lr, sparse_frame
+    from rddml.bench.sparse_bench import (
+        SparseBench,
+        fit_rddml_lr,
+        sparse_frame,
+        timed_rddml_kmeans,
+    )
 
     spark = (SparkSession.builder.master("local[2]").config("spark.driver.memory", "6g")
              .getOrCreate())
@@ -40,12 +46,7 @@ def main() -> None:
                                      layout="sparse")
     init = np.asarray([r.features.toArray() for r in df.select("features").head(bench.k)])
 
-    def kmeans(iters: int) -> tuple[float, int]:
-        t0 = time.perf_counter()
-        model = KMeans(k=bench.k, init=init, distance="cosine", tol=0.0,
-                       max_iter=iters).fit(ds)
-        return time.perf_counter() - t0, int(model.n_iter_)
-
+    kmeans = partial(timed_rddml_kmeans, ds, bench, init)
     kmeans(2)  # warm-up
     per_iter = [per_iteration_from_pair(kmeans, 2, 27, 20)[0] for _ in range(args.rounds)]
     passes = []
