@@ -62,6 +62,15 @@ class PredictionsOf:
         return self._predictions
 
 
+def _column_of_model(param: str, doc: str) -> Any:
+    """A read-only property: the summarised model's value of the column Param ``param``."""
+
+    def get(self: Any) -> str:
+        return str(self._model.getOrDefault(param))
+
+    return property(get, doc=doc)
+
+
 class LogisticRegressionSummary(PredictionsOf):
     """Results of a :class:`~rddml.ml.LogisticRegressionModel` on a DataFrame: its
     ``predictions`` and pyspark.ml's ``ClassificationSummary`` metrics (``labels``,
@@ -76,25 +85,16 @@ class LogisticRegressionSummary(PredictionsOf):
         self._metrics: MulticlassSummary | None = None
 
     # --------------------------------------------------------------- columns
-    @property
-    def predictionCol(self) -> str:
-        """Field in ``predictions`` which gives the prediction of each class."""
-        return str(self._model.getOrDefault("predictionCol"))
-
-    @property
-    def probabilityCol(self) -> str:
-        """Field in ``predictions`` which gives the probability of each class as a vector."""
-        return str(self._model.getOrDefault("probabilityCol"))
-
-    @property
-    def labelCol(self) -> str:
-        """Field in ``predictions`` which gives the true label of each instance."""
-        return str(self._model.getOrDefault("labelCol"))
-
-    @property
-    def featuresCol(self) -> str:
-        """Field in ``predictions`` which gives the features of each instance as a vector."""
-        return str(self._model.getOrDefault("featuresCol"))
+    predictionCol = _column_of_model(
+        "predictionCol", "Field in ``predictions`` which gives the prediction of each class.")
+    probabilityCol = _column_of_model(
+        "probabilityCol",
+        "Field in ``predictions`` which gives the probability of each class as a vector.")
+    labelCol = _column_of_model(
+        "labelCol", "Field in ``predictions`` which gives the true label of each instance.")
+    featuresCol = _column_of_model(
+        "featuresCol",
+        "Field in ``predictions`` which gives the features of each instance as a vector.")
 
     @property
     def weightCol(self) -> str:
